@@ -1,0 +1,76 @@
+# Everyday commands. `make run` and `make test` are all a newcomer needs (see README.md).
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+PORT ?= 8000
+HTMX_VERSION ?= 2.0.11
+JQUERY_VERSION ?= 4.0.0
+
+.DEFAULT_GOAL := help
+.PHONY: help run test lint format migr super vendor clean
+
+help:
+	@echo "make run     install, configure (.env), migrate and serve at http://127.0.0.1:$(PORT)"
+	@echo "make test    the whole test suite (browser tests need Chromium)"
+	@echo "make lint    ruff check and ruff format --check"
+	@echo "make format  apply ruff's fixes and formatting"
+	@echo "make migr    apply database migrations"
+	@echo "make super   create a superuser (DJANGO_SUPERUSER_EMAIL/PASSWORD for no prompts)"
+	@echo "make vendor  refresh htmx and jQuery in static/vendor/ from the npm registry"
+
+# The venv is rebuilt when a requirements file changes; the stamp files record each set.
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+
+$(VENV)/.runtime-installed: requirements.txt | $(BIN)/python
+	$(BIN)/pip install --quiet -r requirements.txt
+	touch $@
+
+$(VENV)/.dev-installed: requirements.txt requirements-dev.txt | $(BIN)/python
+	$(BIN)/pip install --quiet -r requirements-dev.txt
+	touch $@ $(VENV)/.runtime-installed
+
+# A .env from the template, with a fresh secret key; an existing .env is never touched.
+.env:
+	@key=$$($(PYTHON) -c 'import secrets; print(secrets.token_urlsafe(50))'); \
+	sed "s|^SECRET_KEY=.*|SECRET_KEY=$$key|" .env.example > .env
+	@echo "Wrote .env from .env.example with a new SECRET_KEY."
+
+run: $(VENV)/.runtime-installed .env
+	$(BIN)/python manage.py migrate --no-input
+	$(BIN)/python manage.py runserver 127.0.0.1:$(PORT)
+
+test: $(VENV)/.dev-installed .env
+	$(BIN)/python -m pytest
+
+lint: $(VENV)/.dev-installed
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: $(VENV)/.dev-installed
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+migr: $(VENV)/.runtime-installed .env
+	$(BIN)/python manage.py migrate --no-input
+
+super: $(VENV)/.runtime-installed .env
+	$(BIN)/python manage.py createsuperuser $(if $(and $(DJANGO_SUPERUSER_EMAIL),$(DJANGO_SUPERUSER_PASSWORD)),--no-input)
+
+# Fetches the packages with `npm pack` (no node_modules, no build) and copies their
+# minified builds; the versions are recorded in static/vendor/VERSIONS.
+vendor:
+	@tmp=$$(mktemp -d); \
+	( cd $$tmp && npm pack --silent htmx.org@$(HTMX_VERSION) jquery@$(JQUERY_VERSION) >/dev/null ) && \
+	tar -xzf $$tmp/htmx.org-$(HTMX_VERSION).tgz -C $$tmp package/dist/htmx.min.js && \
+	cp $$tmp/package/dist/htmx.min.js static/vendor/htmx.min.js && \
+	tar -xzf $$tmp/jquery-$(JQUERY_VERSION).tgz -C $$tmp package/dist/jquery.min.js && \
+	cp $$tmp/package/dist/jquery.min.js static/vendor/jquery.min.js && \
+	printf '%s\n' "# Front-end libraries served from here, never from a CDN. Refresh with \`make vendor\`." \
+		"htmx.org $(HTMX_VERSION)" "jquery $(JQUERY_VERSION)" > static/vendor/VERSIONS && \
+	rm -rf $$tmp && cat static/vendor/VERSIONS
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache staticfiles

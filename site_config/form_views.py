@@ -1,0 +1,77 @@
+"""The two ways a form is served besides the full page: submitted by htmx, and
+validated field by field by the live-validation script (static/js/live-validation.js).
+
+Both bind the page's own form class, so the rules live in the form and nowhere else.
+"""
+
+from typing import Any
+
+from django import forms
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
+from django.utils.cache import patch_vary_headers
+from django.views import View
+from django_htmx.http import HttpResponseClientRedirect
+from django_htmx.middleware import HtmxDetails
+
+
+class HtmxHttpRequest(HttpRequest):
+    htmx: HtmxDetails
+
+
+class HtmxFormMixin:
+    """A form view that answers htmx with the form partial alone.
+
+    Invalid input re-renders the partial with status 200, because htmx 2 does not swap
+    4xx bodies in by default. A successful submit that redirects becomes an HX-Redirect,
+    so the browser loads the next page whole: after sign-in the CSRF token has rotated
+    and the old page must not keep posting with the stale one.
+    """
+
+    request: HtmxHttpRequest
+    # The form element alone, swapped in place of itself on each htmx submit.
+    partial_template_name: str
+
+    def get_template_names(self) -> list[str]:
+        if self.request.htmx:
+            return [self.partial_template_name]
+        return super().get_template_names()
+
+    def form_valid(self, form: forms.BaseForm) -> HttpResponse:
+        response = super().form_valid(form)
+        if self.request.htmx and isinstance(response, HttpResponseRedirect):
+            return HttpResponseClientRedirect(response.url)
+        return response
+
+    def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        response = super().dispatch(request, *args, **kwargs)
+        # The same URL answers a page or a fragment; caches must keep them apart.
+        patch_vary_headers(response, ("HX-Request",))
+        return response
+
+
+class FormValidationView(View):
+    """Answer, as JSON, the errors of the fields a person has touched so far.
+
+    The script posts the form's current values plus one `_touched` entry per field the
+    person has visited; untouched fields are validated too (a password is compared with
+    the email) but their errors are held back until the person gets to them.
+    """
+
+    http_method_names = ["post"]
+    # The form class of the page this endpoint validates.
+    form_class: type[forms.BaseForm]
+    # The POST key that names each touched field.
+    touched_key = "_touched"
+
+    def get_form_kwargs(self) -> dict[str, Any]:
+        return {"data": self.request.POST}
+
+    def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> JsonResponse:
+        form = self.form_class(**self.get_form_kwargs())
+        touched = set(request.POST.getlist(self.touched_key))
+        errors = {
+            name: [error["message"] for error in field_errors]
+            for name, field_errors in form.errors.get_json_data().items()
+            if name in touched
+        }
+        return JsonResponse({"errors": errors})

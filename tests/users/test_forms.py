@@ -1,0 +1,85 @@
+import pytest
+
+from tests.conftest import GOOD_PASSWORD
+from users.forms import EMAIL_TAKEN_MESSAGE, RegistrationForm, SignInForm
+
+pytestmark = pytest.mark.django_db
+
+
+def registration(**overrides):
+    data = {"email": "new@example.org", "password1": GOOD_PASSWORD, "password2": GOOD_PASSWORD}
+    return RegistrationForm(data={**data, **overrides})
+
+
+def test_registration_accepts_a_new_email_and_a_good_password():
+    form = registration()
+
+    assert form.is_valid(), form.errors
+    assert form.cleaned_data["email"] == "new@example.org"
+
+
+def test_registration_labels():
+    labels = [field.label for field in RegistrationForm()]
+
+    assert labels == ["Email", "Password", "Password confirmation"]
+
+
+def test_registration_refuses_an_email_registered_in_another_case(user):
+    form = registration(email=user.email.swapcase())
+
+    assert form.errors == {"email": [EMAIL_TAKEN_MESSAGE]}
+
+
+@pytest.mark.parametrize(
+    ("password", "message"),
+    [
+        ("short-pw1", "This password is too short. It must contain at least 12 characters."),
+        ("password1234", "This password is too common."),
+        ("830274619502", "This password is entirely numeric."),
+        ("new@example.org1", "The password is too similar to the email."),
+    ],
+)
+def test_registration_reports_weak_passwords_on_the_password_field(password, message):
+    form = registration(password1=password, password2=password)
+
+    assert message in form.errors["password1"]
+    assert "password2" not in form.errors
+
+
+def test_registration_reports_a_mismatched_confirmation_on_the_confirmation():
+    form = registration(password2=GOOD_PASSWORD + "x")
+
+    assert form.errors == {"password2": ["The two passwords do not match."]}
+
+
+def test_registration_requires_every_field():
+    form = RegistrationForm(data={})
+
+    assert set(form.errors) == {"email", "password1", "password2"}
+
+
+def test_sign_in_labels():
+    assert [field.label for field in SignInForm()] == ["Email", "Password"]
+
+
+def test_sign_in_accepts_the_right_password_in_any_email_case(user):
+    form = SignInForm(data={"username": user.email.upper(), "password": GOOD_PASSWORD})
+
+    assert form.is_valid(), form.errors
+    assert form.get_user() == user
+
+
+@pytest.mark.parametrize("email", ["ann.lee@example.org", "nobody@example.org"])
+def test_sign_in_gives_one_message_for_wrong_password_and_unknown_email(user, email):
+    form = SignInForm(data={"username": email, "password": "not-the-password"})
+
+    assert form.errors == {"__all__": ["Enter a correct email and password."]}
+
+
+def test_sign_in_without_credential_check_validates_fields_only(user):
+    form = SignInForm(
+        data={"username": user.email, "password": "not-the-password"}, check_credentials=False
+    )
+
+    assert form.is_valid()
+    assert form.get_user() is None

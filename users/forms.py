@@ -1,0 +1,92 @@
+from typing import Any
+
+from django import forms
+from django.contrib.auth import password_validation
+from django.contrib.auth.forms import AuthenticationForm
+from django.http import HttpRequest
+
+from users.models import User
+
+EMAIL_TAKEN_MESSAGE = "An account with this email already exists. Sign in instead."
+
+
+class RegistrationForm(forms.Form):
+    """Sign-up: an email that is not yet registered in any case, and a good password.
+
+    Password rules are the AUTH_PASSWORD_VALIDATORS, reported on the "Password" field
+    itself (Django's own creation form puts them on the confirmation).
+    """
+
+    email = forms.EmailField(
+        label="Email",
+        max_length=254,
+        widget=forms.EmailInput(attrs={"autocomplete": "email", "autofocus": True}),
+    )
+    password1 = forms.CharField(
+        label="Password",
+        strip=False,
+        widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
+        help_text="At least 12 characters; not a common password, not only digits, "
+        "not like your email.",
+    )
+    password2 = forms.CharField(
+        label="Password confirmation",
+        strip=False,
+        widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
+    )
+
+    def clean_email(self) -> str:
+        email = User.objects.normalize_email(self.cleaned_data["email"])
+        if User.objects.with_email(email).exists():
+            raise forms.ValidationError(EMAIL_TAKEN_MESSAGE, code="email_taken")
+        return email
+
+    def clean_password1(self) -> str:
+        password = self.cleaned_data["password1"]
+        # An unsaved user carries the email for the similarity check.
+        candidate = User(email=self.cleaned_data.get("email", ""))
+        password_validation.validate_password(password, user=candidate)
+        return password
+
+    def clean_password2(self) -> str:
+        confirmation = self.cleaned_data["password2"]
+        password = self.cleaned_data.get("password1")
+        if password and confirmation != password:
+            raise forms.ValidationError("The two passwords do not match.", code="password_mismatch")
+        return confirmation
+
+
+class SignInForm(AuthenticationForm):
+    """Sign-in by email. Django's form keeps the field name `username`, which is what
+    `authenticate()` expects; the person sees "Email".
+
+    With `check_credentials=False` (live validation) only the fields' own rules run:
+    checking the password on every keystroke would be an unthrottled guessing oracle
+    and cost a password hash per call.
+    """
+
+    username = forms.EmailField(
+        label="Email",
+        max_length=254,
+        widget=forms.EmailInput(attrs={"autocomplete": "email", "autofocus": True}),
+    )
+    error_messages = {
+        **AuthenticationForm.error_messages,
+        # One message for an unknown email and a wrong password alike.
+        "invalid_login": "Enter a correct email and password.",
+    }
+
+    def __init__(
+        self,
+        request: HttpRequest | None = None,
+        *args: Any,
+        check_credentials: bool = True,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(request, *args, **kwargs)
+        self.check_credentials = check_credentials
+
+    def clean(self) -> dict[str, Any]:
+        if not self.check_credentials:
+            return self.cleaned_data
+        return super().clean()
