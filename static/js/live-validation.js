@@ -61,7 +61,15 @@
         $("<li>").text(message).appendTo($list);
       });
       $input.attr("aria-invalid", messages.length ? "true" : null);
-      $input.attr("aria-describedby", messages.length ? id + "_error" : null);
+      // Same order Django renders: help text first, then the errors.
+      const describedBy = [];
+      if (document.getElementById(id + "_helptext")) {
+        describedBy.push(id + "_helptext");
+      }
+      if (messages.length) {
+        describedBy.push(id + "_error");
+      }
+      $input.attr("aria-describedby", describedBy.length ? describedBy.join(" ") : null);
       $input.closest(".field").toggleClass("field--invalid", messages.length > 0);
     });
   }

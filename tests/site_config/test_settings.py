@@ -1,0 +1,127 @@
+"""The settings module, loaded in a fresh interpreter from a copy of the project root,
+so each test controls both the environment and the `.env` file it sees."""
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import site_config.settings
+
+STRONG_KEY = "k" * 30 + "0123456789abcdefghij"
+REPORT = (
+    "import json, site_config.settings as s; print(json.dumps({"
+    "'DEBUG': s.DEBUG, 'ALLOWED_HOSTS': s.ALLOWED_HOSTS, 'TIME_ZONE': s.TIME_ZONE, "
+    "'LANGUAGE_CODE': s.LANGUAGE_CODE, 'CSRF_TRUSTED_ORIGINS': s.CSRF_TRUSTED_ORIGINS, "
+    "'DATABASE': s.DATABASES['default']}))"
+)
+
+
+def load_settings(
+    root: Path, *, environ: dict[str, str], dotenv: str | None = None
+) -> subprocess.CompletedProcess:
+    (root / "site_config").mkdir(parents=True, exist_ok=True)
+    (root / "site_config" / "__init__.py").touch()
+    shutil.copy(site_config.settings.__file__, root / "site_config" / "settings.py")
+    if dotenv is not None:
+        (root / ".env").write_text(dotenv)
+    return subprocess.run(
+        [sys.executable, "-c", REPORT],
+        cwd=root,
+        env={"PATH": os.environ["PATH"], "PYTHONPATH": str(root), **environ},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+
+def loaded(result: subprocess.CompletedProcess) -> dict:
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+def test_dotenv_is_read_when_present(tmp_path):
+    result = load_settings(
+        tmp_path, environ={}, dotenv=f"SECRET_KEY={STRONG_KEY}\nTIME_ZONE=Europe/Moscow\n"
+    )
+
+    assert loaded(result)["TIME_ZONE"] == "Europe/Moscow"
+
+
+def test_environment_wins_over_dotenv(tmp_path):
+    result = load_settings(
+        tmp_path,
+        environ={"TIME_ZONE": "Asia/Tokyo"},
+        dotenv=f"SECRET_KEY={STRONG_KEY}\nTIME_ZONE=Europe/Moscow\n",
+    )
+
+    assert loaded(result)["TIME_ZONE"] == "Asia/Tokyo"
+
+
+def test_defaults_are_safe_and_use_sqlite_under_var(tmp_path):
+    settings = loaded(load_settings(tmp_path, environ={"SECRET_KEY": STRONG_KEY}))
+
+    assert settings["DEBUG"] is False
+    assert settings["DATABASE"]["ENGINE"] == "django.db.backends.sqlite3"
+    assert settings["DATABASE"]["NAME"] == str(tmp_path / "var" / "db.sqlite3")
+    assert settings["LANGUAGE_CODE"] == "en-us"
+
+
+def test_lists_and_database_url_come_from_the_environment(tmp_path):
+    settings = loaded(
+        load_settings(
+            tmp_path,
+            environ={
+                "SECRET_KEY": STRONG_KEY,
+                "ALLOWED_HOSTS": "a.example,b.example",
+                "CSRF_TRUSTED_ORIGINS": "https://a.example",
+                "DATABASE_URL": "postgres://site:pw@db.internal:5432/site",
+            },
+        )
+    )
+
+    assert settings["ALLOWED_HOSTS"] == ["a.example", "b.example"]
+    assert settings["CSRF_TRUSTED_ORIGINS"] == ["https://a.example"]
+    assert settings["DATABASE"]["ENGINE"] == "django.db.backends.postgresql"
+    assert settings["DATABASE"]["HOST"] == "db.internal"
+
+
+def test_missing_secret_key_stops_start_up_and_says_what_to_set(tmp_path):
+    result = load_settings(tmp_path, environ={})
+
+    assert result.returncode != 0
+    assert "SECRET_KEY is not set" in result.stderr
+
+
+@pytest.mark.parametrize(
+    "weak_key",
+    ["short-key", "ab" * 30, "django-insecure-" + STRONG_KEY],
+    ids=["short", "few-distinct-characters", "insecure-prefix"],
+)
+def test_weak_secret_key_stops_start_up_with_debug_off(tmp_path, weak_key):
+    result = load_settings(tmp_path, environ={"SECRET_KEY": weak_key, "DEBUG": "false"})
+
+    assert result.returncode != 0
+    assert "SECRET_KEY is too weak" in result.stderr
+
+
+def test_weak_secret_key_is_allowed_with_debug_on(tmp_path):
+    result = load_settings(tmp_path, environ={"SECRET_KEY": "short-key", "DEBUG": "true"})
+
+    assert loaded(result)["DEBUG"] is True
+
+
+def test_env_example_lists_every_variable_the_settings_read():
+    root = Path(site_config.settings.BASE_DIR)
+    source = (root / "site_config" / "settings.py").read_text()
+    example = (root / ".env.example").read_text()
+
+    read = set(re.findall(r'env(?:\.\w+)?\(\s*"([A-Z_]+)"', source))
+    listed = set(re.findall(r"^#?\s*([A-Z_]+)=", example, flags=re.MULTILINE))
+    assert read, "found no variables in settings.py"
+    assert read <= listed, f"missing from .env.example: {sorted(read - listed)}"

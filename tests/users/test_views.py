@@ -1,0 +1,330 @@
+import re
+
+import pytest
+from django.test import Client
+from django.urls import reverse
+
+from tests.conftest import GOOD_PASSWORD, HTMX
+from users.forms import EMAIL_TAKEN_MESSAGE
+from users.models import User
+
+pytestmark = pytest.mark.django_db
+
+UNSAFE_NEXT = ["//evil.example", "https://evil.example", "/\\evil.example"]
+
+
+def signed_in_user_id(client: Client) -> str | None:
+    return client.session.get("_auth_user_id")
+
+
+def start_session(client: Client) -> str:
+    session = client.session
+    session["visited"] = True
+    session.save()
+    client.cookies["sessionid"] = session.session_key
+    return session.session_key
+
+
+def register_data(**overrides):
+    data = {"email": "new@example.org", "password1": GOOD_PASSWORD, "password2": GOOD_PASSWORD}
+    return {**data, **overrides}
+
+
+# ---------------------------------------------------------------- sign-up
+
+
+def test_register_page_shows_the_form_in_a_full_page(client):
+    response = client.get(reverse("register"))
+
+    assert response.status_code == 200
+    assert b"<html" in response.content
+    assert b'id="register-form"' in response.content
+    for label in (b">Email:<", b">Password:<", b">Password confirmation:<"):
+        assert label in response.content
+
+
+def test_register_page_for_htmx_is_the_partial_alone(client):
+    response = client.get(reverse("register"), **HTMX)
+
+    assert b"<html" not in response.content
+    assert response.content.lstrip().startswith(b"<form")
+    assert "HX-Request" in response["Vary"]
+
+
+def test_register_by_htmx_signs_in_and_redirects_home_with_hx_redirect(client):
+    response = client.post(reverse("register"), register_data(), **HTMX)
+
+    assert response.status_code == 200
+    assert response["HX-Redirect"] == "/"
+    user = User.objects.get(email="new@example.org")
+    assert signed_in_user_id(client) == str(user.pk)
+
+
+def test_register_by_plain_post_redirects_home(client):
+    response = client.post(reverse("register"), register_data())
+
+    assert response.status_code == 302
+    assert response["Location"] == "/"
+    assert signed_in_user_id(client) is not None
+
+
+def test_register_rotates_the_session_key(client):
+    before = start_session(client)
+
+    client.post(reverse("register"), register_data(), **HTMX)
+
+    assert client.session.session_key != before
+
+
+def test_register_with_an_email_taken_in_another_case_shows_the_error_beside_email(client, user):
+    response = client.post(reverse("register"), register_data(email=user.email.upper()), **HTMX)
+
+    assert response.status_code == 200
+    assert "HX-Redirect" not in response
+    assert_field_error(response, "id_email", EMAIL_TAKEN_MESSAGE)
+    assert User.objects.count() == 1
+
+
+def test_register_with_a_weak_password_shows_the_error_beside_password(client):
+    response = client.post(
+        reverse("register"), register_data(password1="short", password2="short"), **HTMX
+    )
+
+    assert_field_error(response, "id_password1", "This password is too short.")
+    assert not User.objects.exists()
+
+
+def test_register_with_a_mismatched_confirmation_shows_the_error_beside_it(client):
+    response = client.post(reverse("register"), register_data(password2="other-" + GOOD_PASSWORD))
+
+    assert response.status_code == 200
+    assert b"<html" in response.content
+    assert_field_error(response, "id_password2", "The two passwords do not match.")
+
+
+def test_register_page_sends_a_signed_in_person_home(client, user):
+    client.force_login(user)
+
+    response = client.get(reverse("register"))
+
+    assert response.status_code == 302
+    assert response["Location"] == "/"
+
+
+def assert_field_error(response, field_id: str, message: str) -> None:
+    html = response.content.decode()
+    error_list = html.split(f'id="{field_id}_error"', 1)[1].split("</ul>", 1)[0]
+    assert message in error_list, error_list
+    assert re.search(f'aria-describedby="[^"]*{field_id}_error"', html)
+
+
+# ---------------------------------------------------------------- sign-in
+
+
+def test_login_page_labels(client):
+    response = client.get(reverse("login"))
+
+    assert b">Email:<" in response.content
+    assert b">Password:<" in response.content
+
+
+def test_login_by_htmx_signs_in_and_redirects_with_hx_redirect(client, user):
+    response = client.post(
+        reverse("login"), {"username": user.email.lower(), "password": GOOD_PASSWORD}, **HTMX
+    )
+
+    assert response["HX-Redirect"] == "/"
+    assert signed_in_user_id(client) == str(user.pk)
+
+
+def test_login_by_plain_post_redirects(client, user):
+    response = client.post(reverse("login"), {"username": user.email, "password": GOOD_PASSWORD})
+
+    assert response.status_code == 302
+    assert response["Location"] == "/"
+
+
+def test_login_rotates_the_session_key(client, user):
+    before = start_session(client)
+
+    client.post(reverse("login"), {"username": user.email, "password": GOOD_PASSWORD})
+
+    assert client.session.session_key != before
+
+
+@pytest.mark.parametrize("email", ["ann.lee@example.org", "nobody@example.org"])
+def test_login_gives_one_message_for_wrong_password_and_unknown_email(client, user, email):
+    response = client.post(
+        reverse("login"), {"username": email, "password": "wrong-" + GOOD_PASSWORD}, **HTMX
+    )
+
+    assert response.status_code == 200
+    assert b"Enter a correct email and password." in response.content
+    assert signed_in_user_id(client) is None
+
+
+def test_login_follows_a_next_on_this_site(client, user):
+    response = client.post(
+        reverse("login"),
+        {"username": user.email, "password": GOOD_PASSWORD, "next": "/admin/"},
+        **HTMX,
+    )
+
+    assert response["HX-Redirect"] == "/admin/"
+
+
+@pytest.mark.parametrize("next_url", UNSAFE_NEXT)
+def test_login_ignores_a_next_to_another_site(client, user, next_url):
+    response = client.post(
+        reverse("login"), {"username": user.email, "password": GOOD_PASSWORD, "next": next_url}
+    )
+
+    assert response["Location"] == "/"
+
+
+@pytest.mark.parametrize("next_url", UNSAFE_NEXT)
+def test_register_ignores_a_next_to_another_site(client, next_url):
+    response = client.post(reverse("register"), register_data(next=next_url), **HTMX)
+
+    assert response["HX-Redirect"] == "/"
+
+
+def test_login_page_carries_a_safe_next_into_the_form(client):
+    response = client.get(reverse("login"), {"next": "/admin/"})
+
+    assert b'name="next" value="/admin/"' in response.content
+
+
+def test_login_page_drops_an_unsafe_next(client):
+    response = client.get(reverse("login"), {"next": "https://evil.example"})
+
+    assert b"evil.example" not in response.content
+
+
+# ---------------------------------------------------------------- sign-out
+
+
+def test_logout_by_post_signs_out(client, user):
+    client.force_login(user)
+
+    response = client.post(reverse("logout"))
+
+    assert response.status_code == 302
+    assert signed_in_user_id(client) is None
+
+
+def test_logout_refuses_get(client, user):
+    client.force_login(user)
+
+    response = client.get(reverse("logout"))
+
+    assert response.status_code == 405
+    assert signed_in_user_id(client) == str(user.pk)
+
+
+# ---------------------------------------------------------------- live validation
+
+
+def validate(client, url_name: str, data: dict, touched: list[str]) -> dict:
+    response = client.post(reverse(url_name), {**data, "_touched": touched})
+    assert response.status_code == 200
+    assert response["Content-Type"] == "application/json"
+    return response.json()["errors"]
+
+
+def test_register_validation_reports_an_invalid_email(client):
+    errors = validate(client, "register-validate", {"email": "not-an-email"}, ["email"])
+
+    assert errors == {"email": ["Enter a valid email address."]}
+
+
+def test_register_validation_reports_an_email_taken_in_another_case(client, user):
+    errors = validate(client, "register-validate", {"email": user.email.lower()}, ["email"])
+
+    assert errors == {"email": [EMAIL_TAKEN_MESSAGE]}
+
+
+def test_register_validation_reports_a_short_password(client):
+    data = register_data(password1="short")
+
+    errors = validate(client, "register-validate", data, ["email", "password1"])
+
+    assert errors == {
+        "password1": ["This password is too short. It must contain at least 12 characters."]
+    }
+
+
+def test_register_validation_reports_a_mismatched_confirmation(client):
+    data = register_data(password2="other")
+
+    errors = validate(client, "register-validate", data, ["password1", "password2"])
+
+    assert errors == {"password2": ["The two passwords do not match."]}
+
+
+def test_register_validation_holds_back_errors_of_untouched_fields(client):
+    errors = validate(client, "register-validate", {"email": "not-an-email"}, ["email"])
+
+    assert set(errors) == {"email"}
+
+
+def test_register_validation_of_valid_input_has_no_errors(client):
+    errors = validate(client, "register-validate", register_data(), ["email", "password1"])
+
+    assert errors == {}
+    assert not User.objects.exists()
+
+
+def test_login_validation_reports_an_invalid_email(client):
+    errors = validate(client, "login-validate", {"username": "ann@"}, ["username", "password"])
+
+    assert errors == {
+        "username": ["Enter a valid email address."],
+        "password": ["This field is required."],
+    }
+
+
+def test_login_validation_never_checks_the_password(client, user):
+    errors = validate(
+        client,
+        "login-validate",
+        {"username": user.email, "password": "wrong"},
+        ["username", "password"],
+    )
+
+    assert errors == {}
+    assert signed_in_user_id(client) is None
+
+
+@pytest.mark.parametrize("url_name", ["register-validate", "login-validate"])
+def test_validation_endpoints_accept_post_only(client, url_name):
+    assert client.get(reverse(url_name)).status_code == 405
+
+
+# ---------------------------------------------------------------- CSRF
+
+
+@pytest.mark.parametrize(
+    "url_name", ["register", "register-validate", "login", "login-validate", "logout"]
+)
+def test_posts_without_a_csrf_token_are_refused(url_name, user):
+    client = Client(enforce_csrf_checks=True)
+
+    response = client.post(reverse(url_name), register_data(), **HTMX)
+
+    assert response.status_code == 403
+
+
+def test_posts_with_the_csrf_header_are_accepted(user):
+    client = Client(enforce_csrf_checks=True)
+    client.get(reverse("login"))
+    token = client.cookies["csrftoken"].value
+
+    response = client.post(
+        reverse("login"),
+        {"username": user.email, "password": GOOD_PASSWORD},
+        HTTP_X_CSRFTOKEN=token,
+        **HTMX,
+    )
+
+    assert response["HX-Redirect"] == "/"
