@@ -41,19 +41,25 @@ class RegistrationForm(forms.Form):
             raise forms.ValidationError(EMAIL_TAKEN_MESSAGE, code="email_taken")
         return email
 
-    def clean_password1(self) -> str:
-        password = self.cleaned_data["password1"]
-        # An unsaved user carries the email for the similarity check.
-        candidate = User(email=self.cleaned_data.get("email", ""))
-        password_validation.validate_password(password, user=candidate)
-        return password
-
     def clean_password2(self) -> str:
         confirmation = self.cleaned_data["password2"]
         password = self.cleaned_data.get("password1")
         if password and confirmation != password:
             raise forms.ValidationError("The two passwords do not match.", code="password_mismatch")
         return confirmation
+
+    def clean(self) -> dict[str, Any]:
+        # The password rules run after every field is cleaned, so a weak password does
+        # not hide a mismatched confirmation; the email is there for the similarity check.
+        cleaned_data = super().clean()
+        password = cleaned_data.get("password1")
+        if password:
+            candidate = User(email=cleaned_data.get("email", ""))
+            try:
+                password_validation.validate_password(password, user=candidate)
+            except forms.ValidationError as error:
+                self.add_error("password1", error)
+        return cleaned_data
 
 
 class SignInForm(AuthenticationForm):

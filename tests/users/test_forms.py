@@ -83,3 +83,10 @@ def test_sign_in_without_credential_check_validates_fields_only(user):
 
     assert form.is_valid()
     assert form.get_user() is None
+
+
+def test_registration_reports_a_weak_password_and_a_mismatch_together():
+    form = registration(password1="short", password2="other")
+
+    assert "This password is too short." in form.errors["password1"][0]
+    assert form.errors["password2"] == ["The two passwords do not match."]
