@@ -4,4 +4,10 @@ from contact import views
 
 urlpatterns = [
     path("", views.HomeView.as_view(), name="home"),
+    path("messages/new/", views.MessageCreateView.as_view(), name="message-new"),
+    path(
+        "messages/new/validate/",
+        views.MessageValidationView.as_view(),
+        name="message-new-validate",
+    ),
 ]

@@ -1,7 +1,53 @@
-from django.views.generic import TemplateView
+from typing import Any
+
+from django.contrib import messages
+from django.http import HttpResponse, HttpResponseRedirect
+from django.urls import reverse
+from django.views.generic import FormView, TemplateView
+
+from contact.forms import MessageForm
+from contact.services import message_create
+from site_config.form_views import FormValidationView, HtmxFormMixin, HtmxLoginRequiredMixin
 
 
 class HomeView(TemplateView):
     """Visitors are invited to sign up or sign in; signed-in people write from here."""
 
     template_name = "home.html"
+
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        context = super().get_context_data(**kwargs)
+        if self.request.user.is_authenticated:
+            context["form"] = MessageForm()
+        return context
+
+
+class MessageCreateView(HtmxLoginRequiredMixin, HtmxFormMixin, FormView):
+    """Writes a message to the administrator.
+
+    By htmx, success swaps in a blank form with a confirmation that names the message
+    and its status; a plain POST redirects home with the same confirmation.
+    """
+
+    form_class = MessageForm
+    template_name = "home.html"
+    partial_template_name = "partials/message_form.html"
+
+    def form_valid(self, form: MessageForm) -> HttpResponse:
+        message = message_create(
+            sender=self.request.user,
+            subject=form.cleaned_data["subject"],
+            body=form.cleaned_data["body"],
+        )
+        if self.request.htmx:
+            context = self.get_context_data(form=self.get_form_class()(), sent_message=message)
+            return self.render_to_response(context)
+        messages.success(
+            self.request,
+            f"Your message “{message.subject}” is {message.get_status_display().lower()}.",
+        )
+        return HttpResponseRedirect(reverse("home"))
+
+
+class MessageValidationView(HtmxLoginRequiredMixin, FormValidationView):
+    form_class = MessageForm

@@ -7,6 +7,7 @@ Both bind the page's own form class, so the rules live in the form and nowhere e
 from typing import Any
 
 from django import forms
+from django.contrib.auth.mixins import LoginRequiredMixin
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.utils.cache import patch_vary_headers
 from django.views import View
@@ -46,6 +47,19 @@ class HtmxFormMixin:
         response = super().dispatch(request, *args, **kwargs)
         # The same URL answers a page or a fragment; caches must keep them apart.
         patch_vary_headers(response, ("HX-Request",))
+        return response
+
+
+class HtmxLoginRequiredMixin(LoginRequiredMixin):
+    """Sends anonymous people to sign in: plain requests by redirect, htmx requests by
+    HX-Redirect, so the sign-in page replaces the whole page, not a fragment of it."""
+
+    request: HtmxHttpRequest
+
+    def handle_no_permission(self) -> HttpResponse:
+        response = super().handle_no_permission()
+        if self.request.htmx and isinstance(response, HttpResponseRedirect):
+            return HttpResponseClientRedirect(response.url)
         return response
 
 

@@ -51,7 +51,10 @@ ROOT_URLCONF = "site_config.urls"
 WSGI_APPLICATION = "site_config.wsgi.application"
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    # First, so its broker is set up before any app's actors are declared.
+    "django_dramatiq",
+    # Django's admin, with our site: every page's header shows the delivery counts.
+    "site_config.apps.AdminConfig",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -124,3 +127,66 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = BASE_DIR / "staticfiles"
+
+# ---------------------------------------------------------------- email
+
+# Django's own names. .env.example writes each email to a file under var/mail/.
+EMAIL_BACKEND = env.str("EMAIL_BACKEND", default="django.core.mail.backends.smtp.EmailBackend")
+EMAIL_HOST = env.str("EMAIL_HOST", default="localhost")
+EMAIL_PORT = env.int("EMAIL_PORT", default=25)
+EMAIL_HOST_USER = env.str("EMAIL_HOST_USER", default="")
+EMAIL_HOST_PASSWORD = env.str("EMAIL_HOST_PASSWORD", default="")
+EMAIL_USE_TLS = env.bool("EMAIL_USE_TLS", default=False)
+EMAIL_USE_SSL = env.bool("EMAIL_USE_SSL", default=False)
+# Seconds one SMTP operation may block before the attempt counts as failed.
+EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=10)
+EMAIL_FILE_PATH = env.path("EMAIL_FILE_PATH", default=VAR_DIR / "mail")
+DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="webmaster@localhost")
+SERVER_EMAIL = DEFAULT_FROM_EMAIL
+# Where people's messages go.
+ADMIN_EMAIL = env.str("ADMIN_EMAIL", default="admin@localhost")
+
+# ---------------------------------------------------------------- message delivery
+
+# Attempts per message, counted on the row, before it is marked failed.
+MESSAGE_MAX_ATTEMPTS = env.int("MESSAGE_MAX_ATTEMPTS", default=5)
+# Backoff between attempts after a transient failure: the first wait, doubling up to the
+# cap (seconds): 10 s, 20 s, 40 s, 80 s with the defaults.
+MESSAGE_RETRY_BACKOFF = env.float("MESSAGE_RETRY_BACKOFF", default=10.0)
+MESSAGE_RETRY_BACKOFF_MAX = env.float("MESSAGE_RETRY_BACKOFF_MAX", default=300.0)
+
+# The user directory the sender's email is looked up in, and its bounds.
+USER_DIRECTORY_URL = env.str(
+    "USER_DIRECTORY_URL", default="https://jsonplaceholder.typicode.com/users"
+)
+USER_DIRECTORY_CONNECT_TIMEOUT = env.float("USER_DIRECTORY_CONNECT_TIMEOUT", default=3.0)
+# The whole lookup, first byte to last, must finish within this many seconds.
+USER_DIRECTORY_TOTAL_TIMEOUT = env.float("USER_DIRECTORY_TOTAL_TIMEOUT", default=10.0)
+USER_DIRECTORY_MAX_BYTES = env.int("USER_DIRECTORY_MAX_BYTES", default=1024 * 1024)
+
+# ---------------------------------------------------------------- task queue
+
+# Set: a Redis broker, and `manage.py rundramatiq` runs the workers. Unset: an in-process
+# broker whose worker threads run inside the web process (started by site_config.wsgi),
+# so a single `make run` delivers email with no other service.
+REDIS_URL = env.str("REDIS_URL", default="")
+# Worker threads inside the web process in the embedded mode.
+EMBEDDED_WORKER_THREADS = env.int("EMBEDDED_WORKER_THREADS", default=2)
+DRAMATIQ_BROKER = {
+    "BROKER": (
+        "dramatiq.brokers.redis.RedisBroker" if REDIS_URL else "dramatiq.brokers.stub.StubBroker"
+    ),
+    "OPTIONS": {"url": REDIS_URL} if REDIS_URL else {},
+    # Listed explicitly: django-dramatiq's default names a Prometheus middleware that
+    # dramatiq 2 no longer exports, and its AdminMiddleware would record every task in a
+    # second table beside our own delivery records.
+    "MIDDLEWARE": [
+        "dramatiq.middleware.AgeLimit",
+        "dramatiq.middleware.TimeLimit",
+        "dramatiq.middleware.ShutdownNotifications",
+        "dramatiq.middleware.Callbacks",
+        "dramatiq.middleware.Pipelines",
+        "dramatiq.middleware.Retries",
+        "django_dramatiq.middleware.DbConnectionsMiddleware",
+    ],
+}

@@ -1,4 +1,4 @@
-"""WSGI entry point for application servers (gunicorn in production)."""
+"""WSGI entry point, for gunicorn and for `manage.py runserver` alike."""
 
 import os
 
@@ -7,3 +7,8 @@ from django.core.wsgi import get_wsgi_application
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "site_config.settings")
 
 application = get_wsgi_application()
+
+# Only in the embedded mode (no REDIS_URL): the serving process delivers email itself.
+from site_config.task_queue import start_embedded_worker  # noqa: E402
+
+start_embedded_worker()

@@ -1,5 +1,12 @@
-import pytest
+import time
+from collections.abc import Callable, Iterator
 
+import dramatiq
+import pytest
+from dramatiq.brokers.stub import StubBroker
+
+from tests.standins.directory import DirectoryStandIn
+from tests.standins.smtp import SmtpSink
 from users.models import User
 
 # A password that passes every AUTH_PASSWORD_VALIDATORS rule.
@@ -7,12 +14,71 @@ GOOD_PASSWORD = "plum-harbour-lantern-42"
 HTMX = {"HTTP_HX_REQUEST": "true"}
 
 
-@pytest.fixture
-def user(db) -> User:
-    return User.objects.create_user(email="Ann.Lee@example.org", password=GOOD_PASSWORD)
+def wait_until(condition: Callable[[], object], *, timeout: float) -> bool:
+    """Poll `condition` until it holds or `timeout` seconds have passed."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.05)
+    return bool(condition())
 
 
 @pytest.fixture(autouse=True)
 def fast_password_hashing(settings):
     # Production hashing is slow by design; tests only need hashing to be correct.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture
+def user(db) -> User:
+    return User.objects.create_user(email="Ann.Lee@example.org", password=GOOD_PASSWORD)
+
+
+@pytest.fixture
+def directory(settings) -> Iterator[DirectoryStandIn]:
+    """The directory stand-in, with the site pointed at it and short deadlines."""
+    stand_in = DirectoryStandIn().start()
+    settings.USER_DIRECTORY_URL = stand_in.url
+    settings.USER_DIRECTORY_CONNECT_TIMEOUT = 1.0
+    settings.USER_DIRECTORY_TOTAL_TIMEOUT = 1.0
+    yield stand_in
+    stand_in.stop()
+
+
+@pytest.fixture
+def smtp_sink(settings) -> Iterator[SmtpSink]:
+    """A real SMTP server on loopback, with the site's email going to it."""
+    sink = SmtpSink().start()
+    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    settings.EMAIL_HOST = "127.0.0.1"
+    settings.EMAIL_PORT = sink.port
+    settings.EMAIL_TIMEOUT = 2
+    settings.ADMIN_EMAIL = "admin@example.org"
+    settings.DEFAULT_FROM_EMAIL = "site@example.org"
+    yield sink
+    sink.stop()
+
+
+@pytest.fixture
+def fast_retries(settings) -> None:
+    settings.MESSAGE_RETRY_BACKOFF = 0.01
+    settings.MESSAGE_RETRY_BACKOFF_MAX = 0.05
+
+
+@pytest.fixture
+def broker() -> Iterator[StubBroker]:
+    """The in-process broker the settings configure when REDIS_URL is unset."""
+    broker = dramatiq.get_broker()
+    assert isinstance(broker, StubBroker), "tests expect the embedded mode's broker"
+    broker.flush_all()
+    yield broker
+    broker.flush_all()
+
+
+@pytest.fixture
+def worker(broker) -> Iterator[dramatiq.Worker]:
+    worker = dramatiq.Worker(broker, worker_timeout=50)
+    worker.start()
+    yield worker
+    worker.stop()

@@ -1,0 +1,78 @@
+import json
+
+from django.contrib import admin, messages
+from django.db.models import QuerySet
+from django.http import HttpRequest
+from django.utils.html import format_html
+from django_dramatiq.models import Task
+
+from contact.models import Message
+from contact.services import messages_retry
+
+
+@admin.register(Message)
+class MessageAdmin(admin.ModelAdmin):
+    """Delivery records: read-only, since each field is written by delivery itself."""
+
+    list_display = (
+        "created_at",
+        "sender_email",
+        "subject",
+        "status",
+        "attempts",
+        "directory_status",
+    )
+    list_filter = ("status", "directory_status", "created_at")
+    search_fields = ("sender_email", "subject")
+    list_select_related = False
+    fields = (
+        "created_at",
+        "sender",
+        "sender_email",
+        "subject",
+        "body",
+        "status",
+        "attempts",
+        "sent_at",
+        "last_error",
+        "directory_status",
+        "directory_data_pretty",
+    )
+    readonly_fields = fields
+    actions = ["retry_delivery"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Message | None = None) -> bool:
+        return False
+
+    def has_retry_permission(self, request: HttpRequest) -> bool:
+        # Retrying changes rows, so it takes the model's change permission, which the
+        # read-only pages above otherwise leave unused.
+        return request.user.has_perm("contact.change_message")
+
+    @admin.display(description="directory data")
+    def directory_data_pretty(self, message: Message) -> str:
+        if not message.directory_data:
+            return "—"
+        pretty = json.dumps(message.directory_data, indent=2, ensure_ascii=False)
+        return format_html('<pre class="directory-data">{}</pre>', pretty)
+
+    @admin.action(description="Retry delivery", permissions=["retry"])
+    def retry_delivery(self, request: HttpRequest, queryset: QuerySet[Message]) -> None:
+        failed = queryset.filter(status=Message.Status.FAILED).values_list("pk", flat=True)
+        retried = messages_retry(message_ids=list(failed))
+        skipped = queryset.count() - retried
+        self.message_user(request, f"{retried} message(s) queued for delivery again.")
+        if skipped:
+            self.message_user(
+                request,
+                f"{skipped} message(s) skipped: only failed messages can be retried.",
+                messages.WARNING,
+            )
+
+
+# django-dramatiq's task log would stay empty: the delivery records above are the log.
+if admin.site.is_registered(Task):
+    admin.site.unregister(Task)

@@ -1,0 +1,137 @@
+"""The external user directory (jsonplaceholder's `/users` in production).
+
+The directory is a courtesy: whatever it does (errors, hangs, floods, nonsense), a
+lookup ends within its deadline with a DirectoryLookup, never an exception, and the
+email goes out either way.
+"""
+
+import json
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+from django.conf import settings
+
+from contact.models import Message
+
+# What a user object must carry for us to trust the answer's shape.
+REQUIRED_USER_KEYS = {"id", "email"}
+
+
+@dataclass(frozen=True)
+class DirectoryLookup:
+    status: Message.DirectoryStatus
+    # Every user object whose email matched, as the directory sent it.
+    users: list[dict[str, Any]] = field(default_factory=list)
+    # Why the directory was unavailable; empty otherwise.
+    error: str = ""
+
+
+class DirectoryUnavailable(Exception):
+    """The directory did not give a usable answer in time."""
+
+
+class UserDirectory:
+    """Looks a person up by email in the directory at `base_url`.
+
+    The directory's own `?email=` filter is exact and case-sensitive ("Sincere@april.biz"
+    is not "sincere@april.biz"), while people type their address in any case; so the
+    client reads the list and compares addresses case-insensitively itself.
+    """
+
+    def __init__(
+        self,
+        client: httpx.Client,
+        *,
+        base_url: str,
+        connect_timeout: float,
+        total_timeout: float,
+        max_bytes: int,
+    ) -> None:
+        self.client = client
+        self.base_url = base_url
+        self.connect_timeout = connect_timeout
+        # Deadline for the whole exchange, from connecting to the last byte.
+        self.total_timeout = total_timeout
+        # Answers larger than this are refused rather than read into memory.
+        self.max_bytes = max_bytes
+
+    def lookup(self, email: str) -> DirectoryLookup:
+        try:
+            users = self._fetch_users()
+        except DirectoryUnavailable as error:
+            return DirectoryLookup(Message.DirectoryStatus.UNAVAILABLE, error=str(error))
+        wanted = email.casefold()
+        matches = [user for user in users if user["email"].casefold() == wanted]
+        if not matches:
+            return DirectoryLookup(Message.DirectoryStatus.NOT_FOUND)
+        return DirectoryLookup(Message.DirectoryStatus.FOUND, users=matches)
+
+    def _fetch_users(self) -> list[dict[str, Any]]:
+        deadline = time.monotonic() + self.total_timeout
+        timeout = httpx.Timeout(
+            self.total_timeout, connect=min(self.connect_timeout, self.total_timeout)
+        )
+        try:
+            with self.client.stream("GET", self.base_url, timeout=timeout) as response:
+                if response.status_code != httpx.codes.OK:
+                    raise DirectoryUnavailable(f"HTTP {response.status_code}")
+                body = self._read_body(response, deadline)
+        except httpx.TimeoutException as error:
+            raise DirectoryUnavailable(f"no answer within {self.total_timeout} s") from error
+        except httpx.HTTPError as error:
+            raise DirectoryUnavailable(f"{type(error).__name__}: {error}") from error
+        try:
+            users = json.loads(body)
+        except ValueError as error:
+            raise DirectoryUnavailable(f"invalid JSON: {error}") from error
+        if not isinstance(users, list) or not all(self._is_user(user) for user in users):
+            raise DirectoryUnavailable("unexpected answer: not a list of user objects")
+        return users
+
+    def _read_body(self, response: httpx.Response, deadline: float) -> bytes:
+        declared = response.headers.get("Content-Length", "")
+        if declared.isdigit() and int(declared) > self.max_bytes:
+            raise DirectoryUnavailable(f"answer of {declared} bytes is over {self.max_bytes}")
+        # httpx bounds each wait, not their sum, so a server dripping a byte at a time
+        # could hold us for ever. Each read gets only what is left of the deadline:
+        # httpcore reads the request's "timeout" extension afresh for every read.
+        read_timeouts = response.request.extensions["timeout"]
+        body = bytearray()
+        chunks = response.iter_bytes()
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise DirectoryUnavailable(f"no complete answer within {self.total_timeout} s")
+            read_timeouts["read"] = remaining
+            chunk = next(chunks, None)
+            if chunk is None:
+                return bytes(body)
+            body += chunk
+            if len(body) > self.max_bytes:
+                raise DirectoryUnavailable(f"answer is over {self.max_bytes} bytes")
+
+    @staticmethod
+    def _is_user(user: Any) -> bool:
+        return (
+            isinstance(user, dict)
+            and user.keys() >= REQUIRED_USER_KEYS
+            and isinstance(user["email"], str)
+        )
+
+
+def user_directory(client: httpx.Client) -> UserDirectory:
+    """The directory named in the settings, over `client`."""
+    return UserDirectory(
+        client,
+        base_url=settings.USER_DIRECTORY_URL,
+        connect_timeout=settings.USER_DIRECTORY_CONNECT_TIMEOUT,
+        total_timeout=settings.USER_DIRECTORY_TOTAL_TIMEOUT,
+        max_bytes=settings.USER_DIRECTORY_MAX_BYTES,
+    )
+
+
+def directory_http_client() -> httpx.Client:
+    """The HTTP client lookups go through; UserDirectory bounds each request's waits."""
+    return httpx.Client(follow_redirects=False, headers={"Accept": "application/json"})

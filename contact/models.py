@@ -1,0 +1,69 @@
+from django.conf import settings
+from django.core.validators import MaxLengthValidator
+from django.db import models
+from django.utils import timezone
+
+SUBJECT_MAX_LENGTH = 150
+BODY_MAX_LENGTH = 5000
+
+
+class Message(models.Model):
+    """A message to the administrator and the record of its delivery.
+
+    The row is the outbox: it is saved as queued before the task that delivers it is
+    enqueued, and every attempt, its outcome and what the directory knew of the sender
+    are written back here.
+    """
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        SENDING = "sending", "Sending"
+        SENT = "sent", "Sent"
+        FAILED = "failed", "Failed"
+
+    class DirectoryStatus(models.TextChoices):
+        FOUND = "found", "Found"
+        NOT_FOUND = "not_found", "Not found"
+        UNAVAILABLE = "unavailable", "Unavailable"
+
+    # Kept when the account goes: the delivery record is the administrator's history.
+    sender = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        related_name="messages",
+    )
+    # The address as it was when the message was written; replies go here.
+    sender_email = models.EmailField("sender email", max_length=254)
+    subject = models.CharField(max_length=SUBJECT_MAX_LENGTH)
+    body = models.TextField("message", validators=[MaxLengthValidator(BODY_MAX_LENGTH)])
+    created_at = models.DateTimeField("created", default=timezone.now)
+
+    status = models.CharField(max_length=16, choices=Status, default=Status.QUEUED)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    last_error = models.TextField("last error", blank=True)
+    sent_at = models.DateTimeField("sent", null=True, blank=True)
+
+    # Blank until the first attempt has asked the directory.
+    directory_status = models.CharField(
+        "directory", max_length=16, choices=DirectoryStatus, blank=True
+    )
+    # Every user object the directory returned for the sender's address.
+    directory_data = models.JSONField("directory data", default=list, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [
+            # The admin list: newest first, optionally filtered by status; the header's
+            # count of failed rows.
+            models.Index(fields=["status", "-created_at"], name="contact_msg_status_created"),
+            models.Index(fields=["-created_at"], name="contact_msg_created"),
+            models.Index(fields=["directory_status"], name="contact_msg_directory_status"),
+        ]
+
+    def __str__(self) -> str:
+        return self.subject
+
+    @property
+    def is_final(self) -> bool:
+        return self.status in {self.Status.SENT, self.Status.FAILED}

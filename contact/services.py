@@ -1,0 +1,159 @@
+"""Writing and delivering messages to the administrator.
+
+Each status change of a Message happens in exactly one function here:
+message_create (queued), message_deliver (sending, then sent, failed or queued again
+for a retry) and messages_retry (failed back to queued).
+"""
+
+import logging
+import smtplib
+from collections.abc import Iterable
+from functools import partial
+
+from django.conf import settings
+from django.core.mail import BadHeaderError
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+
+from contact.directory import directory_http_client, user_directory
+from contact.emails import admin_email
+from contact.models import Message
+from users.models import User
+
+logger = logging.getLogger(__name__)
+
+# Kept in last_error: enough to diagnose, small enough for the admin list.
+ERROR_TEXT_MAX_LENGTH = 2000
+
+
+class DeliveryDeferred(Exception):
+    """A transient failure with attempts left: the row is queued again, and the next
+    attempt should come after `retry_in` seconds."""
+
+    def __init__(self, reason: str, *, retry_in: float) -> None:
+        super().__init__(reason)
+        self.retry_in = retry_in
+
+
+class DeliveryFailed(Exception):
+    """The row has just been marked failed: the error is permanent, or the attempts are
+    used up. Trying again cannot help."""
+
+
+# ---------------------------------------------------------------- writing
+
+
+def message_create(*, sender: User, subject: str, body: str) -> Message:
+    """Save a message as queued; its delivery is enqueued once the row is committed."""
+    message = Message.objects.create(
+        sender=sender, sender_email=sender.email, subject=subject, body=body
+    )
+    # After commit, so the worker never looks for a row it cannot see yet.
+    transaction.on_commit(partial(_enqueue_delivery, message.pk))
+    return message
+
+
+def messages_retry(*, message_ids: Iterable[int]) -> int:
+    """Queue failed messages for a fresh round of attempts; returns how many."""
+    retried = 0
+    for message_id in message_ids:
+        # Conditional, so a message that is not failed (any more) is left alone.
+        if Message.objects.filter(pk=message_id, status=Message.Status.FAILED).update(
+            status=Message.Status.QUEUED, attempts=0
+        ):
+            transaction.on_commit(partial(_enqueue_delivery, message_id))
+            retried += 1
+    return retried
+
+
+def _enqueue_delivery(message_id: int) -> None:
+    # The actor module imports this one, so it is imported here, when first needed.
+    from contact.tasks import deliver_message
+
+    try:
+        deliver_message.send(message_id)
+    except Exception:
+        # The broker being down must not turn a saved message into a server error for
+        # the person who wrote it: the row is committed and stays queued.
+        logger.exception("Could not enqueue message %s; it stays queued.", message_id)
+
+
+# ---------------------------------------------------------------- delivering
+
+
+def message_deliver(*, message_id: int) -> None:
+    """Deliver one message: look the sender up in the directory, email the administrator
+    with what was found, and record the outcome on the row.
+
+    Does nothing for a message that is not queued (already sent, failed or in flight),
+    so a duplicate task is harmless. Raises DeliveryDeferred after a transient failure
+    with attempts left, and DeliveryFailed once the row is marked failed.
+    """
+    message = _claim(message_id)
+    if message is None:
+        return
+    # The directory never raises: whatever it does, the email goes out.
+    with directory_http_client() as client:
+        lookup = user_directory(client).lookup(message.sender_email)
+    message.directory_status = lookup.status
+    message.directory_data = lookup.users
+    try:
+        admin_email(message, lookup).send()
+    except Exception as error:
+        _record_failure(message, error)
+    else:
+        _record_sent(message)
+
+
+def _claim(message_id: int) -> Message | None:
+    """Move a queued message to sending and count the attempt, in one conditional
+    update, so of two workers holding the same task only one goes on."""
+    claimed = Message.objects.filter(pk=message_id, status=Message.Status.QUEUED).update(
+        status=Message.Status.SENDING, attempts=F("attempts") + 1
+    )
+    if not claimed:
+        logger.info("Message %s is not queued; nothing to deliver.", message_id)
+        return None
+    return Message.objects.get(pk=message_id)
+
+
+def _record_sent(message: Message) -> None:
+    message.status = Message.Status.SENT
+    message.sent_at = timezone.now()
+    message.last_error = ""
+    message.save(
+        update_fields=["status", "sent_at", "last_error", "directory_status", "directory_data"]
+    )
+
+
+def _record_failure(message: Message, error: Exception) -> None:
+    message.last_error = f"{type(error).__name__}: {error}"[:ERROR_TEXT_MAX_LENGTH]
+    permanent = is_permanent_send_error(error)
+    if permanent or message.attempts >= settings.MESSAGE_MAX_ATTEMPTS:
+        message.status = Message.Status.FAILED
+    else:
+        message.status = Message.Status.QUEUED
+    message.save(update_fields=["status", "last_error", "directory_status", "directory_data"])
+    if message.status == Message.Status.FAILED:
+        reason = "permanent error" if permanent else f"{message.attempts} attempts used"
+        raise DeliveryFailed(f"{reason}: {message.last_error}") from error
+    raise DeliveryDeferred(message.last_error, retry_in=retry_delay(message.attempts)) from error
+
+
+def is_permanent_send_error(error: Exception) -> bool:
+    """Whether sending again could not succeed: the server refused for good (5xx,
+    including bad credentials), or the email itself is malformed. Refused or dropped
+    connections, timeouts and 4xx answers are transient."""
+    if isinstance(error, smtplib.SMTPRecipientsRefused):
+        return all(500 <= code < 600 for code, _ in error.recipients.values())
+    if isinstance(error, smtplib.SMTPResponseException):
+        return 500 <= error.smtp_code < 600
+    return isinstance(error, BadHeaderError | smtplib.SMTPNotSupportedError)
+
+
+def retry_delay(attempts: int) -> float:
+    """Seconds to wait after `attempts` attempts: exponential, capped."""
+    return min(
+        settings.MESSAGE_RETRY_BACKOFF * 2 ** (attempts - 1), settings.MESSAGE_RETRY_BACKOFF_MAX
+    )

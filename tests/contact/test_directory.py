@@ -1,0 +1,113 @@
+import json
+import time
+
+import httpx
+import pytest
+
+from contact.directory import UserDirectory, directory_http_client, user_directory
+from contact.models import Message
+from tests.standins import directory as modes
+from tests.standins.directory import USERS
+from tests.standins.smtp import free_port
+
+LEANNE = next(user for user in USERS if user["email"] == "Sincere@april.biz")
+
+
+def lookup(email: str):
+    with directory_http_client() as client:
+        return user_directory(client).lookup(email)
+
+
+def test_finds_a_user_registered_in_another_case(directory):
+    result = lookup("sincere@APRIL.biz")
+
+    assert result.status == Message.DirectoryStatus.FOUND
+    assert result.users == [LEANNE]
+
+
+def test_an_unknown_email_is_not_found(directory):
+    result = lookup("nobody@example.org")
+
+    assert result.status == Message.DirectoryStatus.NOT_FOUND
+    assert result.users == []
+    assert result.error == ""
+
+
+def test_the_stand_in_filters_by_exact_case_like_the_real_service(directory):
+    exact = httpx.get(directory.url, params={"email": "Sincere@april.biz"}).json()
+    other_case = httpx.get(directory.url, params={"email": "sincere@april.biz"}).json()
+
+    assert exact == [LEANNE]
+    assert other_case == []
+    assert len(httpx.get(directory.url).json()) == 10
+
+
+@pytest.mark.parametrize(
+    ("mode", "error"),
+    [
+        (modes.SERVER_ERROR, "HTTP 500"),
+        (modes.HANG, "no answer within 1.0 s"),
+        (modes.INVALID_JSON, "invalid JSON"),
+        (modes.NOT_A_LIST, "unexpected answer"),
+        (modes.OVERSIZED, "over 1048576 bytes"),
+        (modes.SLOW_DRIP, "within 1.0 s"),
+    ],
+)
+def test_a_misbehaving_directory_is_unavailable_within_the_deadline(directory, mode, error):
+    directory.mode = mode
+    started = time.monotonic()
+
+    result = lookup(LEANNE["email"])
+
+    assert result.status == Message.DirectoryStatus.UNAVAILABLE
+    assert error in result.error
+    assert result.users == []
+    # The total timeout is 1 s; allow for a loaded machine, not for a second wait.
+    assert time.monotonic() - started < 1.9
+
+
+def test_a_refused_connection_is_unavailable(settings):
+    settings.USER_DIRECTORY_URL = f"http://127.0.0.1:{free_port()}/users"
+
+    result = lookup(LEANNE["email"])
+
+    assert result.status == Message.DirectoryStatus.UNAVAILABLE
+    assert "ConnectError" in result.error
+
+
+def test_a_declared_oversized_answer_is_refused_before_reading_it():
+    def answer(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, headers={"Content-Length": "5000"}, content=b"[" * 5000)
+
+    directory = UserDirectory(
+        httpx.Client(transport=httpx.MockTransport(answer)),
+        base_url="http://directory.test/users",
+        connect_timeout=1,
+        total_timeout=1,
+        max_bytes=1000,
+    )
+
+    result = directory.lookup("a@example.org")
+
+    assert result.status == Message.DirectoryStatus.UNAVAILABLE
+    assert result.error == "answer of 5000 bytes is over 1000"
+
+
+def test_every_matching_user_is_kept():
+    twins = [{**LEANNE, "id": 1}, {**LEANNE, "id": 11, "email": "SINCERE@april.biz"}]
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, content=json.dumps([*twins, USERS[1]]).encode())
+
+    directory = UserDirectory(
+        httpx.Client(transport=httpx.MockTransport(answer)),
+        base_url="http://directory.test/users",
+        connect_timeout=1,
+        total_timeout=1,
+        max_bytes=100_000,
+    )
+
+    result = directory.lookup("sincere@april.biz")
+
+    assert result.status == Message.DirectoryStatus.FOUND
+    assert result.users == twins

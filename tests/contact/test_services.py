@@ -1,0 +1,219 @@
+import json
+
+import pytest
+
+from contact.models import Message
+from contact.services import (
+    DeliveryDeferred,
+    DeliveryFailed,
+    message_create,
+    message_deliver,
+    messages_retry,
+    retry_delay,
+)
+from tests.contact.factories import make_message
+from tests.standins import directory as modes
+from tests.standins.directory import USERS
+from users.models import User
+
+pytestmark = pytest.mark.django_db
+
+LEANNE = USERS[0]
+
+
+@pytest.fixture
+def leanne(db) -> User:
+    # Registered in lower case; the directory has "Sincere@april.biz".
+    return User.objects.create_user(email="sincere@april.biz", password="x")
+
+
+def deliver(message: Message) -> Message:
+    message_deliver(message_id=message.pk)
+    message.refresh_from_db()
+    return message
+
+
+# ---------------------------------------------------------------- message_create
+
+
+def test_message_create_saves_a_queued_row_from_the_sender(user):
+    message = message_create(sender=user, subject="Hi", body="Hello there")
+
+    assert message.status == Message.Status.QUEUED
+    assert message.sender_email == user.email
+    assert message.attempts == 0
+
+
+def test_message_create_enqueues_delivery_only_after_commit(
+    user, broker, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=True) as callbacks:
+        message = message_create(sender=user, subject="Hi", body="Hello there")
+        assert broker.queues["email"].qsize() == 0
+
+    assert len(callbacks) == 1
+    queued = broker.queues["email"].get_nowait()
+    assert json.loads(queued)["args"] == [message.pk]
+
+
+# ---------------------------------------------------------------- message_deliver
+
+
+def test_delivers_to_the_administrator_with_the_directory_entry_attached(
+    leanne, directory, smtp_sink
+):
+    message = deliver(make_message(leanne))
+
+    assert message.status == Message.Status.SENT
+    assert message.attempts == 1
+    assert message.sent_at is not None
+    assert message.directory_status == Message.DirectoryStatus.FOUND
+    assert message.directory_data == [LEANNE]
+    [received] = smtp_sink.received
+    assert received.rcpt_tos == ["admin@example.org"]
+    assert received.mail_from == "site@example.org"
+    email = received.message
+    assert email["To"] == "admin@example.org"
+    assert email["From"] == "site@example.org"
+    assert email["Reply-To"] == "sincere@april.biz"
+    assert email["Subject"] == "Message from sincere@april.biz: Question about my order"
+    assert "where is my parcel?" in email.get_body(("plain",)).get_content()
+    [attachment] = list(email.iter_attachments())
+    assert attachment.get_filename() == "directory-user.json"
+    assert json.loads(attachment.get_content()) == [LEANNE]
+
+
+def test_unknown_email_sends_without_attachment(user, directory, smtp_sink):
+    message = deliver(make_message(user))
+
+    assert message.status == Message.Status.SENT
+    assert message.directory_status == Message.DirectoryStatus.NOT_FOUND
+    email = smtp_sink.received[0].message
+    assert list(email.iter_attachments()) == []
+    assert "not found" in email.get_body(("plain",)).get_content()
+
+
+@pytest.mark.parametrize(
+    "mode",
+    [
+        modes.SERVER_ERROR,
+        modes.HANG,
+        modes.INVALID_JSON,
+        modes.NOT_A_LIST,
+        modes.OVERSIZED,
+    ],
+)
+def test_a_failing_directory_never_stops_the_email(leanne, directory, smtp_sink, mode):
+    directory.mode = mode
+
+    message = deliver(make_message(leanne))
+
+    assert message.status == Message.Status.SENT
+    assert message.directory_status == Message.DirectoryStatus.UNAVAILABLE
+    assert message.directory_data == []
+    email = smtp_sink.received[0].message
+    assert "directory unavailable" in email.get_body(("plain",)).get_content()
+    assert list(email.iter_attachments()) == []
+
+
+def test_a_refused_connection_is_retried_then_sent(user, directory, smtp_sink):
+    smtp_sink.stop()
+    message = make_message(user)
+
+    with pytest.raises(DeliveryDeferred) as deferred:
+        message_deliver(message_id=message.pk)
+    message.refresh_from_db()
+    assert message.status == Message.Status.QUEUED
+    assert "ConnectionRefusedError" in message.last_error
+    assert deferred.value.retry_in == retry_delay(1)
+
+    smtp_sink.start()
+    message = deliver(message)
+
+    assert message.status == Message.Status.SENT
+    assert message.attempts == 2
+    assert message.last_error == ""
+    assert len(smtp_sink.received) == 1
+
+
+def test_a_temporary_smtp_refusal_is_retried_then_sent(user, directory, smtp_sink):
+    smtp_sink.replies = ["451 4.3.0 Try again later"]
+    message = make_message(user)
+
+    with pytest.raises(DeliveryDeferred):
+        message_deliver(message_id=message.pk)
+    message = deliver(message)
+
+    assert message.status == Message.Status.SENT
+    assert message.attempts == 2
+    assert smtp_sink.attempts == ["451 4.3.0 Try again later", "250 Message accepted"]
+
+
+def test_a_permanent_smtp_refusal_fails_at_once(user, directory, smtp_sink):
+    smtp_sink.replies = ["550 5.1.1 Mailbox unavailable"]
+    message = make_message(user)
+
+    with pytest.raises(DeliveryFailed):
+        message_deliver(message_id=message.pk)
+
+    message.refresh_from_db()
+    assert message.status == Message.Status.FAILED
+    assert message.attempts == 1
+    assert "550" in message.last_error
+    assert "Mailbox unavailable" in message.last_error
+
+
+def test_running_out_of_attempts_fails_with_the_error_recorded(
+    user, directory, smtp_sink, settings
+):
+    settings.MESSAGE_MAX_ATTEMPTS = 3
+    smtp_sink.replies = ["451 4.3.0 Try again later"] * 3
+    message = make_message(user)
+
+    for _ in range(2):
+        with pytest.raises(DeliveryDeferred):
+            message_deliver(message_id=message.pk)
+    with pytest.raises(DeliveryFailed):
+        message_deliver(message_id=message.pk)
+
+    message.refresh_from_db()
+    assert message.status == Message.Status.FAILED
+    assert message.attempts == 3
+    assert "451" in message.last_error
+    assert smtp_sink.received == []
+
+
+@pytest.mark.parametrize("status", [Message.Status.SENT, Message.Status.SENDING])
+def test_a_message_that_is_not_queued_is_left_alone(user, directory, smtp_sink, status):
+    message = deliver(make_message(user, status=status, attempts=1))
+
+    assert message.status == status
+    assert message.attempts == 1
+    assert smtp_sink.attempts == []
+
+
+def test_retry_delay_doubles_up_to_the_cap(settings):
+    settings.MESSAGE_RETRY_BACKOFF = 10
+    settings.MESSAGE_RETRY_BACKOFF_MAX = 60
+
+    assert [retry_delay(attempts) for attempts in range(1, 6)] == [10, 20, 40, 60, 60]
+
+
+# ---------------------------------------------------------------- messages_retry
+
+
+def test_messages_retry_requeues_failed_messages_only(
+    user, broker, django_capture_on_commit_callbacks
+):
+    failed = make_message(user, status=Message.Status.FAILED, attempts=5, last_error="550")
+    sent = make_message(user, status=Message.Status.SENT, attempts=1)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        retried = messages_retry(message_ids=[failed.pk, sent.pk])
+
+    assert retried == 1
+    failed.refresh_from_db()
+    sent.refresh_from_db()
+    assert (failed.status, failed.attempts) == (Message.Status.QUEUED, 0)
+    assert sent.status == Message.Status.SENT
+    assert broker.queues["email"].qsize() == 1

@@ -1,0 +1,59 @@
+"""A real SMTP server on loopback (aiosmtpd) that keeps what it accepts, and answers
+DATA with programmed replies when told to (a 451 or a 550, say)."""
+
+import email
+import socket
+from dataclasses import dataclass
+from email.message import EmailMessage
+from email.policy import default as default_policy
+
+from aiosmtpd.controller import Controller
+
+
+@dataclass
+class ReceivedEmail:
+    mail_from: str
+    rcpt_tos: list[str]
+    message: EmailMessage
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+class SmtpSink:
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.received: list[ReceivedEmail] = []
+        # Replies to the next DATA commands, in order; then "250" for all.
+        self.replies: list[str] = []
+        # Every DATA the server answered, with the reply given.
+        self.attempts: list[str] = []
+        self._controller: Controller | None = None
+
+    def start(self) -> "SmtpSink":
+        self._controller = Controller(_Handler(self), hostname="127.0.0.1", port=self.port)
+        self._controller.start()
+        return self
+
+    def stop(self) -> None:
+        if self._controller is not None:
+            self._controller.stop()
+            self._controller = None
+
+
+class _Handler:
+    def __init__(self, sink: SmtpSink) -> None:
+        self.sink = sink
+
+    async def handle_DATA(self, server, session, envelope) -> str:
+        reply = self.sink.replies.pop(0) if self.sink.replies else "250 Message accepted"
+        self.sink.attempts.append(reply)
+        if reply.startswith("250"):
+            message = email.message_from_bytes(envelope.content, policy=default_policy)
+            self.sink.received.append(
+                ReceivedEmail(envelope.mail_from, list(envelope.rcpt_tos), message)
+            )
+        return reply
