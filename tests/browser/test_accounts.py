@@ -47,7 +47,7 @@ def test_sign_up_with_live_errors_then_sign_out_and_in(live_server, page: Page):
     page.get_by_role("button", name="Sign up").click()
     expect(page).to_have_url(f"{live_server.url}/")
     expect(page.locator(".signed-in-as")).to_have_text(EMAIL)
-    expect(page.locator("#message-form-placeholder")).to_be_visible()
+    expect(page.get_by_label("Subject")).to_be_visible()
 
     page.get_by_role("button", name="Sign out").click()
     expect(page.get_by_role("link", name="Sign in").first).to_be_visible()

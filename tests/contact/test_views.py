@@ -12,15 +12,17 @@ def test_home_invites_a_visitor_to_sign_up_or_sign_in(client):
     assert response.status_code == 200
     assert f'href="{reverse("register")}"'.encode() in response.content
     assert f'href="{reverse("login")}"'.encode() in response.content
-    assert b"message-form-placeholder" not in response.content
+    assert b'id="message-form"' not in response.content
 
 
-def test_home_shows_a_signed_in_person_where_the_message_form_goes(client, user):
+def test_home_shows_a_signed_in_person_the_message_form(client, user):
     client.force_login(user)
 
     response = client.get(reverse("home"))
 
-    assert b"message-form-placeholder" in response.content
+    assert b'id="message-form"' in response.content
+    assert b">Subject<" in response.content
+    assert b">Message<" in response.content
     assert user.email.encode() in response.content
 
 
