@@ -22,9 +22,9 @@ class MessageAdmin(admin.ModelAdmin):
         "attempts",
         "directory_status",
     )
+    list_display_links = ("subject",)
     list_filter = ("status", "directory_status", "created_at")
     search_fields = ("sender_email", "subject")
-    list_select_related = False
     fields = (
         "created_at",
         "sender",

@@ -1,3 +1,4 @@
+import json
 import time
 from collections.abc import Callable, Iterator
 
@@ -74,6 +75,11 @@ def broker() -> Iterator[StubBroker]:
     broker.flush_all()
     yield broker
     broker.flush_all()
+
+
+def queued_message_ids(broker: StubBroker) -> list[int]:
+    """The message ids waiting on the delivery queue, left in place."""
+    return [json.loads(raw)["args"][0] for raw in list(broker.queues["email"].queue)]
 
 
 @pytest.fixture

@@ -3,6 +3,9 @@ import re
 import pytest
 from django.urls import reverse
 
+from contact.models import Message
+from tests.conftest import HTMX
+
 pytestmark = pytest.mark.django_db
 
 
@@ -38,3 +41,88 @@ def test_pages_send_the_csrf_token_with_every_htmx_request(client):
     html = client.get(reverse("home")).content.decode()
 
     assert re.search(r"""<body hx-headers='\{"X-CSRFToken": "\w+"\}'>""", html)
+
+
+# ---------------------------------------------------------------- writing a message
+
+VALID = {"subject": "Question about my order", "body": "Where is my parcel?"}
+
+
+def test_a_message_sent_by_htmx_is_confirmed_and_the_form_cleared(client, user):
+    client.force_login(user)
+
+    response = client.post(reverse("message-new"), VALID, **HTMX)
+
+    assert response.status_code == 200
+    message = Message.objects.get()
+    assert (message.sender, message.subject, message.body) == (user, *VALID.values())
+    html = response.content.decode()
+    assert html.lstrip().startswith("<form")
+    assert "Your message “Question about my order” is queued." in html
+    assert 'name="subject"' in html and 'value="Question' not in html
+    assert "Where is my parcel?" not in html
+
+
+def test_a_message_sent_by_plain_post_redirects_home_with_the_confirmation(client, user):
+    client.force_login(user)
+
+    response = client.post(reverse("message-new"), VALID, follow=True)
+
+    assert response.redirect_chain == [(reverse("home"), 302)]
+    assert "Your message “Question about my order” is queued." in response.content.decode()
+    assert Message.objects.count() == 1
+
+
+@pytest.mark.parametrize(
+    ("data", "field", "error"),
+    [
+        ({"subject": "Two\r\nlines", "body": "x"}, "subject", "The subject must be a single line."),
+        ({"subject": "x" * 151, "body": "x"}, "subject", "at most 150 characters"),
+        ({"subject": "Hi", "body": "x" * 5001}, "body", "at most 5000 characters"),
+        ({"subject": "", "body": "x"}, "subject", "This field is required."),
+        ({"subject": "Hi", "body": "   "}, "body", "This field is required."),
+    ],
+)
+def test_invalid_messages_show_the_error_beside_the_field(client, user, data, field, error):
+    client.force_login(user)
+
+    response = client.post(reverse("message-new"), data, **HTMX)
+
+    assert response.status_code == 200
+    html = response.content.decode()
+    error_list = html.split(f'id="id_{field}_error"', 1)[1].split("</ul>", 1)[0]
+    assert error in error_list
+    assert not Message.objects.exists()
+
+
+def test_an_anonymous_plain_post_is_sent_to_sign_in(client, db):
+    response = client.post(reverse("message-new"), VALID)
+
+    assert response.status_code == 302
+    assert response["Location"] == f"{reverse('login')}?next={reverse('message-new')}"
+    assert not Message.objects.exists()
+
+
+def test_an_anonymous_htmx_post_is_sent_to_sign_in_with_hx_redirect(client, db):
+    response = client.post(reverse("message-new"), VALID, **HTMX)
+
+    assert response["HX-Redirect"].startswith(reverse("login"))
+    assert not Message.objects.exists()
+
+
+def test_message_validation_reports_touched_fields(client, user):
+    client.force_login(user)
+
+    response = client.post(
+        reverse("message-new-validate"),
+        {"subject": "Line\nbreak", "body": "", "_touched": ["subject"]},
+    )
+
+    assert response.json() == {"errors": {"subject": ["The subject must be a single line."]}}
+    assert not Message.objects.exists()
+
+
+def test_message_validation_needs_a_signed_in_person(client, db):
+    response = client.post(reverse("message-new-validate"), {"subject": "x"})
+
+    assert response.status_code == 302

@@ -1,0 +1,55 @@
+"""A signed-in person writes to the administrator without a page reload; a staff member
+then sees the delivery counted in the admin header."""
+
+import pytest
+from playwright.sync_api import Page, expect
+
+from contact.models import Message
+from tests.browser.conftest import mark_page, page_was_not_reloaded
+from tests.conftest import GOOD_PASSWORD
+from users.models import User
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def sign_in(page: Page, base_url: str, email: str) -> None:
+    page.goto(f"{base_url}/accounts/login/")
+    page.get_by_label("Email").fill(email)
+    page.get_by_label("Password").fill(GOOD_PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.locator(".signed-in-as")).to_have_text(email)
+
+
+def test_send_a_message_then_see_it_counted_in_the_admin(live_server, page: Page):
+    User.objects.create_user(email="ann@example.org", password=GOOD_PASSWORD)
+    User.objects.create_superuser(email="boss@example.org", password=GOOD_PASSWORD)
+    sign_in(page, live_server.url, "ann@example.org")
+    mark_page(page)
+
+    subject = page.get_by_label("Subject")
+    subject.focus()
+    subject.press("Tab")
+    expect(page.locator("#id_subject_error")).to_have_text("This field is required.")
+
+    subject.fill("Question about my order")
+    page.get_by_label("Message").fill("Where is my parcel?")
+    page.get_by_role("button", name="Send").click()
+
+    expect(page.locator(".confirmation")).to_have_text(
+        "Your message “Question about my order” is queued."
+    )
+    expect(page.get_by_label("Subject")).to_have_value("")
+    expect(page.get_by_label("Message")).to_have_value("")
+    assert page_was_not_reloaded(page)
+    assert Message.objects.get().subject == "Question about my order"
+
+    page.get_by_role("button", name="Sign out").click()
+    page.goto(f"{live_server.url}/admin/login/")
+    page.get_by_label("Email").fill("boss@example.org")
+    page.get_by_label("Password").fill(GOOD_PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+
+    expect(page.locator("#delivery-counts")).to_have_text("Emails sent: 1 (0 not delivered)")
+    page.get_by_role("link", name="Messages", exact=True).click()
+    expect(page.locator("#delivery-counts")).to_have_text("Emails sent: 1 (0 not delivered)")
+    expect(page.get_by_role("link", name="Question about my order")).to_be_visible()

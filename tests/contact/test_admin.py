@@ -1,0 +1,123 @@
+import pytest
+from django.urls import reverse
+
+from contact.models import Message
+from tests.conftest import queued_message_ids
+from tests.contact.factories import make_message
+from tests.standins.directory import USERS
+from users.models import User
+
+pytestmark = pytest.mark.django_db
+
+HEADER = "Emails sent: 3 (1 not delivered)"
+
+
+@pytest.fixture
+def staff(db) -> User:
+    return User.objects.create_superuser(email="boss@example.org", password="x")
+
+
+@pytest.fixture
+def staff_client(client, staff):
+    client.force_login(staff)
+    return client
+
+
+@pytest.fixture
+def deliveries(user) -> list[Message]:
+    return [
+        make_message(user, subject="Sent one", status=Message.Status.SENT, attempts=1),
+        make_message(
+            user,
+            subject="Found one",
+            status=Message.Status.SENT,
+            directory_status=Message.DirectoryStatus.FOUND,
+            directory_data=[USERS[0]],
+        ),
+        make_message(user, subject="Failed one", status=Message.Status.FAILED, attempts=5),
+    ]
+
+
+@pytest.mark.parametrize(
+    "page",
+    [
+        lambda ids, staff: reverse("admin:index"),
+        lambda ids, staff: reverse("admin:contact_message_changelist"),
+        lambda ids, staff: reverse("admin:contact_message_change", args=[ids[1]]),
+        lambda ids, staff: reverse("admin:users_user_changelist"),
+        lambda ids, staff: reverse("admin:users_user_change", args=[staff.pk]),
+        lambda ids, staff: reverse("admin:password_change"),
+        lambda ids, staff: reverse("admin:app_list", args=["contact"]),
+    ],
+    ids=[
+        "index",
+        "message-list",
+        "message-detail",
+        "user-list",
+        "user-detail",
+        "password-change",
+        "app-index",
+    ],
+)
+def test_every_admin_page_shows_the_delivery_counts(staff_client, staff, deliveries, page):
+    response = staff_client.get(page([m.pk for m in deliveries], staff))
+
+    assert response.status_code == 200
+    assert HEADER in response.content.decode()
+
+
+def test_the_sign_in_page_shows_no_counts(client, deliveries):
+    response = client.get(reverse("admin:login"))
+
+    assert "Emails sent" not in response.content.decode()
+
+
+def test_a_non_staff_user_cannot_reach_the_admin(client, user, deliveries):
+    client.force_login(user)
+
+    response = client.get(reverse("admin:contact_message_changelist"))
+
+    assert response.status_code == 302
+    assert response["Location"].startswith(reverse("admin:login"))
+
+
+def test_the_list_filters_by_status_and_searches_subjects(staff_client, deliveries):
+    url = reverse("admin:contact_message_changelist")
+
+    failed = staff_client.get(url, {"status__exact": "failed"}).content.decode()
+    searched = staff_client.get(url, {"q": "found one"}).content.decode()
+
+    assert "Failed one" in failed and "Sent one" not in failed
+    assert "Found one" in searched and "Failed one" not in searched
+
+
+def test_the_detail_page_is_read_only_with_the_directory_data_pretty_printed(
+    staff_client, deliveries
+):
+    response = staff_client.get(reverse("admin:contact_message_change", args=[deliveries[1].pk]))
+
+    html = response.content.decode()
+    assert '<pre class="directory-data">[\n  {\n    &quot;id&quot;: 1,' in html
+    assert 'name="subject"' not in html
+    assert staff_client.get(reverse("admin:contact_message_add")).status_code == 403
+
+
+def test_retry_delivery_requeues_the_failed_messages(
+    staff_client, deliveries, broker, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=True):
+        response = staff_client.post(
+            reverse("admin:contact_message_changelist"),
+            {
+                "action": "retry_delivery",
+                "_selected_action": [m.pk for m in deliveries],
+            },
+            follow=True,
+        )
+
+    html = response.content.decode()
+    assert "1 message(s) queued for delivery again." in html
+    assert "2 message(s) skipped" in html
+    statuses = sorted(Message.objects.values_list("status", flat=True))
+    assert statuses == ["queued", "sent", "sent"]
+    assert queued_message_ids(broker) == [deliveries[2].pk]

@@ -1,0 +1,29 @@
+import pytest
+from django.contrib.auth import get_user_model
+
+from contact.models import Message
+from contact.services import message_create
+from site_config.task_queue import start_embedded_worker
+from tests.conftest import wait_until
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def test_the_embedded_worker_delivers_messages_in_process(broker, directory, smtp_sink):
+    sender = get_user_model().objects.create_user(email="ann@example.org", password="x")
+    worker = start_embedded_worker()
+    assert worker is not None
+    try:
+        message = message_create(sender=sender, subject="Embedded", body="No Redis here")
+
+        delivered = wait_until(
+            lambda: Message.objects.get(pk=message.pk).status == Message.Status.SENT,
+            timeout=10,
+        )
+    finally:
+        worker.stop()
+
+    assert delivered
+    assert [r.message["Subject"] for r in smtp_sink.received] == [
+        "Message from ann@example.org: Embedded"
+    ]

@@ -1,0 +1,103 @@
+"""`make run`'s mode as real processes: Django's development server with no Redis, its
+worker threads delivering to files, and the directory stand-in. Driven over HTTP the way
+the browser's htmx does it (CSRF header, HX-Request)."""
+
+import email
+import json
+import os
+import subprocess
+import sys
+from email.policy import default as default_policy
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.conftest import GOOD_PASSWORD, wait_until
+from tests.standins.directory import USERS, DirectoryStandIn
+from tests.standins.smtp import free_port
+
+ROOT = Path(__file__).resolve().parents[2]
+# Django's file backend separates the emails of one connection with this line.
+FILE_BACKEND_SEPARATOR = b"\n" + b"-" * 79 + b"\n"
+
+
+@pytest.fixture
+def site(tmp_path):
+    directory = DirectoryStandIn().start()
+    port = free_port()
+    env = {
+        **os.environ,
+        "SECRET_KEY": "system-test-" + "k" * 40 + "0123456789",
+        "DEBUG": "false",
+        "ALLOWED_HOSTS": "127.0.0.1",
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}",
+        "EMAIL_BACKEND": "django.core.mail.backends.filebased.EmailBackend",
+        "EMAIL_FILE_PATH": str(tmp_path / "mail"),
+        "ADMIN_EMAIL": "admin@example.org",
+        "USER_DIRECTORY_URL": directory.url,
+        "REDIS_URL": "",
+    }
+    manage = [sys.executable, str(ROOT / "manage.py")]
+    subprocess.run([*manage, "migrate", "--no-input", "-v0"], env=env, check=True)
+    server = subprocess.Popen(
+        [*manage, "runserver", "--noreload", f"127.0.0.1:{port}"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    base_url = f"http://127.0.0.1:{port}"
+    try:
+        assert wait_until(lambda: answers(base_url), timeout=20), "the server did not start"
+        yield base_url, tmp_path / "mail"
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+        directory.stop()
+
+
+def answers(base_url: str) -> bool:
+    try:
+        return httpx.get(f"{base_url}/", timeout=1).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def htmx_post(client: httpx.Client, path: str, data: dict) -> httpx.Response:
+    headers = {"HX-Request": "true", "X-CSRFToken": client.cookies["csrftoken"]}
+    return client.post(path, data=data, headers=headers)
+
+
+def written_emails(folder: Path) -> list[email.message.EmailMessage]:
+    found = []
+    for path in sorted(folder.glob("*.log")) if folder.exists() else []:
+        for raw in path.read_bytes().split(FILE_BACKEND_SEPARATOR):
+            if raw.strip():
+                found.append(email.message_from_bytes(raw, policy=default_policy))
+    return found
+
+
+def test_the_web_process_delivers_email_with_no_other_service(site):
+    base_url, mail_folder = site
+    with httpx.Client(base_url=base_url, timeout=10) as client:
+        client.get("/accounts/register/")
+        signed_up = htmx_post(
+            client,
+            "/accounts/register/",
+            {"email": "sincere@april.biz", "password1": GOOD_PASSWORD, "password2": GOOD_PASSWORD},
+        )
+        assert signed_up.headers["HX-Redirect"] == "/"
+        client.get("/")  # the new page after sign-in, with the rotated CSRF token
+
+        sent = htmx_post(
+            client, "/messages/new/", {"subject": "From a real server", "body": "Hello!"}
+        )
+        assert "is queued" in sent.text
+
+    assert wait_until(lambda: written_emails(mail_folder), timeout=20), "no email was written"
+    [written] = written_emails(mail_folder)
+    assert written["To"] == "admin@example.org"
+    assert written["Subject"] == "Message from sincere@april.biz: From a real server"
+    [attachment] = list(written.iter_attachments())
+    assert attachment.get_filename() == "directory-user.json"
+    assert json.loads(attachment.get_content()) == [USERS[0]]
