@@ -1,6 +1,7 @@
 import json
 
 import pytest
+from dramatiq.brokers.redis import RedisBroker
 
 from contact.models import Message
 from contact.services import (
@@ -11,10 +12,12 @@ from contact.services import (
     messages_retry,
     retry_delay,
 )
+from contact.tasks import deliver_message
 from tests.conftest import queued_message_ids
 from tests.contact.factories import make_message
 from tests.standins import directory as modes
 from tests.standins.directory import USERS
+from tests.standins.smtp import free_port
 from users.models import User
 
 pytestmark = pytest.mark.django_db
@@ -217,3 +220,19 @@ def test_messages_retry_requeues_failed_messages_only(
     assert (failed.status, failed.attempts) == (Message.Status.QUEUED, 0)
     assert sent.status == Message.Status.SENT
     assert queued_message_ids(broker) == [failed.pk]
+
+
+def test_an_unreachable_broker_keeps_the_message_queued_and_logs_it(
+    user, django_capture_on_commit_callbacks, caplog, monkeypatch
+):
+    # A real Redis broker on a port nothing listens on: enqueueing fails as it would in
+    # production with Redis down.
+    unreachable = RedisBroker(url=f"redis://127.0.0.1:{free_port()}/0")
+    monkeypatch.setattr(deliver_message, "broker", unreachable)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        message = message_create(sender=user, subject="Hi", body="Broker is down")
+
+    message.refresh_from_db()
+    assert message.status == Message.Status.QUEUED
+    assert f"Could not enqueue message {message.pk}" in caplog.text

@@ -1,3 +1,5 @@
+import atexit
+
 import pytest
 from django.contrib.auth import get_user_model
 
@@ -22,6 +24,8 @@ def test_the_embedded_worker_delivers_messages_in_process(broker, directory, smt
         )
     finally:
         worker.stop()
+        # Stopped already; the process's own exit need not stop it again.
+        atexit.unregister(worker.stop)
 
     assert delivered
     assert [r.message["Subject"] for r in smtp_sink.received] == [
