@@ -75,19 +75,23 @@ def test_a_refused_connection_is_unavailable(settings):
     assert "ConnectError" in result.error
 
 
-def test_a_declared_oversized_answer_is_refused_before_reading_it():
-    def answer(request: httpx.Request) -> httpx.Response:
-        return httpx.Response(200, headers={"Content-Length": "5000"}, content=b"[" * 5000)
-
-    directory = UserDirectory(
-        httpx.Client(transport=httpx.MockTransport(answer)),
+def directory_answering(response: httpx.Response, *, max_bytes: int) -> UserDirectory:
+    """A directory whose server always gives `response`, through httpx's own test
+    transport: for answers the stand-in has no reason to produce."""
+    client = httpx.Client(transport=httpx.MockTransport(lambda request: response))
+    return UserDirectory(
+        client,
         base_url="http://directory.test/users",
         connect_timeout=1,
         total_timeout=1,
-        max_bytes=1000,
+        max_bytes=max_bytes,
     )
 
-    result = directory.lookup("a@example.org")
+
+def test_a_declared_oversized_answer_is_refused_before_reading_it():
+    oversized = httpx.Response(200, headers={"Content-Length": "5000"}, content=b"[" * 5000)
+
+    result = directory_answering(oversized, max_bytes=1000).lookup("a@example.org")
 
     assert result.status == Message.DirectoryStatus.UNAVAILABLE
     assert result.error == "answer of 5000 bytes is over 1000"
@@ -95,19 +99,9 @@ def test_a_declared_oversized_answer_is_refused_before_reading_it():
 
 def test_every_matching_user_is_kept():
     twins = [{**LEANNE, "id": 1}, {**LEANNE, "id": 11, "email": "SINCERE@april.biz"}]
+    answer = httpx.Response(200, content=json.dumps([*twins, USERS[1]]).encode())
 
-    def answer(request: httpx.Request) -> httpx.Response:
-        return httpx.Response(200, content=json.dumps([*twins, USERS[1]]).encode())
-
-    directory = UserDirectory(
-        httpx.Client(transport=httpx.MockTransport(answer)),
-        base_url="http://directory.test/users",
-        connect_timeout=1,
-        total_timeout=1,
-        max_bytes=100_000,
-    )
-
-    result = directory.lookup("sincere@april.biz")
+    result = directory_answering(answer, max_bytes=100_000).lookup("sincere@april.biz")
 
     assert result.status == Message.DirectoryStatus.FOUND
     assert result.users == twins
