@@ -63,7 +63,3 @@ class Message(models.Model):
 
     def __str__(self) -> str:
         return self.subject
-
-    @property
-    def is_final(self) -> bool:
-        return self.status in {self.Status.SENT, self.Status.FAILED}
