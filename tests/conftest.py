@@ -31,6 +31,16 @@ def fast_password_hashing(settings):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
+@pytest.fixture(autouse=True)
+def plain_static_files(settings):
+    # Hashed static names come from the manifest `collectstatic` writes; tests run
+    # without one, as `manage.py runserver` does.
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    }
+
+
 @pytest.fixture
 def user(db) -> User:
     return User.objects.create_user(email="Ann.Lee@example.org", password=GOOD_PASSWORD)

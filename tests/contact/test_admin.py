@@ -39,7 +39,7 @@ def deliveries(user) -> list[Message]:
 
 
 @pytest.mark.parametrize(
-    "page",
+    "url_of",
     [
         lambda ids, staff: reverse("admin:index"),
         lambda ids, staff: reverse("admin:contact_message_changelist"),
@@ -59,8 +59,8 @@ def deliveries(user) -> list[Message]:
         "app-index",
     ],
 )
-def test_every_admin_page_shows_the_delivery_counts(staff_client, staff, deliveries, page):
-    response = staff_client.get(page([m.pk for m in deliveries], staff))
+def test_every_admin_page_shows_the_delivery_counts(staff_client, staff, deliveries, url_of):
+    response = staff_client.get(url_of([m.pk for m in deliveries], staff))
 
     assert response.status_code == 200
     assert HEADER in response.content.decode()

@@ -37,9 +37,15 @@ def site(tmp_path):
         "ADMIN_EMAIL": "admin@example.org",
         "USER_DIRECTORY_URL": directory.url,
         "REDIS_URL": "",
+        "STATIC_ROOT": str(tmp_path / "static"),
+        # Plain HTTP on loopback: no HTTPS redirect, cookies that travel without TLS.
+        "SECURE_SSL_REDIRECT": "false",
+        "SESSION_COOKIE_SECURE": "false",
+        "CSRF_COOKIE_SECURE": "false",
     }
     manage = [sys.executable, str(ROOT / "manage.py")]
     subprocess.run([*manage, "migrate", "--no-input", "-v0"], env=env, check=True)
+    subprocess.run([*manage, "collectstatic", "--no-input", "-v0"], env=env, check=True)
     server = subprocess.Popen(
         [*manage, "runserver", "--noreload", f"127.0.0.1:{port}"],
         env=env,

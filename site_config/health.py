@@ -1,0 +1,48 @@
+"""Probes for process managers and load balancers.
+
+/healthz: the process answers; it touches nothing, so a slow database cannot get a
+healthy process restarted. /readyz: the parts a request needs (the database, the broker)
+answer; 503 names the part that does not.
+"""
+
+import dramatiq
+from django.db import connection
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET
+from dramatiq.brokers.redis import RedisBroker
+
+
+@never_cache
+@require_GET
+def healthz(request: HttpRequest) -> HttpResponse:
+    return HttpResponse("ok\n", content_type="text/plain")
+
+
+@never_cache
+@require_GET
+def readyz(request: HttpRequest) -> JsonResponse:
+    checks = {"database": _check_database(), "broker": _check_broker()}
+    ready = all(outcome == "ok" for outcome in checks.values())
+    return JsonResponse(checks, status=200 if ready else 503)
+
+
+def _check_database() -> str:
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+    except Exception as error:
+        return f"error: {type(error).__name__}: {error}".strip()
+    return "ok"
+
+
+def _check_broker() -> str:
+    broker = dramatiq.get_broker()
+    # The embedded mode's broker lives in this process: if we answer, so does it.
+    if not isinstance(broker, RedisBroker):
+        return "ok"
+    try:
+        broker.client.ping()
+    except Exception as error:
+        return f"error: {type(error).__name__}: {error}".strip()
+    return "ok"
