@@ -15,7 +15,7 @@ help:
 	@echo "make test    the whole test suite (browser tests need Chromium)"
 	@echo "make lint    ruff check and ruff format --check"
 	@echo "make format  apply ruff's fixes and formatting"
-	@echo "make migr    apply database migrations"
+	@echo "make migr    apply database migrations (the compose stack's, when it runs)"
 	@echo "make super   create a superuser (DJANGO_SUPERUSER_EMAIL/PASSWORD for no prompts)"
 	@echo "make vendor  refresh htmx and jQuery in static/vendor/ from the npm registry"
 
@@ -32,11 +32,14 @@ $(VENV)/.dev-installed: requirements.txt requirements-dev.txt | $(BIN)/python
 	$(BIN)/pip install --quiet -r requirements-dev.txt
 	touch $@ $(VENV)/.runtime-installed
 
-# A .env from the template, with a fresh secret key; an existing .env is never touched.
+# A .env from the template, with a fresh secret key and database password; an existing
+# .env is never touched.
 .env:
 	@key=$$($(PYTHON) -c 'import secrets; print(secrets.token_urlsafe(50))'); \
-	sed "s|^SECRET_KEY=.*|SECRET_KEY=$$key|" .env.example > .env
-	@echo "Wrote .env from .env.example with a new SECRET_KEY."
+	db_password=$$($(PYTHON) -c 'import secrets; print(secrets.token_hex(16))'); \
+	sed -e "s|^SECRET_KEY=.*|SECRET_KEY=$$key|" \
+		-e "s|^POSTGRES_PASSWORD=.*|POSTGRES_PASSWORD=$$db_password|" .env.example > .env
+	@echo "Wrote .env from .env.example with a new SECRET_KEY and POSTGRES_PASSWORD."
 
 run: $(VENV)/.runtime-installed .env
 	$(BIN)/python manage.py migrate --no-input
@@ -53,11 +56,24 @@ format: $(VENV)/.dev-installed
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-migr: $(VENV)/.runtime-installed .env
-	$(BIN)/python manage.py migrate --no-input
+# `make migr` and `make super` act on the compose stack when its web container is
+# running, and on the local setup otherwise; TARGET=local or TARGET=compose decides.
+COMPOSE ?= docker compose
+TARGET ?= $(shell $(COMPOSE) ps --status running --quiet web 2>/dev/null | grep -q . && echo compose || echo local)
+SUPERUSER_NO_INPUT := $(if $(and $(DJANGO_SUPERUSER_EMAIL),$(DJANGO_SUPERUSER_PASSWORD)),--no-input)
+ifeq ($(TARGET),compose)
+MANAGE := $(COMPOSE) exec -e DJANGO_SUPERUSER_EMAIL -e DJANGO_SUPERUSER_PASSWORD web python manage.py
+MANAGE_NEEDS :=
+else
+MANAGE := $(BIN)/python manage.py
+MANAGE_NEEDS := $(VENV)/.runtime-installed .env
+endif
 
-super: $(VENV)/.runtime-installed .env
-	$(BIN)/python manage.py createsuperuser $(if $(and $(DJANGO_SUPERUSER_EMAIL),$(DJANGO_SUPERUSER_PASSWORD)),--no-input)
+migr: $(MANAGE_NEEDS)
+	$(MANAGE) migrate --no-input
+
+super: $(MANAGE_NEEDS)
+	$(MANAGE) createsuperuser $(SUPERUSER_NO_INPUT)
 
 # Fetches the packages with `npm pack` (no node_modules, no build) and copies their
 # minified builds; the versions are recorded in static/vendor/VERSIONS.

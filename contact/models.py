@@ -43,6 +43,9 @@ class Message(models.Model):
     attempts = models.PositiveSmallIntegerField(default=0)
     last_error = models.TextField("last error", blank=True)
     sent_at = models.DateTimeField("sent", null=True, blank=True)
+    # While sending: when the attempt's time is up. A row still sending after that lost
+    # its worker, and another worker may take it over.
+    lease_expires_at = models.DateTimeField("lease expires", null=True, blank=True)
 
     # Blank until the first attempt has asked the directory.
     directory_status = models.CharField(

@@ -8,12 +8,13 @@ for a retry) and messages_retry (failed back to queued).
 import logging
 import smtplib
 from collections.abc import Iterable
+from datetime import timedelta
 from functools import partial
 
 from django.conf import settings
 from django.core.mail import BadHeaderError
 from django.db import transaction
-from django.db.models import F
+from django.db.models import F, Q
 from django.utils import timezone
 
 from contact.directory import directory_http_client, user_directory
@@ -25,6 +26,8 @@ logger = logging.getLogger(__name__)
 
 # Kept in last_error: enough to diagnose, small enough for the admin list.
 ERROR_TEXT_MAX_LENGTH = 2000
+# What every attempt writes back, whatever its outcome.
+RECORDED_FIELDS = ["status", "last_error", "lease_expires_at", "directory_status", "directory_data"]
 
 
 class DeliveryDeferred(Exception):
@@ -86,9 +89,9 @@ def message_deliver(*, message_id: int) -> None:
     """Deliver one message: look the sender up in the directory, email the administrator
     with what was found, and record the outcome on the row.
 
-    Does nothing for a message that is not queued (already sent, failed or in flight),
-    so a duplicate task is harmless. Raises DeliveryDeferred after a transient failure
-    with attempts left, and DeliveryFailed once the row is marked failed.
+    Does nothing for a message already sent or failed, so a duplicate task is harmless.
+    Raises DeliveryDeferred after a transient failure with attempts left (or while
+    another worker holds the message), and DeliveryFailed once the row is marked failed.
     """
     message = _claim(message_id)
     if message is None:
@@ -107,24 +110,49 @@ def message_deliver(*, message_id: int) -> None:
 
 
 def _claim(message_id: int) -> Message | None:
-    """Move a queued message to sending and count the attempt, in one conditional
-    update, so of two workers holding the same task only one goes on."""
-    claimed = Message.objects.filter(pk=message_id, status=Message.Status.QUEUED).update(
-        status=Message.Status.SENDING, attempts=F("attempts") + 1
+    """Move a message to sending and count the attempt, in one conditional update, so
+    of two workers holding the same task only one goes on.
+
+    A queued message is claimed; so is one still sending after its lease ran out (its
+    worker died mid-attempt), unless that dead attempt was its last. A message sending
+    under a live lease may have lost its worker too: DeliveryDeferred asks to look again
+    once the lease is over. Anything else (sent, failed) has nothing left to do.
+    """
+    now = timezone.now()
+    lease = timedelta(seconds=settings.MESSAGE_ATTEMPT_TIME_LIMIT)
+    abandoned = Q(status=Message.Status.SENDING, lease_expires_at__lt=now)
+    claimable = Q(status=Message.Status.QUEUED) | (
+        abandoned & Q(attempts__lt=settings.MESSAGE_MAX_ATTEMPTS)
     )
-    if not claimed:
-        logger.info("Message %s is not queued; nothing to deliver.", message_id)
-        return None
-    return Message.objects.get(pk=message_id)
+    if Message.objects.filter(claimable, pk=message_id).update(
+        status=Message.Status.SENDING, attempts=F("attempts") + 1, lease_expires_at=now + lease
+    ):
+        return Message.objects.get(pk=message_id)
+    if Message.objects.filter(abandoned, pk=message_id).update(
+        status=Message.Status.FAILED,
+        lease_expires_at=None,
+        last_error="The worker stopped during the last allowed attempt.",
+    ):
+        raise DeliveryFailed("the worker stopped during the last allowed attempt")
+    lease_ends = (
+        Message.objects.filter(pk=message_id, status=Message.Status.SENDING)
+        .values_list("lease_expires_at", flat=True)
+        .first()
+    )
+    if lease_ends is not None:
+        raise DeliveryDeferred(
+            "in flight elsewhere", retry_in=(lease_ends - now).total_seconds() + 1
+        )
+    logger.info("Message %s is not queued; nothing to deliver.", message_id)
+    return None
 
 
 def _record_sent(message: Message) -> None:
     message.status = Message.Status.SENT
     message.sent_at = timezone.now()
     message.last_error = ""
-    message.save(
-        update_fields=["status", "sent_at", "last_error", "directory_status", "directory_data"]
-    )
+    message.lease_expires_at = None
+    message.save(update_fields=[*RECORDED_FIELDS, "sent_at"])
 
 
 def _record_failure(message: Message, error: Exception) -> None:
@@ -134,7 +162,8 @@ def _record_failure(message: Message, error: Exception) -> None:
         message.status = Message.Status.FAILED
     else:
         message.status = Message.Status.QUEUED
-    message.save(update_fields=["status", "last_error", "directory_status", "directory_data"])
+    message.lease_expires_at = None
+    message.save(update_fields=RECORDED_FIELDS)
     if message.status == Message.Status.FAILED:
         reason = "permanent error" if permanent else f"{message.attempts} attempts used"
         raise DeliveryFailed(f"{reason}: {message.last_error}") from error

@@ -6,13 +6,6 @@ from django.conf import settings
 
 from contact.services import DeliveryDeferred, DeliveryFailed, message_deliver
 
-# One attempt may take an SMTP exchange (a few operations, each bounded by
-# EMAIL_TIMEOUT) and a directory lookup (bounded by its total timeout); past this, with
-# room to spare, Dramatiq interrupts it.
-DELIVERY_TIME_LIMIT_SECONDS = (
-    4 * settings.EMAIL_TIMEOUT + settings.USER_DIRECTORY_TOTAL_TIMEOUT + 30
-)
-
 
 @dramatiq.actor(
     queue_name="email",
@@ -23,7 +16,9 @@ DELIVERY_TIME_LIMIT_SECONDS = (
     # Already recorded as failed (SMTP 5xx, bad credentials, a bad header, attempts used
     # up): retrying cannot help.
     throws=(DeliveryFailed,),
-    time_limit=int(DELIVERY_TIME_LIMIT_SECONDS * 1000),
+    # An attempt past its bound (SMTP and directory timeouts, with a margin) is cut off;
+    # the row's lease ends at the same moment, so no two attempts overlap.
+    time_limit=settings.MESSAGE_ATTEMPT_TIME_LIMIT * 1000,
     # Pace for unexpected errors, such as the database being down before a row could
     # be claimed; transient send failures bring their own delay (see below).
     min_backoff=1_000,

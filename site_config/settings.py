@@ -8,6 +8,7 @@ win over it, so an operator can override any line without editing the file.
 from pathlib import Path
 
 import environ
+import redis
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -206,6 +207,11 @@ USER_DIRECTORY_CONNECT_TIMEOUT = env.float("USER_DIRECTORY_CONNECT_TIMEOUT", def
 # The whole lookup, first byte to last, must finish within this many seconds.
 USER_DIRECTORY_TOTAL_TIMEOUT = env.float("USER_DIRECTORY_TOTAL_TIMEOUT", default=10.0)
 USER_DIRECTORY_MAX_BYTES = env.int("USER_DIRECTORY_MAX_BYTES", default=1024 * 1024)
+# Seconds one delivery attempt may take: a few SMTP operations (each within
+# EMAIL_TIMEOUT), the directory's whole lookup, and a margin. Dramatiq interrupts an
+# attempt past it, and a message claimed that long ago by a worker that died is taken
+# over by another.
+MESSAGE_ATTEMPT_TIME_LIMIT = 4 * EMAIL_TIMEOUT + USER_DIRECTORY_TOTAL_TIMEOUT + 10
 
 # ---------------------------------------------------------------- task queue
 
@@ -215,11 +221,23 @@ USER_DIRECTORY_MAX_BYTES = env.int("USER_DIRECTORY_MAX_BYTES", default=1024 * 10
 REDIS_URL = env.str("REDIS_URL", default="")
 # Worker threads inside the web process in the embedded mode.
 EMBEDDED_WORKER_THREADS = env.int("EMBEDDED_WORKER_THREADS", default=2)
+if REDIS_URL:
+    BROKER_OPTIONS = {
+        # Bounded waits on Redis, so a request that enqueues never hangs on it.
+        "client": redis.Redis.from_url(REDIS_URL, socket_connect_timeout=5, socket_timeout=10),
+        # A worker silent this long (ms) is dead, and its unacknowledged tasks go back on
+        # the queue; 1 in 10 queue reads also looks for such workers, so a killed worker's
+        # tasks are running again within about 20 s.
+        "heartbeat_timeout": env.int("DRAMATIQ_HEARTBEAT_TIMEOUT_MS", default=15_000),
+        "maintenance_chance": 100_000,
+    }
+else:
+    BROKER_OPTIONS = {}
 DRAMATIQ_BROKER = {
     "BROKER": (
         "dramatiq.brokers.redis.RedisBroker" if REDIS_URL else "dramatiq.brokers.stub.StubBroker"
     ),
-    "OPTIONS": {"url": REDIS_URL} if REDIS_URL else {},
+    "OPTIONS": BROKER_OPTIONS,
     # Listed explicitly: django-dramatiq's default names a Prometheus middleware that
     # dramatiq 2 no longer exports, and its AdminMiddleware would record every task in a
     # second table beside our own delivery records.

@@ -1,6 +1,8 @@
 import json
+from datetime import timedelta
 
 import pytest
+from django.utils import timezone
 from dramatiq.brokers.redis import RedisBroker
 
 from contact.models import Message
@@ -236,3 +238,49 @@ def test_an_unreachable_broker_keeps_the_message_queued_and_logs_it(
     message.refresh_from_db()
     assert message.status == Message.Status.QUEUED
     assert f"Could not enqueue message {message.pk}" in caplog.text
+
+
+# ---------------------------------------------------------------- leases
+
+
+def test_a_message_in_flight_is_looked_at_again_when_its_lease_ends(user, settings):
+    lease_ends = timezone.now() + timedelta(seconds=30)
+    message = make_message(user, status=Message.Status.SENDING, lease_expires_at=lease_ends)
+
+    with pytest.raises(DeliveryDeferred) as deferred:
+        message_deliver(message_id=message.pk)
+
+    assert 29 < deferred.value.retry_in <= 31
+    message.refresh_from_db()
+    assert (message.status, message.attempts) == (Message.Status.SENDING, 0)
+
+
+def test_a_message_whose_worker_died_is_taken_over(user, directory, smtp_sink):
+    expired = timezone.now() - timedelta(seconds=1)
+    message = make_message(
+        user, status=Message.Status.SENDING, attempts=1, lease_expires_at=expired
+    )
+
+    message = deliver(message)
+
+    assert message.status == Message.Status.SENT
+    assert message.attempts == 2
+    assert message.lease_expires_at is None
+    assert len(smtp_sink.received) == 1
+
+
+def test_a_worker_dying_on_the_last_attempt_fails_the_message(user, smtp_sink, settings):
+    settings.MESSAGE_MAX_ATTEMPTS = 3
+    expired = timezone.now() - timedelta(seconds=1)
+    message = make_message(
+        user, status=Message.Status.SENDING, attempts=3, lease_expires_at=expired
+    )
+
+    with pytest.raises(DeliveryFailed):
+        message_deliver(message_id=message.pk)
+
+    message.refresh_from_db()
+    assert message.status == Message.Status.FAILED
+    assert message.attempts == 3
+    assert "worker stopped" in message.last_error
+    assert smtp_sink.attempts == []
