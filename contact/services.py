@@ -8,11 +8,12 @@ for a retry) and messages_retry (failed back to queued).
 import logging
 import smtplib
 from collections.abc import Iterable
+from contextlib import suppress
 from datetime import timedelta
 from functools import partial
 
 from django.conf import settings
-from django.core.mail import BadHeaderError
+from django.core.mail import BadHeaderError, get_connection
 from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
@@ -101,12 +102,22 @@ def message_deliver(*, message_id: int) -> None:
         lookup = user_directory(client).lookup(message.sender_email)
     message.directory_status = lookup.status
     message.directory_data = lookup.users
+    connection = get_connection()
     try:
-        admin_email(message, lookup).send()
+        connection.open()
+        connection.send_messages([admin_email(message, lookup)])
     except Exception as error:
         _record_failure(message, error)
     else:
+        # Recorded before the connection's QUIT: between the server accepting the email
+        # and the row saying so lies only this write. A worker killed inside that window
+        # leaves the row sending; when its lease ends the email is sent again (the same
+        # Message-ID lets mail systems tell): at least once, rather than perhaps never.
         _record_sent(message)
+    finally:
+        # The outcome is recorded; a failing goodbye to the server changes nothing.
+        with suppress(smtplib.SMTPException, OSError):
+            connection.close()
 
 
 def _claim(message_id: int) -> Message | None:

@@ -25,6 +25,11 @@ class DirectoryStandIn:
         self.mode = NORMAL
         # Every path and query asked, in order.
         self.requests: list[str] = []
+        # Cleared, every request is held until it is set again; `held` counts them.
+        self.gate = threading.Event()
+        self.gate.set()
+        self.held = 0
+        self._held_lock = threading.Lock()
         self._stopping = threading.Event()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
         self._server.daemon_threads = True
@@ -43,8 +48,19 @@ class DirectoryStandIn:
 
     def stop(self) -> None:
         self._stopping.set()
+        self.gate.set()
         self._server.shutdown()
         self._server.server_close()
+
+    def _wait_at_gate(self) -> None:
+        if self.gate.is_set():
+            return
+        with self._held_lock:
+            self.held += 1
+        while not (self.gate.wait(0.05) or self._stopping.is_set()):
+            pass
+        with self._held_lock:
+            self.held -= 1
 
     def _handler_class(self) -> type[BaseHTTPRequestHandler]:
         stand_in = self
@@ -52,6 +68,7 @@ class DirectoryStandIn:
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:
                 stand_in.requests.append(self.path)
+                stand_in._wait_at_gate()
                 url = urlsplit(self.path)
                 if url.path != "/users":
                     self._answer(404, b"{}")

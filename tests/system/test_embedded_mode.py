@@ -16,6 +16,7 @@ import pytest
 from tests.conftest import GOOD_PASSWORD, wait_until
 from tests.standins.directory import USERS, DirectoryStandIn
 from tests.standins.smtp import free_port
+from tests.system.visitor import Visitor
 
 ROOT = Path(__file__).resolve().parents[2]
 # Django's file backend separates the emails of one connection with this line.
@@ -69,11 +70,6 @@ def answers(base_url: str) -> bool:
         return False
 
 
-def htmx_post(client: httpx.Client, path: str, data: dict) -> httpx.Response:
-    headers = {"HX-Request": "true", "X-CSRFToken": client.cookies["csrftoken"]}
-    return client.post(path, data=data, headers=headers)
-
-
 def written_emails(folder: Path) -> list[email.message.EmailMessage]:
     found = []
     for path in sorted(folder.glob("*.log")) if folder.exists() else []:
@@ -85,20 +81,10 @@ def written_emails(folder: Path) -> list[email.message.EmailMessage]:
 
 def test_the_web_process_delivers_email_with_no_other_service(site):
     base_url, mail_folder = site
-    with httpx.Client(base_url=base_url, timeout=10) as client:
-        client.get("/accounts/register/")
-        signed_up = htmx_post(
-            client,
-            "/accounts/register/",
-            {"email": "sincere@april.biz", "password1": GOOD_PASSWORD, "password2": GOOD_PASSWORD},
-        )
-        assert signed_up.headers["HX-Redirect"] == "/"
-        client.get("/")  # the new page after sign-in, with the rotated CSRF token
-
-        sent = htmx_post(
-            client, "/messages/new/", {"subject": "From a real server", "body": "Hello!"}
-        )
-        assert "is queued" in sent.text
+    visitor = Visitor(base_url)
+    visitor.sign_up("sincere@april.biz", GOOD_PASSWORD)
+    visitor.send_message("From a real server", "Hello!")
+    visitor.close()
 
     assert wait_until(lambda: written_emails(mail_folder), timeout=20), "no email was written"
     [written] = written_emails(mail_folder)

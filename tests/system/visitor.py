@@ -1,0 +1,53 @@
+"""A person's browser, as the site sees it: cookies, the CSRF token sent as a header
+the way htmx sends it, and HX-Request on every form post."""
+
+import httpx
+
+
+class Visitor:
+    def __init__(self, base_url: str) -> None:
+        self.http = httpx.Client(base_url=base_url, timeout=15)
+
+    def close(self) -> None:
+        self.http.close()
+
+    def htmx_post(self, path: str, data: dict[str, str]) -> httpx.Response:
+        headers = {"HX-Request": "true", "X-CSRFToken": self.http.cookies["csrftoken"]}
+        response = self.http.post(path, data=data, headers=headers)
+        assert response.status_code == 200, (path, response.status_code, response.text[:500])
+        return response
+
+    def sign_up(self, email: str, password: str) -> None:
+        self.http.get("/accounts/register/")
+        answer = self.htmx_post(
+            "/accounts/register/", {"email": email, "password1": password, "password2": password}
+        )
+        assert answer.headers["HX-Redirect"] == "/", answer.text[:500]
+        # HX-Redirect makes the browser load the page whole, with the rotated CSRF token.
+        self.http.get("/")
+
+    def sign_in(self, email: str, password: str) -> None:
+        self.http.get("/accounts/login/")
+        answer = self.htmx_post("/accounts/login/", {"username": email, "password": password})
+        assert answer.headers["HX-Redirect"] == "/", answer.text[:500]
+        self.http.get("/")
+
+    def sign_out(self) -> None:
+        headers = {"X-CSRFToken": self.http.cookies["csrftoken"]}
+        assert self.http.post("/accounts/logout/", headers=headers).status_code == 302
+
+    def send_message(self, subject: str, body: str) -> None:
+        answer = self.htmx_post("/messages/new/", {"subject": subject, "body": body})
+        assert f"Your message “{subject}” is queued." in answer.text, answer.text[:500]
+
+    def admin_header(self, email: str, password: str) -> str:
+        """Sign in to the admin and return its index page's delivery counts."""
+        self.http.get("/admin/login/")
+        token = self.http.cookies["csrftoken"]
+        self.http.post(
+            "/admin/login/?next=/admin/",
+            data={"username": email, "password": password, "csrfmiddlewaretoken": token},
+        )
+        page = self.http.get("/admin/").text
+        start = page.index('<div id="delivery-counts">') + len('<div id="delivery-counts">')
+        return " ".join(page[start : page.index("</div>", start)].split())
