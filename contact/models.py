@@ -40,6 +40,9 @@ class Message(models.Model):
     created_at = models.DateTimeField("created", default=timezone.now)
 
     status = models.CharField(max_length=16, choices=Status, default=Status.QUEUED)
+    # While queued: when the next attempt is due (now, or after a retry's backoff). A row
+    # still queued well past it lost its task, and the sweeper enqueues it again.
+    next_attempt_at = models.DateTimeField("next attempt", default=timezone.now)
     attempts = models.PositiveSmallIntegerField(default=0)
     last_error = models.TextField("last error", blank=True)
     sent_at = models.DateTimeField("sent", null=True, blank=True)
@@ -62,6 +65,9 @@ class Message(models.Model):
             models.Index(fields=["status", "-created_at"], name="contact_msg_status_created"),
             models.Index(fields=["-created_at"], name="contact_msg_created"),
             models.Index(fields=["directory_status"], name="contact_msg_directory_status"),
+            # The sweeper's two questions: queued and overdue, sending and abandoned.
+            models.Index(fields=["status", "next_attempt_at"], name="contact_msg_status_due"),
+            models.Index(fields=["status", "lease_expires_at"], name="contact_msg_status_lease"),
         ]
 
     def __str__(self) -> str:

@@ -15,7 +15,7 @@ from functools import partial
 from django.conf import settings
 from django.core.mail import BadHeaderError, get_connection
 from django.db import transaction
-from django.db.models import F, Q
+from django.db.models import F
 from django.utils import timezone
 
 from contact.directory import directory_http_client, user_directory
@@ -64,11 +64,55 @@ def messages_retry(*, message_ids: Iterable[int]) -> int:
     for message_id in message_ids:
         # Conditional, so a message that is not failed (any more) is left alone.
         if Message.objects.filter(pk=message_id, status=Message.Status.FAILED).update(
-            status=Message.Status.QUEUED, attempts=0
+            status=Message.Status.QUEUED, attempts=0, next_attempt_at=timezone.now()
         ):
             transaction.on_commit(partial(_enqueue_delivery, message_id))
             retried += 1
     return retried
+
+
+def messages_sweep(*, queued_after: float | None = None) -> int:
+    """Enqueue again what lost its task; returns how many messages.
+
+    Two kinds of message are stranded: queued ones well past their due time (the broker
+    was down when they were enqueued, or lost its memory: the embedded mode's queue dies
+    with its process), and sending ones whose lease ran out (their worker died). The
+    latter go back to queued first, or to failed if that was their last attempt. Each
+    row is taken by a conditional update, so sweepers running side by side in several
+    worker processes enqueue each message once. `queued_after` overrides
+    MESSAGE_SWEEP_QUEUED_AFTER (0: every queued message that is due).
+    """
+    if queued_after is None:
+        queued_after = settings.MESSAGE_SWEEP_QUEUED_AFTER
+    now = timezone.now()
+    overdue = now - timedelta(seconds=queued_after)
+    _fail_abandoned_last_attempts(now)
+    abandoned = Message.objects.filter(status=Message.Status.SENDING, lease_expires_at__lt=now)
+    abandoned.update(status=Message.Status.QUEUED, lease_expires_at=None, next_attempt_at=overdue)
+    swept = 0
+    stranded = Message.objects.filter(status=Message.Status.QUEUED, next_attempt_at__lte=overdue)
+    for message_id, due in stranded.values_list("pk", "next_attempt_at"):
+        # Moving the due time forward marks the row as swept until the threshold passes
+        # again; only the sweeper whose update lands enqueues it.
+        if Message.objects.filter(
+            pk=message_id, status=Message.Status.QUEUED, next_attempt_at=due
+        ).update(next_attempt_at=now):
+            transaction.on_commit(partial(_enqueue_delivery, message_id))
+            swept += 1
+    return swept
+
+
+def _fail_abandoned_last_attempts(now) -> None:
+    """A worker that died during a message's last allowed attempt used that attempt up."""
+    Message.objects.filter(
+        status=Message.Status.SENDING,
+        lease_expires_at__lt=now,
+        attempts__gte=settings.MESSAGE_MAX_ATTEMPTS,
+    ).update(
+        status=Message.Status.FAILED,
+        lease_expires_at=None,
+        last_error="The worker stopped during the last allowed attempt.",
+    )
 
 
 def _enqueue_delivery(message_id: int) -> None:
@@ -90,9 +134,9 @@ def message_deliver(*, message_id: int) -> None:
     """Deliver one message: look the sender up in the directory, email the administrator
     with what was found, and record the outcome on the row.
 
-    Does nothing for a message already sent or failed, so a duplicate task is harmless.
-    Raises DeliveryDeferred after a transient failure with attempts left (or while
-    another worker holds the message), and DeliveryFailed once the row is marked failed.
+    Does nothing for a message that is not queued, so a duplicate task is harmless.
+    Raises DeliveryDeferred after a transient failure with attempts left, and
+    DeliveryFailed once the row is marked failed.
     """
     message = _claim(message_id)
     if message is None:
@@ -121,39 +165,15 @@ def message_deliver(*, message_id: int) -> None:
 
 
 def _claim(message_id: int) -> Message | None:
-    """Move a message to sending and count the attempt, in one conditional update, so
-    of two workers holding the same task only one goes on.
-
-    A queued message is claimed; so is one still sending after its lease ran out (its
-    worker died mid-attempt), unless that dead attempt was its last. A message sending
-    under a live lease may have lost its worker too: DeliveryDeferred asks to look again
-    once the lease is over. Anything else (sent, failed) has nothing left to do.
-    """
+    """Move a queued message to sending, count the attempt and take a lease, in one
+    conditional update: of two workers holding the same task only one goes on, and a
+    task for a message already sent, failed or in flight does nothing."""
     now = timezone.now()
     lease = timedelta(seconds=settings.MESSAGE_ATTEMPT_TIME_LIMIT)
-    abandoned = Q(status=Message.Status.SENDING, lease_expires_at__lt=now)
-    claimable = Q(status=Message.Status.QUEUED) | (
-        abandoned & Q(attempts__lt=settings.MESSAGE_MAX_ATTEMPTS)
-    )
-    if Message.objects.filter(claimable, pk=message_id).update(
+    if Message.objects.filter(pk=message_id, status=Message.Status.QUEUED).update(
         status=Message.Status.SENDING, attempts=F("attempts") + 1, lease_expires_at=now + lease
     ):
         return Message.objects.get(pk=message_id)
-    if Message.objects.filter(abandoned, pk=message_id).update(
-        status=Message.Status.FAILED,
-        lease_expires_at=None,
-        last_error="The worker stopped during the last allowed attempt.",
-    ):
-        raise DeliveryFailed("the worker stopped during the last allowed attempt")
-    lease_ends = (
-        Message.objects.filter(pk=message_id, status=Message.Status.SENDING)
-        .values_list("lease_expires_at", flat=True)
-        .first()
-    )
-    if lease_ends is not None:
-        raise DeliveryDeferred(
-            "in flight elsewhere", retry_in=(lease_ends - now).total_seconds() + 1
-        )
     logger.info("Message %s is not queued; nothing to deliver.", message_id)
     return None
 
@@ -169,16 +189,18 @@ def _record_sent(message: Message) -> None:
 def _record_failure(message: Message, error: Exception) -> None:
     message.last_error = f"{type(error).__name__}: {error}"[:ERROR_TEXT_MAX_LENGTH]
     permanent = is_permanent_send_error(error)
+    retry_in = retry_delay(message.attempts)
     if permanent or message.attempts >= settings.MESSAGE_MAX_ATTEMPTS:
         message.status = Message.Status.FAILED
     else:
         message.status = Message.Status.QUEUED
+        message.next_attempt_at = timezone.now() + timedelta(seconds=retry_in)
     message.lease_expires_at = None
-    message.save(update_fields=RECORDED_FIELDS)
+    message.save(update_fields=[*RECORDED_FIELDS, "next_attempt_at"])
     if message.status == Message.Status.FAILED:
         reason = "permanent error" if permanent else f"{message.attempts} attempts used"
         raise DeliveryFailed(f"{reason}: {message.last_error}") from error
-    raise DeliveryDeferred(message.last_error, retry_in=retry_delay(message.attempts)) from error
+    raise DeliveryDeferred(message.last_error, retry_in=retry_in) from error
 
 
 def is_permanent_send_error(error: Exception) -> bool:

@@ -212,6 +212,11 @@ USER_DIRECTORY_MAX_BYTES = env.int("USER_DIRECTORY_MAX_BYTES", default=1024 * 10
 # attempt past it, and a message claimed that long ago by a worker that died is taken
 # over by another.
 MESSAGE_ATTEMPT_TIME_LIMIT = 4 * EMAIL_TIMEOUT + USER_DIRECTORY_TOTAL_TIMEOUT + 10
+# The sweeper, inside every worker: every MESSAGE_SWEEP_INTERVAL seconds it enqueues again
+# messages queued for longer than MESSAGE_SWEEP_QUEUED_AFTER past their due time (their
+# task was lost) and messages whose worker died mid-attempt (their lease ran out).
+MESSAGE_SWEEP_INTERVAL = env.float("MESSAGE_SWEEP_INTERVAL", default=30.0)
+MESSAGE_SWEEP_QUEUED_AFTER = env.float("MESSAGE_SWEEP_QUEUED_AFTER", default=120.0)
 
 # ---------------------------------------------------------------- task queue
 
@@ -249,6 +254,7 @@ DRAMATIQ_BROKER = {
         "dramatiq.middleware.Pipelines",
         "dramatiq.middleware.Retries",
         "django_dramatiq.middleware.DbConnectionsMiddleware",
+        "contact.sweeper.OutboxSweeper",
     ],
 }
 

@@ -12,6 +12,7 @@ from contact.services import (
     message_create,
     message_deliver,
     messages_retry,
+    messages_sweep,
     retry_delay,
 )
 from contact.tasks import deliver_message
@@ -31,6 +32,17 @@ LEANNE = USERS[0]
 def leanne(db) -> User:
     # Registered in lower case; the directory has "Sincere@april.biz".
     return User.objects.create_user(email="sincere@april.biz", password="x")
+
+
+@pytest.fixture
+def sweep(django_capture_on_commit_callbacks):
+    """messages_sweep, with its enqueues run as they would be after commit."""
+
+    def sweep_and_commit() -> int:
+        with django_capture_on_commit_callbacks(execute=True):
+            return messages_sweep()
+
+    return sweep_and_commit
 
 
 def deliver(message: Message) -> Message:
@@ -240,47 +252,85 @@ def test_an_unreachable_broker_keeps_the_message_queued_and_logs_it(
     assert f"Could not enqueue message {message.pk}" in caplog.text
 
 
-# ---------------------------------------------------------------- leases
+# ---------------------------------------------------------------- leases and the sweeper
 
 
-def test_a_message_in_flight_is_looked_at_again_when_its_lease_ends(user, settings):
+def test_a_message_in_flight_is_left_to_its_worker(user, smtp_sink):
     lease_ends = timezone.now() + timedelta(seconds=30)
-    message = make_message(user, status=Message.Status.SENDING, lease_expires_at=lease_ends)
+    message = make_message(
+        user, status=Message.Status.SENDING, attempts=1, lease_expires_at=lease_ends
+    )
 
-    with pytest.raises(DeliveryDeferred) as deferred:
+    message = deliver(message)
+
+    assert (message.status, message.attempts) == (Message.Status.SENDING, 1)
+    assert smtp_sink.attempts == []
+
+
+def test_a_transient_failure_sets_when_the_next_attempt_is_due(user, smtp_sink, settings):
+    settings.MESSAGE_RETRY_BACKOFF = 60
+    smtp_sink.replies = ["451 4.3.0 Try again later"]
+    message = make_message(user)
+
+    with pytest.raises(DeliveryDeferred):
         message_deliver(message_id=message.pk)
 
-    assert 29 < deferred.value.retry_in <= 31
     message.refresh_from_db()
-    assert (message.status, message.attempts) == (Message.Status.SENDING, 0)
+    due_in = (message.next_attempt_at - timezone.now()).total_seconds()
+    assert 55 < due_in <= 60
 
 
-def test_a_message_whose_worker_died_is_taken_over(user, directory, smtp_sink):
+def test_the_sweeper_enqueues_a_message_whose_task_was_lost(user, broker, settings, sweep):
+    settings.MESSAGE_SWEEP_QUEUED_AFTER = 120
+    stranded = make_message(user, next_attempt_at=timezone.now() - timedelta(minutes=3))
+    recent = make_message(user, next_attempt_at=timezone.now() - timedelta(minutes=1))
+
+    assert sweep() == 1
+    assert queued_message_ids(broker) == [stranded.pk]
+    # Swept once per threshold: straight away again, nothing.
+    assert sweep() == 0
+    recent.refresh_from_db()
+    assert recent.status == Message.Status.QUEUED
+
+
+def test_the_sweeper_requeues_a_message_whose_worker_died(
+    user, broker, directory, smtp_sink, sweep
+):
     expired = timezone.now() - timedelta(seconds=1)
     message = make_message(
         user, status=Message.Status.SENDING, attempts=1, lease_expires_at=expired
     )
 
+    assert sweep() == 1
+    assert queued_message_ids(broker) == [message.pk]
     message = deliver(message)
-
     assert message.status == Message.Status.SENT
     assert message.attempts == 2
     assert message.lease_expires_at is None
     assert len(smtp_sink.received) == 1
 
 
-def test_a_worker_dying_on_the_last_attempt_fails_the_message(user, smtp_sink, settings):
+def test_a_worker_dying_on_the_last_attempt_fails_the_message(user, broker, settings, sweep):
     settings.MESSAGE_MAX_ATTEMPTS = 3
     expired = timezone.now() - timedelta(seconds=1)
     message = make_message(
         user, status=Message.Status.SENDING, attempts=3, lease_expires_at=expired
     )
 
-    with pytest.raises(DeliveryFailed):
-        message_deliver(message_id=message.pk)
+    assert sweep() == 0
 
     message.refresh_from_db()
     assert message.status == Message.Status.FAILED
     assert message.attempts == 3
     assert "worker stopped" in message.last_error
-    assert smtp_sink.attempts == []
+    assert queued_message_ids(broker) == []
+
+
+def test_the_sweeper_leaves_a_live_lease_alone(user, broker, sweep):
+    lease_ends = timezone.now() + timedelta(seconds=30)
+    message = make_message(user, status=Message.Status.SENDING, lease_expires_at=lease_ends)
+
+    assert sweep() == 0
+
+    message.refresh_from_db()
+    assert message.status == Message.Status.SENDING

@@ -7,6 +7,7 @@ from contact.models import Message
 from contact.services import message_create
 from site_config.task_queue import start_embedded_worker
 from tests.conftest import wait_until
+from tests.contact.factories import make_message
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -30,4 +31,24 @@ def test_the_embedded_worker_delivers_messages_in_process(broker, directory, smt
     assert delivered
     assert [r.message["Subject"] for r in smtp_sink.received] == [
         "Message from ann@example.org: Embedded"
+    ]
+
+
+def test_messages_left_queued_go_out_when_the_embedded_worker_starts(broker, directory, smtp_sink):
+    # Queued while no worker ran: the process that held its task has stopped.
+    sender = get_user_model().objects.create_user(email="bo@example.org", password="x")
+    left = make_message(sender, subject="Left behind")
+
+    worker = start_embedded_worker()
+    try:
+        delivered = wait_until(
+            lambda: Message.objects.get(pk=left.pk).status == Message.Status.SENT, timeout=10
+        )
+    finally:
+        worker.stop()
+        atexit.unregister(worker.stop)
+
+    assert delivered
+    assert [r.message["Subject"] for r in smtp_sink.received] == [
+        "Message from bo@example.org: Left behind"
     ]
