@@ -1,0 +1,251 @@
+"""The production topology as real processes on loopback, for the system and fault
+tests: gunicorn (2 workers), one `manage.py rundramatiq` process, a fresh PostgreSQL
+database on the server DATABASE_URL names, a Redis server of its own (so it can be
+stopped), an aiosmtpd sink and the directory stand-in."""
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import uuid
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import httpx
+import psycopg
+import pytest
+
+from tests.conftest import GOOD_PASSWORD, wait_until
+from tests.standins.directory import DirectoryStandIn
+from tests.standins.smtp import SmtpSink, free_port
+
+ROOT = Path(__file__).resolve().parents[2]
+BIN = Path(sys.executable).parent
+WORKER_THREADS = 4
+STAFF = ("staff@example.org", GOOD_PASSWORD)
+
+
+def skip_or_fail(reason: str) -> None:
+    """Skip on a developer's machine; under CI a missing part is a failure."""
+    if os.environ.get("CI") == "true":
+        pytest.fail(reason)
+    pytest.skip(reason)
+
+
+class RedisServer:
+    """A Redis of the topology's own, persisted as in compose.yaml, that can be stopped
+    and started again on the same port."""
+
+    def __init__(self, folder: Path) -> None:
+        self.port = free_port()
+        self.folder = folder
+        self.process: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        self.folder.mkdir(exist_ok=True)
+        self.process = subprocess.Popen(
+            [
+                "redis-server",
+                "--bind",
+                "127.0.0.1",
+                "--port",
+                str(self.port),
+                "--save",
+                "",
+                "--appendonly",
+                "yes",
+                "--maxmemory-policy",
+                "noeviction",
+                "--dir",
+                str(self.folder),
+            ],
+            stdout=subprocess.DEVNULL,
+        )
+        answers = wait_until(lambda: self._ping(), timeout=10)
+        assert answers, "redis-server did not start"
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(timeout=10)
+
+    def _ping(self) -> bool:
+        result = subprocess.run(
+            ["redis-cli", "-p", str(self.port), "ping"], capture_output=True, text=True
+        )
+        return result.stdout.strip() == "PONG"
+
+
+@dataclass
+class Topology:
+    base_url: str
+    database_url: str
+    env: dict[str, str]
+    sink: SmtpSink
+    directory: DirectoryStandIn
+    redis: RedisServer
+    processes: list[subprocess.Popen] = field(default_factory=list)
+    worker: subprocess.Popen | None = None
+
+    def start_worker(self) -> None:
+        # Its own session, so the supervisor and the processes it forks die together.
+        self.worker = self.spawn(
+            [
+                sys.executable,
+                "manage.py",
+                "rundramatiq",
+                "--processes",
+                "1",
+                "--threads",
+                str(WORKER_THREADS),
+            ],
+            start_new_session=True,
+        )
+
+    def kill_worker(self) -> None:
+        os.killpg(self.worker.pid, signal.SIGKILL)
+        self.worker.wait(timeout=10)
+
+    def worker_memory_kib(self) -> int:
+        """Resident memory of the worker's whole process group."""
+        total = 0
+        for status in Path("/proc").glob("[0-9]*/status"):
+            try:
+                if os.getpgid(int(status.parent.name)) != self.worker.pid:
+                    continue
+                for line in status.read_text().splitlines():
+                    if line.startswith("VmRSS:"):
+                        total += int(line.split()[1])
+            except (OSError, ValueError):
+                continue
+        return total
+
+    def spawn(self, command: list[str], **options) -> subprocess.Popen:
+        process = subprocess.Popen(
+            command, cwd=ROOT, env=self.env, stdout=subprocess.DEVNULL, **options
+        )
+        self.processes.append(process)
+        return process
+
+    def query(self, sql: str, *params) -> list[tuple]:
+        with psycopg.connect(self.database_url) as connection:
+            return connection.execute(sql, params).fetchall()
+
+    def statuses(self) -> Counter:
+        return Counter(dict(self.query("SELECT status, count(*) FROM contact_message GROUP BY 1")))
+
+    @contextmanager
+    def database_down(self) -> Iterator[None]:
+        """What a restart does to our database: every connection dropped, and new ones
+        refused until it is back."""
+        name = urlsplit(self.database_url).path.lstrip("/")
+        with psycopg.connect(self.env["SERVER_DATABASE_URL"], autocommit=True) as admin:
+            admin.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS false')
+            admin.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s",
+                (name,),
+            )
+            try:
+                yield
+            finally:
+                admin.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true')
+
+
+def topology_environment(**overrides: str) -> Iterator[Topology]:
+    """Start the whole topology; yields it and stops it all afterwards."""
+    server_url = os.environ.get("DATABASE_URL", "")
+    if not server_url.startswith(("postgres://", "postgresql://")):
+        pytest.skip("runs when DATABASE_URL points at PostgreSQL (CI's second run)")
+    if not (shutil.which("redis-server") and shutil.which("redis-cli")):
+        skip_or_fail("needs redis-server: sudo apt-get install redis-server")
+    folder = Path(os.environ.get("TMPDIR", "/tmp")) / f"topology-{uuid.uuid4().hex[:12]}"
+    folder.mkdir()
+    database = f"system_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(server_url, autocommit=True) as connection:
+        connection.execute(f'CREATE DATABASE "{database}"')
+    database_url = urlunsplit(urlsplit(server_url)._replace(path=f"/{database}"))
+    redis = RedisServer(folder / "redis")
+    redis.start()
+    sink = SmtpSink().start()
+    directory = DirectoryStandIn().start()
+    port = free_port()
+    env = {
+        **os.environ,
+        "SECRET_KEY": "system-test-" + "s" * 40 + "0123456789",
+        "DEBUG": "false",
+        "ALLOWED_HOSTS": "127.0.0.1",
+        # Plain HTTP on loopback: no HTTPS redirect, cookies that travel without TLS.
+        "SECURE_SSL_REDIRECT": "false",
+        "SESSION_COOKIE_SECURE": "false",
+        "CSRF_COOKIE_SECURE": "false",
+        "SERVER_DATABASE_URL": server_url,
+        "DATABASE_URL": database_url,
+        "REDIS_URL": redis.url,
+        "EMAIL_BACKEND": "django.core.mail.backends.smtp.EmailBackend",
+        "EMAIL_HOST": "127.0.0.1",
+        "EMAIL_PORT": str(sink.port),
+        "EMAIL_TIMEOUT": "2",
+        "ADMIN_EMAIL": "admin@example.org",
+        "DEFAULT_FROM_EMAIL": "site@example.org",
+        "USER_DIRECTORY_URL": directory.url,
+        "USER_DIRECTORY_TOTAL_TIMEOUT": "5",
+        "DRAMATIQ_HEARTBEAT_TIMEOUT_MS": "5000",
+        "MESSAGE_SWEEP_INTERVAL": "5",
+        "STATIC_ROOT": str(folder / "static"),
+        "LOG_LEVEL": "WARNING",
+        "DJANGO_SUPERUSER_EMAIL": STAFF[0],
+        "DJANGO_SUPERUSER_PASSWORD": STAFF[1],
+        **overrides,
+    }
+    topology = Topology(f"http://127.0.0.1:{port}", database_url, env, sink, directory, redis)
+    for command in (["migrate"], ["collectstatic"], ["createsuperuser"]):
+        subprocess.run(
+            [sys.executable, "manage.py", *command, "--no-input", "-v0"],
+            cwd=ROOT,
+            env=env,
+            check=True,
+        )
+    try:
+        topology.spawn(
+            [
+                str(BIN / "gunicorn"),
+                "site_config.wsgi:application",
+                "--workers",
+                "2",
+                "--bind",
+                f"127.0.0.1:{port}",
+            ]
+        )
+        topology.start_worker()
+        assert wait_until(lambda: ready(topology.base_url), timeout=30), "web did not start"
+        yield topology
+    finally:
+        for process in topology.processes:
+            if process.poll() is None:
+                if process is topology.worker:
+                    os.killpg(process.pid, signal.SIGTERM)
+                else:
+                    process.terminate()
+                process.wait(timeout=30)
+        directory.stop()
+        sink.stop()
+        redis.stop()
+        shutil.rmtree(folder, ignore_errors=True)
+        with psycopg.connect(server_url, autocommit=True) as connection:
+            connection.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+
+
+def ready(base_url: str) -> bool:
+    try:
+        return httpx.get(f"{base_url}/readyz", timeout=2).status_code == 200
+    except httpx.HTTPError:
+        return False
