@@ -7,6 +7,7 @@ for a retry) and messages_retry (failed back to queued).
 
 import logging
 import smtplib
+import time
 from collections.abc import Iterable
 from contextlib import suppress
 from datetime import timedelta
@@ -14,7 +15,7 @@ from functools import partial
 
 from django.conf import settings
 from django.core.mail import BadHeaderError, get_connection
-from django.db import transaction
+from django.db import InterfaceError, OperationalError, connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -27,6 +28,9 @@ logger = logging.getLogger(__name__)
 
 # Kept in last_error: enough to diagnose, small enough for the admin list.
 ERROR_TEXT_MAX_LENGTH = 2000
+# How long an attempt keeps trying to write its outcome while the database is away (a
+# restart); MESSAGE_ATTEMPT_TIME_LIMIT leaves room for it.
+OUTCOME_WRITE_RETRY_SECONDS = 20
 # What every attempt writes back, whatever its outcome.
 RECORDED_FIELDS = ["status", "last_error", "lease_expires_at", "directory_status", "directory_data"]
 
@@ -183,7 +187,7 @@ def _record_sent(message: Message) -> None:
     message.sent_at = timezone.now()
     message.last_error = ""
     message.lease_expires_at = None
-    message.save(update_fields=[*RECORDED_FIELDS, "sent_at"])
+    _save_outcome(message, [*RECORDED_FIELDS, "sent_at"])
 
 
 def _record_failure(message: Message, error: Exception) -> None:
@@ -196,11 +200,27 @@ def _record_failure(message: Message, error: Exception) -> None:
         message.status = Message.Status.QUEUED
         message.next_attempt_at = timezone.now() + timedelta(seconds=retry_in)
     message.lease_expires_at = None
-    message.save(update_fields=[*RECORDED_FIELDS, "next_attempt_at"])
+    _save_outcome(message, [*RECORDED_FIELDS, "next_attempt_at"])
     if message.status == Message.Status.FAILED:
         reason = "permanent error" if permanent else f"{message.attempts} attempts used"
         raise DeliveryFailed(f"{reason}: {message.last_error}") from error
     raise DeliveryDeferred(message.last_error, retry_in=retry_in) from error
+
+
+def _save_outcome(message: Message, fields: list[str]) -> None:
+    """Write an attempt's outcome, through a database restart if need be: once an email
+    is out, losing its record would send it again."""
+    deadline = time.monotonic() + OUTCOME_WRITE_RETRY_SECONDS
+    while True:
+        try:
+            message.save(update_fields=fields)
+            return
+        except (OperationalError, InterfaceError):
+            if time.monotonic() > deadline:
+                raise
+            logger.warning("Database unavailable; retrying the outcome of message %s.", message.pk)
+            connection.close()
+            time.sleep(1)
 
 
 def is_permanent_send_error(error: Exception) -> bool:

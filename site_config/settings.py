@@ -208,10 +208,10 @@ USER_DIRECTORY_CONNECT_TIMEOUT = env.float("USER_DIRECTORY_CONNECT_TIMEOUT", def
 USER_DIRECTORY_TOTAL_TIMEOUT = env.float("USER_DIRECTORY_TOTAL_TIMEOUT", default=10.0)
 USER_DIRECTORY_MAX_BYTES = env.int("USER_DIRECTORY_MAX_BYTES", default=1024 * 1024)
 # Seconds one delivery attempt may take: a few SMTP operations (each within
-# EMAIL_TIMEOUT), the directory's whole lookup, and a margin. Dramatiq interrupts an
-# attempt past it, and a message claimed that long ago by a worker that died is taken
-# over by another.
-MESSAGE_ATTEMPT_TIME_LIMIT = 4 * EMAIL_TIMEOUT + USER_DIRECTORY_TOTAL_TIMEOUT + 10
+# EMAIL_TIMEOUT), the directory's whole lookup, and 30 s for the rest, writing the
+# outcome through a database restart included. Dramatiq interrupts an attempt past it,
+# and the sweeper takes back a message claimed that long ago by a worker that died.
+MESSAGE_ATTEMPT_TIME_LIMIT = 4 * EMAIL_TIMEOUT + USER_DIRECTORY_TOTAL_TIMEOUT + 30
 # The sweeper, inside every worker: every MESSAGE_SWEEP_INTERVAL seconds it enqueues again
 # messages queued for longer than MESSAGE_SWEEP_QUEUED_AFTER past their due time (their
 # task was lost) and messages whose worker died mid-attempt (their lease ran out).

@@ -3,7 +3,8 @@ DATA with programmed replies when told to (a 451 or a 550, say)."""
 
 import email
 import socket
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 from email.message import EmailMessage
 from email.policy import default as default_policy
 
@@ -15,6 +16,8 @@ class ReceivedEmail:
     mail_from: str
     rcpt_tos: list[str]
     message: EmailMessage
+    # time.monotonic() when the server accepted it.
+    received_at: float = field(default_factory=time.monotonic)
 
 
 def free_port() -> int:
