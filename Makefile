@@ -8,11 +8,12 @@ HTMX_VERSION ?= 2.0.11
 JQUERY_VERSION ?= 4.0.0
 
 .DEFAULT_GOAL := help
-.PHONY: help run test lint format migr super vendor clean
+.PHONY: help run test faults lint format migr super vendor clean
 
 help:
 	@echo "make run     install, configure (.env), migrate and serve at http://127.0.0.1:$(PORT)"
 	@echo "make test    the whole test suite (browser tests need Chromium)"
+	@echo "make faults  fault injection into the production topology (DATABASE_URL=postgres://...)"
 	@echo "make lint    ruff check and ruff format --check"
 	@echo "make format  apply ruff's fixes and formatting"
 	@echo "make migr    apply database migrations (the compose stack's, when it runs)"
@@ -47,6 +48,11 @@ run: $(VENV)/.runtime-installed .env
 
 test: $(VENV)/.dev-installed .env
 	$(BIN)/python -m pytest
+
+# Kills, outages and refusals against real processes; needs PostgreSQL (DATABASE_URL)
+# and redis-server. Prints one line per scenario and the table at the end.
+faults: $(VENV)/.dev-installed .env
+	$(BIN)/python -m pytest tests/faults -m faults -s -q
 
 lint: $(VENV)/.dev-installed
 	$(BIN)/ruff check .

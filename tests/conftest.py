@@ -1,4 +1,5 @@
 import json
+import logging
 import time
 from collections.abc import Callable, Iterator
 
@@ -9,6 +10,10 @@ from dramatiq.brokers.stub import StubBroker
 from tests.standins.directory import DirectoryStandIn
 from tests.standins.smtp import SmtpSink
 from users.models import User
+
+# The stand-ins' and the HTTP client's own chatter would drown the site's log lines.
+for chatty in ("mail.log", "httpx"):
+    logging.getLogger(chatty).setLevel(logging.WARNING)
 
 # A password that passes every AUTH_PASSWORD_VALIDATORS rule.
 GOOD_PASSWORD = "plum-harbour-lantern-42"
