@@ -64,6 +64,8 @@ class Message(models.Model):
             # count of failed rows.
             models.Index(fields=["status", "-created_at"], name="contact_msg_status_created"),
             models.Index(fields=["-created_at"], name="contact_msg_created"),
+            # A person's recent messages: the hourly limit, and their own list.
+            models.Index(fields=["sender", "-created_at"], name="contact_msg_sender_created"),
             models.Index(fields=["directory_status"], name="contact_msg_directory_status"),
             # The sweeper's two questions: queued and overdue, sending and abandoned.
             models.Index(fields=["status", "next_attempt_at"], name="contact_msg_status_due"),

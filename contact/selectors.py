@@ -1,8 +1,10 @@
 from dataclasses import dataclass
+from datetime import datetime
 
 from django.db.models import Count, Q
 
 from contact.models import Message
+from users.models import User
 
 
 @dataclass(frozen=True)
@@ -17,3 +19,8 @@ def message_counts() -> MessageCounts:
         total=Count("pk"), failed=Count("pk", filter=Q(status=Message.Status.FAILED))
     )
     return MessageCounts(total=counts["total"], failed=counts["failed"])
+
+
+def messages_sent_since(sender: User, since: datetime) -> int:
+    """How many messages `sender` has written since `since`, whatever became of them."""
+    return Message.objects.filter(sender=sender, created_at__gte=since).count()

@@ -22,6 +22,7 @@ from django.utils import timezone
 from contact.directory import directory_http_client, user_directory
 from contact.emails import admin_email
 from contact.models import Message
+from contact.selectors import messages_sent_since
 from users.models import User
 
 logger = logging.getLogger(__name__)
@@ -52,11 +53,26 @@ class DeliveryFailed(Exception):
 # ---------------------------------------------------------------- writing
 
 
+class MessageRateLimited(Exception):
+    """The sender has written MESSAGES_PER_HOUR messages in the last hour already."""
+
+
 def message_create(*, sender: User, subject: str, body: str) -> Message:
-    """Save a message as queued; its delivery is enqueued once the row is committed."""
-    message = Message.objects.create(
-        sender=sender, sender_email=sender.email, subject=subject, body=body
-    )
+    """Save a message as queued; its delivery is enqueued once the row is committed.
+
+    Raises MessageRateLimited when the sender has used up MESSAGES_PER_HOUR.
+    """
+    with transaction.atomic():
+        # Locking the sender's row makes two simultaneous submits count one after the
+        # other, so the limit holds exactly.
+        User.objects.select_for_update().filter(pk=sender.pk).first()
+        if messages_sent_since(sender, timezone.now() - timedelta(hours=1)) >= (
+            settings.MESSAGES_PER_HOUR
+        ):
+            raise MessageRateLimited
+        message = Message.objects.create(
+            sender=sender, sender_email=sender.email, subject=subject, body=body
+        )
     # After commit, so the worker never looks for a row it cannot see yet.
     transaction.on_commit(partial(_enqueue_delivery, message.pk))
     return message

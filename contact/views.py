@@ -1,12 +1,13 @@
 from typing import Any
 
+from django.conf import settings
 from django.contrib import messages
 from django.http import HttpResponse, HttpResponseRedirect
 from django.urls import reverse
 from django.views.generic import FormView, TemplateView
 
 from contact.forms import MessageForm
-from contact.services import message_create
+from contact.services import MessageRateLimited, message_create
 from site_config.form_views import FormValidationView, HtmxFormMixin, HtmxLoginRequiredMixin
 
 
@@ -34,11 +35,19 @@ class MessageCreateView(HtmxLoginRequiredMixin, HtmxFormMixin, FormView):
     partial_template_name = "partials/message_form.html"
 
     def form_valid(self, form: MessageForm) -> HttpResponse:
-        message = message_create(
-            sender=self.request.user,
-            subject=form.cleaned_data["subject"],
-            body=form.cleaned_data["body"],
-        )
+        try:
+            message = message_create(
+                sender=self.request.user,
+                subject=form.cleaned_data["subject"],
+                body=form.cleaned_data["body"],
+            )
+        except MessageRateLimited:
+            form.add_error(
+                None,
+                f"You have sent {settings.MESSAGES_PER_HOUR} messages in the last hour. "
+                "Please wait a while before sending another.",
+            )
+            return self.form_refused(form, status=429)
         if self.request.htmx:
             context = self.get_context_data(form=self.get_form_class()(), sent_message=message)
             return self.render_to_response(context)

@@ -7,12 +7,14 @@ Both bind the page's own form class, so the rules live in the form and nowhere e
 from typing import Any
 
 from django import forms
+from django.conf import settings
 from django.contrib.auth.mixins import LoginRequiredMixin
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.utils.cache import patch_vary_headers
 from django.views import View
 from django_htmx.http import HttpResponseClientRedirect
 from django_htmx.middleware import HtmxDetails
+from django_ratelimit.core import is_ratelimited
 
 
 class HtmxHttpRequest(HttpRequest):
@@ -41,6 +43,14 @@ class HtmxFormMixin:
         response = super().form_valid(form)
         if self.request.htmx and isinstance(response, HttpResponseRedirect):
             return HttpResponseClientRedirect(response.url)
+        return response
+
+    def form_refused(self, form: forms.BaseForm, *, status: int) -> HttpResponse:
+        """The form again, saying why it was refused (a rate limit, say): status 200 for
+        htmx, which swaps nothing else in, and `status` for a plain request."""
+        response = self.form_invalid(form)
+        if not self.request.htmx:
+            response.status_code = status
         return response
 
     def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
@@ -81,6 +91,10 @@ class FormValidationView(View):
         return {"data": self.request.POST}
 
     def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> JsonResponse:
+        rate = f"{settings.VALIDATIONS_PER_MINUTE}/m"
+        if is_ratelimited(request, group="validation", key="ip", rate=rate, increment=True):
+            # The script shows nothing for it; the submit still validates everything.
+            return JsonResponse({"errors": {}, "limited": True}, status=429)
         form = self.form_class(**self.get_form_kwargs())
         touched = set(request.POST.getlist(self.touched_key))
         errors = {

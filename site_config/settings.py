@@ -5,10 +5,12 @@ at the project root is read when present; variables already set in the environme
 win over it, so an operator can override any line without editing the file.
 """
 
+from datetime import timedelta
 from pathlib import Path
 
 import environ
 import redis
+from csp.constants import NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -62,6 +64,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "django_htmx",
+    "axes",
     "users",
     "contact",
 ]
@@ -77,6 +80,9 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    "csp.middleware.CSPMiddleware",
+    # Last, as django-axes asks: it turns a locked-out sign-in into the lockout answer.
+    "axes.middleware.AxesMiddleware",
 ]
 
 TEMPLATES = [
@@ -126,6 +132,13 @@ LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "home"
 
+# django-axes checks every sign-in first and refuses those from a locked-out account or
+# client before the password is even looked at.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {
@@ -135,6 +148,66 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+
+# ---------------------------------------------------------------- abuse limits
+
+# Behind a proxy, the request header (as Django names it, e.g. HTTP_X_REAL_IP or
+# HTTP_X_FORWARDED_FOR) that carries the client's address; unset, the peer's address.
+CLIENT_IP_HEADER = env.str("CLIENT_IP_HEADER", default="")
+
+# Sign-in: after SIGNIN_FAILURE_LIMIT failures for one account, or from one client
+# address, sign-in is refused for SIGNIN_COOLOFF_MINUTES (a cool-off, not a lock). At
+# most limit x 60 / cool-off failures per account per hour: 20 with the defaults;
+# a system check refuses settings that would allow more than 100.
+AXES_FAILURE_LIMIT = env.int("SIGNIN_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = timedelta(minutes=env.int("SIGNIN_COOLOFF_MINUTES", default=15))
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_RESET_ON_SUCCESS = True
+# Failed tries during a cool-off do not extend it, so an attacker cannot keep a person
+# locked out for ever.
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
+AXES_USERNAME_CALLABLE = "users.lockout.lockout_username"
+AXES_LOCKOUT_CALLABLE = "users.lockout.lockout_response"
+AXES_CLIENT_IP_CALLABLE = "site_config.client_ip.client_ip"
+RATELIMIT_IP_META_KEY = "site_config.client_ip.client_ip"
+
+# Rate limits. Messages are counted per person from the database; sign-ups and live
+# validation per client address in the cache.
+MESSAGES_PER_HOUR = env.int("MESSAGES_PER_HOUR", default=10)
+SIGNUPS_PER_HOUR = env.int("SIGNUPS_PER_HOUR", default=5)
+VALIDATIONS_PER_MINUTE = env.int("VALIDATIONS_PER_MINUTE", default=120)
+
+# ---------------------------------------------------------------- Redis and the cache
+
+# Redis, for the task queue and the cache: set in production. Unset is the embedded mode
+# of `make run`, where one process does everything (see "task queue" below).
+REDIS_URL = env.str("REDIS_URL", default="")
+# The cache the address-based limits count in: Redis when there is one, shared by every
+# process; otherwise this process's memory, which is all the embedded mode has.
+if REDIS_URL:
+    CACHES = {
+        "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}
+    }
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+
+# ---------------------------------------------------------------- browser policy
+
+# Scripts, styles and everything else from this site only; no inline script, no eval,
+# no plugins, no <base>, no framing. htmx is configured to match (templates/base.html).
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF],
+        "style-src": [SELF],
+        "img-src": [SELF],
+        "connect-src": [SELF],
+        "form-action": [SELF],
+        "object-src": [NONE],
+        "base-uri": [NONE],
+        "frame-ancestors": [NONE],
+    }
+}
 
 # ---------------------------------------------------------------- language and time
 
@@ -220,10 +293,10 @@ MESSAGE_SWEEP_QUEUED_AFTER = env.float("MESSAGE_SWEEP_QUEUED_AFTER", default=120
 
 # ---------------------------------------------------------------- task queue
 
-# Set: a Redis broker, and `manage.py rundramatiq` runs the workers. Unset: an in-process
-# broker whose worker threads run inside the web process (started by site_config.wsgi),
-# so a single `make run` delivers email with no other service.
-REDIS_URL = env.str("REDIS_URL", default="")
+# With REDIS_URL (above): a Redis broker, and `manage.py rundramatiq` runs the workers.
+# Without: an in-process broker whose worker threads run inside the web process
+# (started by site_config.wsgi), so a single `make run` delivers email with no other
+# service.
 # Worker threads inside the web process in the embedded mode.
 EMBEDDED_WORKER_THREADS = env.int("EMBEDDED_WORKER_THREADS", default=2)
 if REDIS_URL:

@@ -5,6 +5,7 @@ from collections.abc import Callable, Iterator
 
 import dramatiq
 import pytest
+from django.core.cache import cache
 from dramatiq.brokers.stub import StubBroker
 
 from tests.standins.directory import DirectoryStandIn
@@ -34,6 +35,14 @@ def wait_until(condition: Callable[[], object], *, timeout: float) -> bool:
 def fast_password_hashing(settings):
     # Production hashing is slow by design; tests only need hashing to be correct.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
+def fresh_cache():
+    # The rate limits count in the cache; each test starts from zero.
+    cache.clear()
+    yield
+    cache.clear()
 
 
 @pytest.fixture(autouse=True)

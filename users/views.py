@@ -6,10 +6,13 @@ from django.contrib.auth.views import LoginView, RedirectURLMixin
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import resolve_url
 from django.views.generic import FormView
+from django_ratelimit.core import is_ratelimited
 
 from site_config.form_views import FormValidationView, HtmxFormMixin
 from users.forms import EMAIL_TAKEN_MESSAGE, RegistrationForm, SignInForm
 from users.services import EmailAlreadyRegistered, user_register
+
+SIGNUPS_LIMITED_MESSAGE = "Too many accounts were created from your network. Try again later."
 
 
 class RegisterView(HtmxFormMixin, RedirectURLMixin, FormView):
@@ -31,6 +34,10 @@ class RegisterView(HtmxFormMixin, RedirectURLMixin, FormView):
         return super().get_context_data(**kwargs, next=self.get_redirect_url())
 
     def form_valid(self, form: RegistrationForm) -> HttpResponse:
+        rate = f"{settings.SIGNUPS_PER_HOUR}/h"
+        if is_ratelimited(self.request, group="signup", key="ip", rate=rate, increment=True):
+            form.add_error(None, SIGNUPS_LIMITED_MESSAGE)
+            return self.form_refused(form, status=429)
         try:
             user = user_register(
                 email=form.cleaned_data["email"], password=form.cleaned_data["password1"]

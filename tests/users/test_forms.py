@@ -62,16 +62,21 @@ def test_sign_in_labels():
     assert [field.label for field in SignInForm()] == ["Email", "Password"]
 
 
-def test_sign_in_accepts_the_right_password_in_any_email_case(user):
-    form = SignInForm(data={"username": user.email.upper(), "password": GOOD_PASSWORD})
+def test_sign_in_accepts_the_right_password_in_any_email_case(user, rf):
+    form = SignInForm(
+        rf.post("/accounts/login/"),
+        data={"username": user.email.upper(), "password": GOOD_PASSWORD},
+    )
 
     assert form.is_valid(), form.errors
     assert form.get_user() == user
 
 
 @pytest.mark.parametrize("email", ["ann.lee@example.org", "nobody@example.org"])
-def test_sign_in_gives_one_message_for_wrong_password_and_unknown_email(user, email):
-    form = SignInForm(data={"username": email, "password": "not-the-password"})
+def test_sign_in_gives_one_message_for_wrong_password_and_unknown_email(user, email, rf):
+    form = SignInForm(
+        rf.post("/accounts/login/"), data={"username": email, "password": "not-the-password"}
+    )
 
     assert form.errors == {"__all__": ["Enter a correct email and password."]}
 

@@ -1,0 +1,56 @@
+"""Sign-in brute-force protection: the parts of django-axes made ours (settings in
+site_config/settings.py, "abuse limits")."""
+
+from typing import Any
+
+from django.conf import settings
+from django.core import checks
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+
+LOCKED_OUT_MESSAGE = (
+    "Too many failed sign-in attempts for this account or from your network. "
+    "Try again in {minutes} minutes."
+)
+# The most failed sign-ins one account may see in an hour, whatever the settings say.
+MAX_FAILURES_PER_ACCOUNT_PER_HOUR = 100
+
+
+def lockout_username(request: HttpRequest, credentials: dict[str, Any] | None) -> str:
+    """The account a sign-in is for, in one case: "Ann@x.org" and "ann@x.org" are one
+    account, so they share one count of failures."""
+    username = (credentials or {}).get("username") or request.POST.get("username", "")
+    return str(username).strip().lower()
+
+
+def lockout_response(
+    request: HttpRequest, original_response: HttpResponse | None, credentials: Any
+) -> HttpResponse:
+    """The sign-in form again, with the lockout said in it: in place for htmx (200, as
+    htmx swaps nothing else in), as a 429 page otherwise."""
+    from users.forms import SignInForm
+
+    form = SignInForm(request, data=request.POST or None, check_credentials=False)
+    form.is_valid()
+    minutes = int(settings.AXES_COOLOFF_TIME.total_seconds() // 60)
+    form.add_error(None, LOCKED_OUT_MESSAGE.format(minutes=minutes))
+    if getattr(request, "htmx", False):
+        return render(request, "partials/login_form.html", {"form": form})
+    return render(request, "users/login.html", {"form": form}, status=429)
+
+
+@checks.register(checks.Tags.security)
+def check_lockout_bounds(app_configs, **kwargs) -> list[checks.CheckMessage]:
+    minutes = settings.AXES_COOLOFF_TIME.total_seconds() / 60
+    per_hour = settings.AXES_FAILURE_LIMIT * 60 / minutes if minutes else float("inf")
+    if per_hour <= MAX_FAILURES_PER_ACCOUNT_PER_HOUR:
+        return []
+    return [
+        checks.Error(
+            f"SIGNIN_FAILURE_LIMIT and SIGNIN_COOLOFF_MINUTES allow {per_hour:.0f} failed "
+            f"sign-ins per account per hour; the most allowed is "
+            f"{MAX_FAILURES_PER_ACCOUNT_PER_HOUR}.",
+            hint="Lower SIGNIN_FAILURE_LIMIT or raise SIGNIN_COOLOFF_MINUTES.",
+            id="users.E001",
+        )
+    ]
