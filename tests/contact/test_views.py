@@ -1,10 +1,14 @@
 import re
+from datetime import timedelta
 
 import pytest
 from django.urls import reverse
+from django.utils import timezone
 
 from contact.models import Message
 from tests.conftest import HTMX
+from tests.contact.factories import make_message
+from users.models import User
 
 pytestmark = pytest.mark.django_db
 
@@ -126,3 +130,53 @@ def test_message_validation_needs_a_signed_in_person(client, db):
     response = client.post(reverse("message-new-validate"), {"subject": "x"})
 
     assert response.status_code == 302
+
+
+# ---------------------------------------------------------------- the hourly limit
+
+LIMITED = "You have sent 2 messages in the last hour."
+
+
+def test_messages_are_limited_per_person_per_hour(client, user, settings):
+    settings.MESSAGES_PER_HOUR = 2
+    client.force_login(user)
+    for _ in range(2):
+        client.post(reverse("message-new"), VALID, **HTMX)
+
+    response = client.post(reverse("message-new"), VALID, **HTMX)
+
+    assert response.status_code == 200
+    assert LIMITED in response.content.decode()
+    assert Message.objects.count() == 2
+
+
+def test_a_limited_plain_post_gets_429(client, user, settings):
+    settings.MESSAGES_PER_HOUR = 1
+    client.force_login(user)
+    client.post(reverse("message-new"), VALID)
+
+    response = client.post(reverse("message-new"), VALID)
+
+    assert response.status_code == 429
+    assert "You have sent 1 messages in the last hour." in response.content.decode()
+
+
+def test_messages_older_than_an_hour_do_not_count(client, user, settings):
+    settings.MESSAGES_PER_HOUR = 1
+    make_message(user, created_at=timezone.now() - timedelta(minutes=61))
+    client.force_login(user)
+
+    response = client.post(reverse("message-new"), VALID, **HTMX)
+
+    assert "is queued" in response.content.decode()
+
+
+def test_one_persons_limit_is_not_anothers(client, user, settings):
+    settings.MESSAGES_PER_HOUR = 1
+    make_message(user)
+    other = User.objects.create_user(email="other@example.org", password="x")
+    client.force_login(other)
+
+    response = client.post(reverse("message-new"), VALID, **HTMX)
+
+    assert "is queued" in response.content.decode()

@@ -14,12 +14,29 @@ import pytest
 import site_config.settings
 
 STRONG_KEY = "k" * 30 + "0123456789abcdefghij"
-REPORT = (
-    "import json, site_config.settings as s; print(json.dumps({"
-    "'DEBUG': s.DEBUG, 'ALLOWED_HOSTS': s.ALLOWED_HOSTS, 'TIME_ZONE': s.TIME_ZONE, "
-    "'LANGUAGE_CODE': s.LANGUAGE_CODE, 'CSRF_TRUSTED_ORIGINS': s.CSRF_TRUSTED_ORIGINS, "
-    "'DATABASE': s.DATABASES['default']}))"
-)
+# Run in the fresh interpreter: load the settings, print what the tests look at.
+REPORT = """
+import json
+import site_config.settings as s
+
+print(json.dumps({
+    "DEBUG": s.DEBUG,
+    "ALLOWED_HOSTS": s.ALLOWED_HOSTS,
+    "TIME_ZONE": s.TIME_ZONE,
+    "LANGUAGE_CODE": s.LANGUAGE_CODE,
+    "CSRF_TRUSTED_ORIGINS": s.CSRF_TRUSTED_ORIGINS,
+    "DATABASE": s.DATABASES["default"],
+    "COOKIES": [
+        s.SESSION_COOKIE_SECURE,
+        s.SESSION_COOKIE_HTTPONLY,
+        s.SESSION_COOKIE_SAMESITE,
+        s.CSRF_COOKIE_SECURE,
+        s.CSRF_COOKIE_HTTPONLY,
+    ],
+    "HSTS": s.SECURE_HSTS_SECONDS,
+    "SSL_REDIRECT": s.SECURE_SSL_REDIRECT,
+}))
+"""
 
 
 def load_settings(
@@ -125,3 +142,21 @@ def test_env_example_lists_every_variable_the_settings_read():
     listed = set(re.findall(r"^#?\s*([A-Z_]+)=", example, flags=re.MULTILINE))
     assert read, "found no variables in settings.py"
     assert read <= listed, f"missing from .env.example: {sorted(read - listed)}"
+
+
+def test_production_cookies_are_secure_http_only_and_same_site(tmp_path):
+    settings = loaded(load_settings(tmp_path, environ={"SECRET_KEY": STRONG_KEY}))
+
+    session_secure, session_http_only, same_site, csrf_secure, csrf_http_only = settings["COOKIES"]
+    assert session_secure and csrf_secure
+    assert session_http_only and csrf_http_only
+    assert same_site == "Lax"
+    assert settings["HSTS"] == 31_536_000
+    assert settings["SSL_REDIRECT"] is True
+
+
+def test_a_developer_machine_keeps_plain_http_working(tmp_path):
+    settings = loaded(load_settings(tmp_path, environ={"SECRET_KEY": STRONG_KEY, "DEBUG": "true"}))
+
+    assert settings["COOKIES"][0] is False
+    assert settings["SSL_REDIRECT"] is False

@@ -1,0 +1,82 @@
+"""Every page, the admin's included, under the Content-Security-Policy: the browser
+reports no violation (and the page fixture fails on any console error besides)."""
+
+import pytest
+from playwright.sync_api import Page, expect
+
+from tests.contact.factories import make_message
+from tests.standins.directory import USERS
+from users.models import User
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+# Collects every violation the page reports, from before its first script runs.
+RECORD_VIOLATIONS = """
+window.__cspViolations = [];
+document.addEventListener("securitypolicyviolation", (event) => {
+  window.__cspViolations.push(`${event.violatedDirective}: ${event.blockedURI}`);
+});
+"""
+
+VISITOR_PAGES = ["/", "/accounts/register/", "/accounts/login/", "/admin/login/"]
+
+
+def staff_pages(message_id: int, staff_id: int) -> list[str]:
+    return [
+        "/admin/",
+        "/admin/contact/",
+        "/admin/contact/message/",
+        "/admin/contact/message/?status__exact=failed",
+        f"/admin/contact/message/{message_id}/change/",
+        "/admin/users/user/",
+        "/admin/users/user/add/",
+        f"/admin/users/user/{staff_id}/change/",
+        f"/admin/users/user/{staff_id}/password/",
+        "/admin/auth/group/",
+        "/admin/auth/group/add/",
+        "/admin/axes/accessattempt/",
+        "/admin/password_change/",
+    ]
+
+
+def assert_no_violations(page: Page, url: str) -> None:
+    violations = page.evaluate("window.__cspViolations")
+    assert violations == [], f"{url}: {violations}"
+
+
+def visit(page: Page, base_url: str, path: str) -> None:
+    response = page.goto(base_url + path)
+    assert response is not None and response.ok, path
+    assert "Content-Security-Policy" in {name.title() for name in response.headers}
+    assert_no_violations(page, path)
+
+
+def test_no_page_violates_the_policy(live_server, page: Page):
+    page.add_init_script(RECORD_VIOLATIONS)
+    staff = User.objects.create_superuser(email="boss@example.org", password="x" * 20)
+    writer = User.objects.create_user(email="ann@example.org", password="x" * 20)
+    message = make_message(writer, directory_status="found", directory_data=[USERS[0]])
+
+    for path in VISITOR_PAGES:
+        visit(page, live_server.url, path)
+
+    # The message form, and an htmx swap, signed in.
+    page.goto(f"{live_server.url}/accounts/login/")
+    page.get_by_label("Email").fill(writer.email)
+    page.get_by_label("Password").fill("x" * 20)
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_label("Subject")).to_be_visible()
+    page.get_by_label("Subject").fill("Hello")
+    page.get_by_label("Message").fill("Under the policy")
+    page.get_by_role("button", name="Send").click()
+    expect(page.locator(".confirmation")).to_be_visible()
+    assert_no_violations(page, "/ after sending")
+    page.get_by_role("button", name="Sign out").click()
+
+    page.goto(f"{live_server.url}/admin/login/")
+    page.get_by_label("Email").fill(staff.email)
+    page.get_by_label("Password").fill("x" * 20)
+    page.get_by_role("button", name="Log in").click()
+    expect(page.locator("#delivery-counts")).to_be_visible()
+    for path in staff_pages(message.pk, staff.pk):
+        visit(page, live_server.url, path)

@@ -1,0 +1,140 @@
+import statistics
+import time
+from datetime import timedelta
+
+import pytest
+from django.core import checks
+from django.urls import reverse
+
+from tests.conftest import GOOD_PASSWORD, HTMX
+from users.lockout import check_lockout_bounds
+
+pytestmark = pytest.mark.django_db
+
+LOCKED = "Too many failed sign-in attempts for this account or from your network."
+
+
+def sign_in(client, email: str, password: str, *, address: str = "192.0.2.1", htmx=True):
+    extra = {**HTMX} if htmx else {}
+    return client.post(
+        reverse("login"),
+        {"username": email, "password": password},
+        REMOTE_ADDR=address,
+        **extra,
+    )
+
+
+def fail_times(client, email: str, count: int, **kwargs) -> None:
+    for _ in range(count):
+        response = sign_in(client, email, "wrong-" + GOOD_PASSWORD, **kwargs)
+        assert response.status_code == 200
+        assert "HX-Redirect" not in response
+
+
+def test_an_account_is_cooled_off_after_the_failure_limit(client, user, settings):
+    settings.AXES_FAILURE_LIMIT = 3
+    fail_times(client, user.email, 2)
+    third = sign_in(client, user.email, "wrong-" + GOOD_PASSWORD)
+    assert LOCKED.encode() in third.content
+
+    response = sign_in(client, user.email, GOOD_PASSWORD)
+
+    assert response.status_code == 200
+    assert "HX-Redirect" not in response
+    assert LOCKED.encode() in response.content
+    assert b"Try again in 15 minutes." in response.content
+    assert client.session.get("_auth_user_id") is None
+
+
+def test_a_plain_post_during_the_cool_off_gets_429_with_the_form(client, user, settings):
+    settings.AXES_FAILURE_LIMIT = 3
+    fail_times(client, user.email, 3)
+
+    response = sign_in(client, user.email, GOOD_PASSWORD, htmx=False)
+
+    assert response.status_code == 429
+    assert LOCKED.encode() in response.content
+    assert b'id="login-form"' in response.content
+
+
+def test_the_case_of_the_address_does_not_reset_the_count(client, user, settings):
+    settings.AXES_FAILURE_LIMIT = 3
+    fail_times(client, user.email.lower(), 2, address="192.0.2.1")
+    fail_times(client, user.email.upper(), 1, address="198.51.100.7")
+
+    response = sign_in(client, user.email, GOOD_PASSWORD, address="203.0.113.9")
+
+    assert LOCKED.encode() in response.content
+
+
+def test_one_address_failing_on_many_accounts_is_cooled_off(client, user, settings):
+    settings.AXES_FAILURE_LIMIT = 3
+    for number in range(3):
+        fail_times(client, f"guess{number}@example.org", 1, address="192.0.2.50")
+
+    locked = sign_in(client, user.email, GOOD_PASSWORD, address="192.0.2.50")
+    elsewhere = sign_in(client, user.email, GOOD_PASSWORD, address="192.0.2.51")
+
+    assert LOCKED.encode() in locked.content
+    assert elsewhere["HX-Redirect"] == "/"
+
+
+def test_the_cool_off_ends_by_itself(client, user, settings):
+    settings.AXES_FAILURE_LIMIT = 2
+    settings.AXES_COOLOFF_TIME = timedelta(seconds=1)
+    fail_times(client, user.email, 2)
+    assert LOCKED.encode() in sign_in(client, user.email, GOOD_PASSWORD).content
+
+    time.sleep(1.2)
+
+    assert sign_in(client, user.email, GOOD_PASSWORD)["HX-Redirect"] == "/"
+
+
+def test_a_success_resets_the_count(client, user, settings):
+    settings.AXES_FAILURE_LIMIT = 3
+    fail_times(client, user.email, 2)
+    assert sign_in(client, user.email, GOOD_PASSWORD)["HX-Redirect"] == "/"
+    client.post(reverse("logout"))
+
+    fail_times(client, user.email, 2)
+
+    assert sign_in(client, user.email, GOOD_PASSWORD)["HX-Redirect"] == "/"
+
+
+def test_the_shipped_settings_allow_at_most_100_failures_per_account_per_hour(settings):
+    per_hour = settings.AXES_FAILURE_LIMIT * 3600 / settings.AXES_COOLOFF_TIME.total_seconds()
+
+    assert per_hour <= 100
+    assert check_lockout_bounds(None) == []
+
+
+def test_settings_allowing_more_are_refused_by_a_system_check(settings):
+    settings.AXES_FAILURE_LIMIT = 50
+    settings.AXES_COOLOFF_TIME = timedelta(minutes=10)
+
+    [error] = check_lockout_bounds(None)
+
+    assert error.id == "users.E001"
+    assert error.level == checks.ERROR
+    assert "300 failed sign-ins per account per hour" in error.msg
+
+
+def test_unknown_email_and_wrong_password_take_comparable_time(client, user, settings):
+    # The real hasher: Django hashes a dummy password for unknown emails for this reason.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.PBKDF2PasswordHasher"]
+    user.set_password(GOOD_PASSWORD)
+    user.save()
+    settings.AXES_ENABLED = False
+
+    def median_seconds(email: str) -> float:
+        times = []
+        for _ in range(5):
+            started = time.perf_counter()
+            sign_in(client, email, "wrong-" + GOOD_PASSWORD)
+            times.append(time.perf_counter() - started)
+        return statistics.median(times)
+
+    unknown = median_seconds("nobody@example.org")
+    wrong_password = median_seconds(user.email)
+
+    assert 0.67 < unknown / wrong_password < 1.5, (unknown, wrong_password)

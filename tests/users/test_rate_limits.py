@@ -1,0 +1,67 @@
+import pytest
+from django.urls import reverse
+
+from tests.conftest import GOOD_PASSWORD, HTMX
+from users.models import User
+from users.views import SIGNUPS_LIMITED_MESSAGE
+
+pytestmark = pytest.mark.django_db
+
+
+def sign_up(client, number: int, *, address: str, htmx: bool = True):
+    extra = {**HTMX} if htmx else {}
+    data = {
+        "email": f"person{number}@example.org",
+        "password1": GOOD_PASSWORD,
+        "password2": GOOD_PASSWORD,
+    }
+    return client.post(reverse("register"), data, REMOTE_ADDR=address, **extra)
+
+
+def test_sign_ups_are_limited_per_address(client, settings):
+    settings.SIGNUPS_PER_HOUR = 2
+    for number in range(2):
+        assert sign_up(client, number, address="192.0.2.1")["HX-Redirect"] == "/"
+        client.post(reverse("logout"))
+
+    limited = sign_up(client, 2, address="192.0.2.1")
+    elsewhere = sign_up(client, 3, address="192.0.2.2")
+
+    assert limited.status_code == 200
+    assert SIGNUPS_LIMITED_MESSAGE in limited.content.decode()
+    assert elsewhere["HX-Redirect"] == "/"
+    assert User.objects.count() == 3
+
+
+def test_a_limited_plain_sign_up_gets_429(client, settings):
+    settings.SIGNUPS_PER_HOUR = 1
+    sign_up(client, 0, address="192.0.2.1")
+    client.post(reverse("logout"))
+
+    response = sign_up(client, 1, address="192.0.2.1", htmx=False)
+
+    assert response.status_code == 429
+    assert SIGNUPS_LIMITED_MESSAGE in response.content.decode()
+
+
+def test_invalid_sign_ups_do_not_use_up_the_limit(client, settings):
+    settings.SIGNUPS_PER_HOUR = 1
+    for _ in range(3):
+        client.post(reverse("register"), {"email": "bad"}, REMOTE_ADDR="192.0.2.1", **HTMX)
+
+    assert sign_up(client, 0, address="192.0.2.1")["HX-Redirect"] == "/"
+
+
+def test_live_validation_is_limited_per_address(client, settings):
+    settings.VALIDATIONS_PER_MINUTE = 3
+    url = reverse("register-validate")
+    data = {"email": "x", "_touched": ["email"]}
+    for _ in range(3):
+        assert client.post(url, data, REMOTE_ADDR="192.0.2.1").status_code == 200
+
+    limited = client.post(url, data, REMOTE_ADDR="192.0.2.1")
+    elsewhere = client.post(url, data, REMOTE_ADDR="192.0.2.2")
+
+    assert limited.status_code == 429
+    assert limited.json() == {"errors": {}, "limited": True}
+    assert elsewhere.status_code == 200
