@@ -180,3 +180,15 @@ def test_one_persons_limit_is_not_anothers(client, user, settings):
     response = client.post(reverse("message-new"), VALID, **HTMX)
 
     assert "is queued" in response.content.decode()
+
+
+def test_scripts_in_a_message_are_shown_as_text(client, user):
+    client.force_login(user)
+
+    response = client.post(
+        reverse("message-new"), {"subject": "<script>alert(1)</script>", "body": "x"}, **HTMX
+    )
+
+    html = response.content.decode()
+    assert "<script>alert(1)</script>" not in html
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
