@@ -1,8 +1,9 @@
 """Writing and delivering messages to the administrator.
 
-Each status change of a Message happens in exactly one function here:
-message_create (queued), message_deliver (sending, then sent, failed or queued again
-for a retry) and messages_retry (failed back to queued).
+Each status change of a Message happens in one function here: message_create
+(queued), message_deliver (sending, then sent, failed, or queued again for a retry),
+messages_retry (failed back to queued) and messages_sweep (abandoned sending back to
+queued, or to failed when it was the last attempt).
 """
 
 import logging
@@ -10,7 +11,7 @@ import smtplib
 import time
 from collections.abc import Iterable
 from contextlib import suppress
-from datetime import timedelta
+from datetime import datetime, timedelta
 from functools import partial
 
 from django.conf import settings
@@ -50,11 +51,11 @@ class DeliveryFailed(Exception):
     used up. Trying again cannot help."""
 
 
-# ---------------------------------------------------------------- writing
-
-
 class MessageRateLimited(Exception):
     """The sender has written MESSAGES_PER_HOUR messages in the last hour already."""
+
+
+# ---------------------------------------------------------------- writing
 
 
 def message_create(*, sender: User, subject: str, body: str) -> Message:
@@ -122,7 +123,7 @@ def messages_sweep(*, queued_after: float | None = None) -> int:
     return swept
 
 
-def _fail_abandoned_last_attempts(now) -> None:
+def _fail_abandoned_last_attempts(now: datetime) -> None:
     """A worker that died during a message's last allowed attempt used that attempt up."""
     Message.objects.filter(
         status=Message.Status.SENDING,
@@ -166,10 +167,10 @@ def message_deliver(*, message_id: int) -> None:
         lookup = user_directory(client).lookup(message.sender_email)
     message.directory_status = lookup.status
     message.directory_data = lookup.users
-    connection = get_connection()
+    smtp = get_connection()
     try:
-        connection.open()
-        connection.send_messages([admin_email(message, lookup)])
+        smtp.open()
+        smtp.send_messages([admin_email(message, lookup)])
     except Exception as error:
         _record_failure(message, error)
     else:
@@ -181,7 +182,7 @@ def message_deliver(*, message_id: int) -> None:
     finally:
         # The outcome is recorded; a failing goodbye to the server changes nothing.
         with suppress(smtplib.SMTPException, OSError):
-            connection.close()
+            smtp.close()
 
 
 def _claim(message_id: int) -> Message | None:
