@@ -24,6 +24,8 @@ class MessageAdmin(admin.ModelAdmin):
     )
     list_display_links = ("subject",)
     list_filter = ("status", "directory_status", "created_at")
+    # Drill down by year, month and day above the list.
+    date_hierarchy = "created_at"
     search_fields = ("sender_email", "subject")
     fields = (
         "created_at",

@@ -1,6 +1,8 @@
 """A person's browser, as the site sees it: cookies, the CSRF token sent as a header
 the way htmx sends it, and HX-Request on every form post."""
 
+import re
+
 import httpx
 
 
@@ -50,4 +52,5 @@ class Visitor:
         )
         page = self.http.get("/admin/").text
         start = page.index('<div id="delivery-counts">') + len('<div id="delivery-counts">')
-        return " ".join(page[start : page.index("</div>", start)].split())
+        counts = re.sub(r"<[^>]+>", "", page[start : page.index("</div>", start)])
+        return " ".join(counts.split()).replace("( ", "(")
