@@ -1,7 +1,8 @@
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
-from django.db.models import Count, Q
+from django.db.models import Count, Min, Q
+from django.utils import timezone
 
 from contact.models import Message
 from users.models import User
@@ -24,3 +25,39 @@ def message_counts() -> MessageCounts:
 def messages_sent_since(sender: User, since: datetime) -> int:
     """How many messages `sender` has written since `since`, whatever became of them."""
     return Message.objects.filter(sender=sender, created_at__gte=since).count()
+
+
+@dataclass(frozen=True)
+class StatusStats:
+    status: str
+    last_hour: int
+    last_day: int
+    total: int
+    oldest: datetime | None
+
+
+def delivery_stats() -> list[StatusStats]:
+    """Per status, how many messages were written in the last hour, the last day and
+    ever, and when the oldest was written: one query."""
+    now = timezone.now()
+    rows = (
+        Message.objects.order_by()
+        .values("status")
+        .annotate(
+            last_hour=Count("pk", filter=Q(created_at__gte=now - timedelta(hours=1))),
+            last_day=Count("pk", filter=Q(created_at__gte=now - timedelta(days=1))),
+            total=Count("pk"),
+            oldest=Min("created_at"),
+        )
+    )
+    by_status = {row["status"]: row for row in rows}
+    return [
+        StatusStats(
+            status=status,
+            last_hour=by_status.get(status, {}).get("last_hour", 0),
+            last_day=by_status.get(status, {}).get("last_day", 0),
+            total=by_status.get(status, {}).get("total", 0),
+            oldest=by_status.get(status, {}).get("oldest"),
+        )
+        for status in Message.Status.values
+    ]

@@ -1,7 +1,7 @@
 import pytest
 
 from contact.models import Message
-from contact.selectors import MessageCounts, message_counts
+from contact.selectors import MessageCounts, delivery_stats, message_counts
 from tests.contact.factories import make_message
 
 pytestmark = pytest.mark.django_db
@@ -25,3 +25,13 @@ def test_failed_means_not_delivered_in_the_end(user):
     make_message(user, status=Message.Status.QUEUED)
 
     assert message_counts().failed == 0
+
+
+def test_delivery_stats_take_one_query_and_list_every_status(user, django_assert_num_queries):
+    make_message(user, status=Message.Status.FAILED)
+
+    with django_assert_num_queries(1):
+        stats = delivery_stats()
+
+    assert [s.status for s in stats] == ["queued", "sending", "sent", "failed"]
+    assert [s.total for s in stats] == [0, 0, 0, 1]

@@ -1,0 +1,43 @@
+import re
+from datetime import datetime, timedelta
+
+from django.core.management.base import BaseCommand, CommandError
+from django.db import transaction
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
+
+from contact.models import Message
+from contact.services import messages_retry
+
+DURATION = re.compile(r"^(?P<amount>\d+)(?P<unit>[mhd])$")
+UNITS = {"m": "minutes", "h": "hours", "d": "days"}
+
+
+def since(value: str) -> datetime:
+    """A moment given as a duration back from now (30m, 6h, 2d) or an ISO 8601 date-time."""
+    if match := DURATION.match(value):
+        return timezone.now() - timedelta(**{UNITS[match["unit"]]: int(match["amount"])})
+    moment = parse_datetime(value)
+    if moment is None:
+        raise CommandError(f"--since takes 30m, 6h, 2d or an ISO 8601 date-time, not {value!r}.")
+    return moment if timezone.is_aware(moment) else timezone.make_aware(moment)
+
+
+class Command(BaseCommand):
+    help = "Queue failed messages for a fresh round of delivery attempts."
+
+    def add_arguments(self, parser) -> None:
+        parser.add_argument(
+            "--since",
+            type=since,
+            help="only messages written since then: 30m, 6h, 2d, or an ISO 8601 date-time",
+        )
+
+    def handle(self, *args, since: datetime | None = None, **options) -> None:
+        failed = Message.objects.filter(status=Message.Status.FAILED)
+        if since is not None:
+            failed = failed.filter(created_at__gte=since)
+        # The deliveries are enqueued when this commits.
+        with transaction.atomic():
+            retried = messages_retry(message_ids=list(failed.values_list("pk", flat=True)))
+        self.stdout.write(f"{retried} failed message(s) queued for delivery again.")

@@ -1,0 +1,75 @@
+from datetime import timedelta
+from io import StringIO
+
+import pytest
+from django.core.management import CommandError, call_command
+from django.utils import timezone
+
+from contact.models import Message
+from tests.conftest import queued_message_ids
+from tests.contact.factories import make_message
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def run(django_capture_on_commit_callbacks):
+    """Run a command; its enqueues happen, as they would once its transaction commits."""
+
+    def run_command(*args: str) -> str:
+        out = StringIO()
+        with django_capture_on_commit_callbacks(execute=True):
+            call_command(*args, stdout=out)
+        return out.getvalue()
+
+    return run_command
+
+
+def test_delivery_stats_counts_by_status_and_age(user, run):
+    now = timezone.now()
+    make_message(user, status=Message.Status.SENT)
+    make_message(user, status=Message.Status.SENT, created_at=now - timedelta(hours=3))
+    make_message(user, status=Message.Status.FAILED, created_at=now - timedelta(days=3))
+    make_message(user, status=Message.Status.QUEUED, created_at=now - timedelta(minutes=5))
+
+    lines = run("delivery_stats").splitlines()
+
+    assert lines[0].split() == ["status", "last", "hour", "last", "day", "total", "oldest"]
+    rows = {line.split()[0]: line.split()[1:4] for line in lines[1:]}
+    assert rows["queued"] == ["1", "1", "1"]
+    assert rows["sending"] == ["0", "0", "0"]
+    assert rows["sent"] == ["1", "2", "2"]
+    assert rows["failed"] == ["0", "0", "1"]
+    assert "5 min ago" in next(line for line in lines if line.startswith("queued"))
+
+
+def test_retry_failed_queues_every_failed_message(user, broker, run):
+    failed = [make_message(user, status=Message.Status.FAILED, attempts=5) for _ in range(2)]
+    make_message(user, status=Message.Status.SENT)
+
+    output = run("retry_failed")
+
+    assert output.strip() == "2 failed message(s) queued for delivery again."
+    assert sorted(queued_message_ids(broker)) == sorted(m.pk for m in failed)
+    assert Message.objects.filter(status=Message.Status.FAILED).count() == 0
+
+
+def test_retry_failed_since_takes_only_recent_ones(user, broker, run):
+    recent = make_message(user, status=Message.Status.FAILED)
+    make_message(user, status=Message.Status.FAILED, created_at=timezone.now() - timedelta(days=2))
+
+    output = run("retry_failed", "--since", "6h")
+
+    assert output.startswith("1 failed message(s)")
+    assert queued_message_ids(broker) == [recent.pk]
+
+
+def test_retry_failed_since_accepts_a_date_time(user, broker, run):
+    make_message(user, status=Message.Status.FAILED)
+
+    assert run("retry_failed", "--since", "2000-01-01T00:00").startswith("1 failed")
+
+
+def test_retry_failed_refuses_a_since_it_cannot_read(db):
+    with pytest.raises(CommandError, match="--since takes"):
+        call_command("retry_failed", "--since", "yesterday")
