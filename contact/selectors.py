@@ -1,7 +1,7 @@
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from django.db.models import Count, Min, Q
+from django.db.models import Count, Min, Q, QuerySet
 from django.utils import timezone
 
 from contact.models import Message
@@ -20,6 +20,11 @@ def message_counts() -> MessageCounts:
         total=Count("pk"), failed=Count("pk", filter=Q(status=Message.Status.FAILED))
     )
     return MessageCounts(total=counts["total"], failed=counts["failed"])
+
+
+def messages_of(sender: User) -> QuerySet[Message]:
+    """A person's own messages, newest first."""
+    return Message.objects.filter(sender=sender).order_by("-created_at", "-pk")
 
 
 def messages_sent_since(sender: User, since: datetime) -> int:

@@ -2,11 +2,14 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib import messages
+from django.db.models import QuerySet
 from django.http import HttpResponse, HttpResponseRedirect
 from django.urls import reverse
-from django.views.generic import FormView, TemplateView
+from django.views.generic import FormView, ListView, TemplateView
 
 from contact.forms import MessageForm
+from contact.models import Message
+from contact.selectors import messages_of
 from contact.services import MessageRateLimited, message_create
 from site_config.form_views import FormValidationView, HtmxFormMixin, HtmxLoginRequiredMixin
 
@@ -56,6 +59,31 @@ class MessageCreateView(HtmxLoginRequiredMixin, HtmxFormMixin, FormView):
             f"Your message “{message.subject}” is {message.get_status_display().lower()}.",
         )
         return HttpResponseRedirect(reverse("home"))
+
+
+class MessageListView(HtmxLoginRequiredMixin, ListView):
+    """A person's own messages and where each one is. While any shown is still queued
+    or sending, the list asks for itself again every few seconds (htmx), and stops
+    once every one has arrived or failed."""
+
+    template_name = "contact/message_list.html"
+    # The list alone, which replaces itself on each poll.
+    partial_template_name = "partials/message_list.html"
+    paginate_by = 20
+
+    def get_queryset(self) -> QuerySet[Message]:
+        return messages_of(self.request.user)
+
+    def get_template_names(self) -> list[str]:
+        if self.request.htmx:
+            return [self.partial_template_name]
+        return [self.template_name]
+
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        context = super().get_context_data(**kwargs)
+        in_progress = {Message.Status.QUEUED, Message.Status.SENDING}
+        context["in_progress"] = any(m.status in in_progress for m in context["object_list"])
+        return context
 
 
 class MessageValidationView(HtmxLoginRequiredMixin, FormValidationView):

@@ -1,10 +1,12 @@
 """A signed-in person writes to the administrator without a page reload; a staff member
 then sees the delivery counted in the admin header."""
 
+import dramatiq
 import pytest
 from playwright.sync_api import Page, expect
 
 from contact.models import Message
+from contact.services import message_create
 from tests.browser.conftest import mark_page, page_was_not_reloaded
 from tests.conftest import GOOD_PASSWORD
 from users.models import User
@@ -35,7 +37,7 @@ def test_send_a_message_then_see_it_counted_in_the_admin(live_server, page: Page
     page.get_by_label("Message").fill("Where is my parcel?")
     page.get_by_role("button", name="Send").click()
 
-    expect(page.locator(".confirmation")).to_have_text(
+    expect(page.locator(".confirmation")).to_contain_text(
         "Your message “Question about my order” is queued."
     )
     expect(page.get_by_label("Subject")).to_have_value("")
@@ -53,3 +55,24 @@ def test_send_a_message_then_see_it_counted_in_the_admin(live_server, page: Page
     page.get_by_role("link", name="Messages", exact=True).click()
     expect(page.locator("#delivery-counts")).to_have_text("Emails sent: 1 (0 not delivered)")
     expect(page.get_by_role("link", name="Question about my order")).to_be_visible()
+
+
+def test_my_messages_follows_a_message_from_queued_to_sent(live_server, page, broker, directory):
+    writer = User.objects.create_user(email="ann@example.org", password=GOOD_PASSWORD)
+    message = message_create(sender=writer, subject="Watch me", body="Queued, then sent")
+    sign_in(page, live_server.url, writer.email)
+    page.goto(f"{live_server.url}/messages/")
+    mark_page(page)
+    row = page.locator(f"#message-{message.pk} .status")
+    expect(row).to_have_text("Queued")
+
+    worker = dramatiq.Worker(broker, worker_timeout=50)
+    worker.start()
+    try:
+        expect(row).to_have_text("Sent", timeout=15_000)
+    finally:
+        worker.stop()
+
+    assert page_was_not_reloaded(page)
+    # Every message shown is final: the list no longer asks for itself.
+    expect(page.locator("#message-list")).not_to_have_attribute("hx-trigger", "every 3s")

@@ -192,3 +192,60 @@ def test_scripts_in_a_message_are_shown_as_text(client, user):
     html = response.content.decode()
     assert "<script>alert(1)</script>" not in html
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+
+
+# ---------------------------------------------------------------- my messages
+
+
+def test_my_messages_lists_only_the_persons_own_newest_first(client, user):
+    other = User.objects.create_user(email="other@example.org", password="x")
+    make_message(other, subject="Not yours")
+    older = make_message(user, subject="Older", created_at=timezone.now() - timedelta(hours=1))
+    newer = make_message(user, subject="Newer", status=Message.Status.SENT)
+    client.force_login(user)
+
+    response = client.get(reverse("message-list"))
+
+    assert [m.pk for m in response.context["object_list"]] == [newer.pk, older.pk]
+    html = response.content.decode()
+    assert "Not yours" not in html
+    assert html.index("Newer") < html.index("Older")
+
+
+def test_my_messages_polls_while_a_message_is_on_its_way(client, user):
+    make_message(user, status=Message.Status.QUEUED)
+    client.force_login(user)
+
+    html = client.get(reverse("message-list"), **HTMX).content.decode()
+
+    assert html.lstrip().startswith("<section")
+    assert 'hx-trigger="every 3s"' in html
+
+
+def test_my_messages_stops_polling_once_every_message_is_final(client, user):
+    make_message(user, status=Message.Status.SENT)
+    make_message(user, status=Message.Status.FAILED)
+    client.force_login(user)
+
+    html = client.get(reverse("message-list"), **HTMX).content.decode()
+
+    assert "hx-trigger" not in html
+
+
+def test_my_messages_is_paginated(client, user):
+    for number in range(25):
+        make_message(user, subject=f"Message {number}")
+    client.force_login(user)
+
+    first = client.get(reverse("message-list"))
+    second = client.get(reverse("message-list"), {"page": 2})
+
+    assert len(first.context["object_list"]) == 20
+    assert len(second.context["object_list"]) == 5
+
+
+def test_my_messages_needs_a_signed_in_person(client, db):
+    response = client.get(reverse("message-list"))
+
+    assert response.status_code == 302
+    assert response["Location"].startswith(reverse("login"))
