@@ -27,11 +27,14 @@ PLAUSIBLE = [
     "plum-harbour-lantern-42",
     "",
 ]
+# Any character a request can carry: all of unicode but the lone surrogates, which no
+# encoding of a request can hold.
+CHARACTERS = st.characters(codec="utf-8")
 VALUES = st.one_of(
-    st.text(max_size=400),
+    st.text(CHARACTERS, max_size=400),
     st.sampled_from(PLAUSIBLE),
     st.sampled_from(PLAUSIBLE),
-    st.builds(lambda char, length: char * length, st.characters(), st.integers(0, 100_000)),
+    st.builds(lambda char, length: char * length, CHARACTERS, st.integers(0, 100_000)),
 )
 
 # Inputs every endpoint meets whatever the random draw: each field in turn set to each of
