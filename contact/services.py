@@ -162,9 +162,11 @@ def message_deliver(*, message_id: int) -> None:
     message = _claim(message_id)
     if message is None:
         return
+    started = time.monotonic()
     # The directory never raises: whatever it does, the email goes out.
     with directory_http_client() as client:
         lookup = user_directory(client).lookup(message.sender_email)
+    looked_up = time.monotonic()
     message.directory_status = lookup.status
     message.directory_data = lookup.users
     smtp = get_connection()
@@ -172,17 +174,48 @@ def message_deliver(*, message_id: int) -> None:
         smtp.open()
         smtp.send_messages([admin_email(message, lookup)])
     except Exception as error:
-        _record_failure(message, error)
+        try:
+            _record_failure(message, error)
+        finally:
+            _log_attempt(message, started, looked_up)
     else:
         # Recorded before the connection's QUIT: between the server accepting the email
         # and the row saying so lies only this write. A worker killed inside that window
         # leaves the row sending; when its lease ends the email is sent again (the same
         # Message-ID lets mail systems tell): at least once, rather than perhaps never.
         _record_sent(message)
+        _log_attempt(message, started, looked_up)
     finally:
         # The outcome is recorded; a failing goodbye to the server changes nothing.
         with suppress(smtplib.SMTPException, OSError):
             smtp.close()
+
+
+# How an attempt ended, as its log line says it: the row's status after the attempt.
+ATTEMPT_OUTCOMES = {
+    Message.Status.SENT: "sent",
+    Message.Status.QUEUED: "retry",
+    Message.Status.FAILED: "failed",
+}
+
+
+def _log_attempt(message: Message, started: float, looked_up: float) -> None:
+    """One line per attempt, in key=value form for log search: which message, which
+    attempt, how it went, what the directory said, and where the time went."""
+    now = time.monotonic()
+    outcome = ATTEMPT_OUTCOMES.get(message.status, message.status)
+    logger.info(
+        "delivery_attempt message_id=%s attempt=%s outcome=%s directory=%s "
+        "directory_ms=%d smtp_ms=%d total_ms=%d error=%r",
+        message.pk,
+        message.attempts,
+        outcome,
+        message.directory_status,
+        (looked_up - started) * 1000,
+        (now - looked_up) * 1000,
+        (now - started) * 1000,
+        message.last_error if outcome != "sent" else "",
+    )
 
 
 def _claim(message_id: int) -> Message | None:

@@ -334,3 +334,30 @@ def test_the_sweeper_leaves_a_live_lease_alone(user, broker, sweep):
 
     message.refresh_from_db()
     assert message.status == Message.Status.SENDING
+
+
+# ---------------------------------------------------------------- the log
+
+
+def test_each_attempt_logs_one_line_with_its_outcome_and_durations(
+    user, directory, smtp_sink, caplog
+):
+    smtp_sink.replies = ["451 4.3.0 Try again later"]
+    message = make_message(user)
+    caplog.set_level("INFO", logger="contact.services")
+
+    with pytest.raises(DeliveryDeferred):
+        message_deliver(message_id=message.pk)
+    deliver(message)
+
+    lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("delivery_")]
+    assert len(lines) == 2
+    first, second = (dict(field.split("=", 1) for field in line.split()[1:5]) for line in lines)
+    assert first == {
+        "message_id": str(message.pk),
+        "attempt": "1",
+        "outcome": "retry",
+        "directory": "not_found",
+    }
+    assert second["outcome"] == "sent" and second["attempt"] == "2"
+    assert "451" in lines[0] and "total_ms=" in lines[1]
