@@ -8,13 +8,14 @@ HTMX_VERSION ?= 2.0.11
 JQUERY_VERSION ?= 4.0.0
 
 .DEFAULT_GOAL := help
-.PHONY: help run test faults lint format migr super vendor clean
+.PHONY: help run test faults lint typecheck format migr super vendor clean
 
 help:
 	@echo "make run     install, configure (.env), migrate and serve at http://127.0.0.1:$(PORT)"
 	@echo "make test    the whole test suite (browser tests need Chromium)"
 	@echo "make faults  fault injection into the production topology (DATABASE_URL=postgres://...)"
 	@echo "make lint    ruff check and ruff format --check"
+	@echo "make typecheck  mypy over the services and selectors"
 	@echo "make format  apply ruff's fixes and formatting"
 	@echo "make migr    apply database migrations (the compose stack's, when it runs)"
 	@echo "make super   create a superuser (DJANGO_SUPERUSER_EMAIL/PASSWORD for no prompts)"
@@ -57,6 +58,9 @@ faults: $(VENV)/.dev-installed .env
 lint: $(VENV)/.dev-installed
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+
+typecheck: $(VENV)/.dev-installed .env
+	$(BIN)/mypy
 
 format: $(VENV)/.dev-installed
 	$(BIN)/ruff check --fix .

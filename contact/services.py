@@ -192,7 +192,7 @@ def message_deliver(*, message_id: int) -> None:
 
 
 # How an attempt ended, as its log line says it: the row's status after the attempt.
-ATTEMPT_OUTCOMES = {
+ATTEMPT_OUTCOMES: dict[str, str] = {
     Message.Status.SENT: "sent",
     Message.Status.QUEUED: "retry",
     Message.Status.FAILED: "failed",
@@ -286,6 +286,5 @@ def is_permanent_send_error(error: Exception) -> bool:
 
 def retry_delay(attempts: int) -> float:
     """Seconds to wait after `attempts` attempts: exponential, capped."""
-    return min(
-        settings.MESSAGE_RETRY_BACKOFF * 2 ** (attempts - 1), settings.MESSAGE_RETRY_BACKOFF_MAX
-    )
+    backoff: float = settings.MESSAGE_RETRY_BACKOFF * 2 ** (attempts - 1)
+    return min(backoff, float(settings.MESSAGE_RETRY_BACKOFF_MAX))

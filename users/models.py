@@ -1,3 +1,5 @@
+from typing import Any, ClassVar
+
 from django.contrib.auth.models import AbstractBaseUser, BaseUserManager, PermissionsMixin
 from django.db import models
 from django.db.models import Value
@@ -5,8 +7,10 @@ from django.db.models.functions import Lower
 from django.utils import timezone
 
 
-class UserQuerySet(models.QuerySet["User"]):
-    def with_email(self, email: str) -> "UserQuerySet":
+class UserManager(BaseUserManager["User"]):
+    use_in_migrations = True
+
+    def with_email(self, email: str) -> models.QuerySet["User"]:
         """Users whose address equals `email` in any case.
 
         Compares LOWER(email) with LOWER(value) in the database, the very expression the
@@ -15,15 +19,11 @@ class UserQuerySet(models.QuerySet["User"]):
         """
         return self.alias(email_lower=Lower("email")).filter(email_lower=Lower(Value(email)))
 
-
-class UserManager(BaseUserManager.from_queryset(UserQuerySet)):
-    use_in_migrations = True
-
-    def get_by_natural_key(self, email: str) -> "User":
+    def get_by_natural_key(self, email: str | None) -> "User":
         # People type their address in any case; the account is the same one.
-        return self.with_email(email).get()
+        return self.with_email(email or "").get()
 
-    def create_user(self, email: str, password: str | None = None, **extra_fields) -> "User":
+    def create_user(self, email: str, password: str | None = None, **extra_fields: Any) -> "User":
         if not email:
             raise ValueError("A user needs an email address.")
         user = self.model(email=self.normalize_email(email), **extra_fields)
@@ -31,7 +31,9 @@ class UserManager(BaseUserManager.from_queryset(UserQuerySet)):
         user.save(using=self._db)
         return user
 
-    def create_superuser(self, email: str, password: str | None = None, **extra_fields) -> "User":
+    def create_superuser(
+        self, email: str, password: str | None = None, **extra_fields: Any
+    ) -> "User":
         extra_fields.setdefault("is_staff", True)
         extra_fields.setdefault("is_superuser", True)
         if not (extra_fields["is_staff"] and extra_fields["is_superuser"]):
@@ -57,11 +59,11 @@ class User(AbstractBaseUser, PermissionsMixin):
     )
     date_joined = models.DateTimeField("date joined", default=timezone.now)
 
-    objects = UserManager()
+    objects: ClassVar[UserManager] = UserManager()
 
     EMAIL_FIELD = "email"
     USERNAME_FIELD = "email"
-    REQUIRED_FIELDS: list[str] = []
+    REQUIRED_FIELDS: ClassVar[list[str]] = []
 
     class Meta:
         verbose_name = "user"
