@@ -1,6 +1,8 @@
 """A visitor signs up, signs out and signs in again, with every form checked live and
 submitted by htmx: no page reloads until the site sends the browser on."""
 
+import re
+
 import pytest
 from playwright.sync_api import Page, expect
 
@@ -11,6 +13,12 @@ from users.models import User
 pytestmark = pytest.mark.django_db(transaction=True)
 
 EMAIL = "new.person@example.org"
+
+
+def settled(page: Page, form: str) -> None:
+    """Wait until htmx has finished swapping `form` in (it settles the new element for a
+    moment after inserting it), so what the test types goes into the form that stays."""
+    expect(page.locator(form)).not_to_have_class(re.compile(r"htmx-(swapping|settling|added)"))
 
 
 def test_sign_up_with_live_errors_then_sign_out_and_in(live_server, page: Page):
@@ -37,6 +45,7 @@ def test_sign_up_with_live_errors_then_sign_out_and_in(live_server, page: Page):
     # Live validation may show the same error in the old form; wait for the new one.
     expect(page.locator("#register-form[data-submitted]")).to_be_visible()
     expect(page.locator("#id_password2_error")).to_have_text("The two passwords do not match.")
+    settled(page, "#register-form")
     expect(page.locator("#id_password1_error")).to_be_empty()
     assert page_was_not_reloaded(page)
     assert not User.objects.exists()
@@ -45,7 +54,7 @@ def test_sign_up_with_live_errors_then_sign_out_and_in(live_server, page: Page):
     password.fill(GOOD_PASSWORD)
     confirmation.fill(GOOD_PASSWORD)
     page.get_by_role("button", name="Sign up").click()
-    expect(page).to_have_url(f"{live_server.url}/")
+    expect(page).to_have_url(f"{live_server.url}/", timeout=15_000)
     expect(page.locator(".signed-in-as")).to_have_text(EMAIL)
     expect(page.get_by_label("Subject")).to_be_visible()
 
@@ -60,11 +69,12 @@ def test_sign_up_with_live_errors_then_sign_out_and_in(live_server, page: Page):
     page.get_by_label("Password").fill("not-" + GOOD_PASSWORD)
     page.get_by_role("button", name="Sign in").click()
     expect(page.locator(".errorlist.nonfield")).to_have_text("Enter a correct email and password.")
+    settled(page, "#login-form")
     assert page_was_not_reloaded(page)
 
     page.get_by_label("Password").fill(GOOD_PASSWORD)
     page.get_by_role("button", name="Sign in").click()
-    expect(page).to_have_url(f"{live_server.url}/")
+    expect(page).to_have_url(f"{live_server.url}/", timeout=15_000)
     expect(page.locator(".signed-in-as")).to_have_text(EMAIL)
 
 
