@@ -16,7 +16,7 @@ import pytest
 from tests.conftest import GOOD_PASSWORD, wait_until
 from tests.standins.directory import USERS, DirectoryStandIn
 from tests.standins.smtp import free_port
-from tests.system.visitor import Visitor
+from tests.system.visitor import PRODUCTION_ON_LOOPBACK, Visitor
 
 ROOT = Path(__file__).resolve().parents[2]
 # Django's file backend separates the emails of one connection with this line.
@@ -29,9 +29,7 @@ def site(tmp_path):
     port = free_port()
     env = {
         **os.environ,
-        "SECRET_KEY": "system-test-" + "k" * 40 + "0123456789",
-        "DEBUG": "false",
-        "ALLOWED_HOSTS": "127.0.0.1",
+        **PRODUCTION_ON_LOOPBACK,
         "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}",
         "EMAIL_BACKEND": "django.core.mail.backends.filebased.EmailBackend",
         "EMAIL_FILE_PATH": str(tmp_path / "mail"),
@@ -39,10 +37,6 @@ def site(tmp_path):
         "USER_DIRECTORY_URL": directory.url,
         "REDIS_URL": "",
         "STATIC_ROOT": str(tmp_path / "static"),
-        # Plain HTTP on loopback: no HTTPS redirect, cookies that travel without TLS.
-        "SECURE_SSL_REDIRECT": "false",
-        "SESSION_COOKIE_SECURE": "false",
-        "CSRF_COOKIE_SECURE": "false",
     }
     manage = [sys.executable, str(ROOT / "manage.py")]
     subprocess.run([*manage, "migrate", "--no-input", "-v0"], env=env, check=True)

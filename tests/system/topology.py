@@ -23,6 +23,7 @@ import pytest
 from tests.conftest import GOOD_PASSWORD, wait_until
 from tests.standins.directory import DirectoryStandIn
 from tests.standins.smtp import SmtpSink, free_port
+from tests.system.visitor import PRODUCTION_ON_LOOPBACK
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
@@ -180,13 +181,7 @@ def topology_environment(**overrides: str) -> Iterator[Topology]:
     port = free_port()
     env = {
         **os.environ,
-        "SECRET_KEY": "system-test-" + "s" * 40 + "0123456789",
-        "DEBUG": "false",
-        "ALLOWED_HOSTS": "127.0.0.1",
-        # Plain HTTP on loopback: no HTTPS redirect, cookies that travel without TLS.
-        "SECURE_SSL_REDIRECT": "false",
-        "SESSION_COOKIE_SECURE": "false",
-        "CSRF_COOKIE_SECURE": "false",
+        **PRODUCTION_ON_LOOPBACK,
         "SERVER_DATABASE_URL": server_url,
         "DATABASE_URL": database_url,
         "REDIS_URL": redis.url,

@@ -5,6 +5,17 @@ import re
 
 import httpx
 
+# The production settings (DEBUG off), served over plain HTTP on loopback, as the system
+# tests run the site: no HTTPS redirect, cookies that travel without TLS.
+PRODUCTION_ON_LOOPBACK = {
+    "SECRET_KEY": "system-test-" + "s" * 40 + "0123456789",
+    "DEBUG": "false",
+    "ALLOWED_HOSTS": "127.0.0.1",
+    "SECURE_SSL_REDIRECT": "false",
+    "SESSION_COOKIE_SECURE": "false",
+    "CSRF_COOKIE_SECURE": "false",
+}
+
 
 class Visitor:
     def __init__(self, base_url: str) -> None:
