@@ -104,11 +104,3 @@ def broker() -> Iterator[StubBroker]:
 def queued_message_ids(broker: StubBroker) -> list[int]:
     """The message ids waiting on the delivery queue, left in place."""
     return [json.loads(raw)["args"][0] for raw in list(broker.queues["email"].queue)]
-
-
-@pytest.fixture
-def worker(broker) -> Iterator[dramatiq.Worker]:
-    worker = dramatiq.Worker(broker, worker_timeout=50)
-    worker.start()
-    yield worker
-    worker.stop()
