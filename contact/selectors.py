@@ -55,14 +55,9 @@ def delivery_stats() -> list[StatusStats]:
             oldest=Min("created_at"),
         )
     )
-    by_status = {row["status"]: row for row in rows}
+    by_status = {row.pop("status"): row for row in rows}
+    empty = {"last_hour": 0, "last_day": 0, "total": 0, "oldest": None}
     return [
-        StatusStats(
-            status=status,
-            last_hour=by_status.get(status, {}).get("last_hour", 0),
-            last_day=by_status.get(status, {}).get("last_day", 0),
-            total=by_status.get(status, {}).get("total", 0),
-            oldest=by_status.get(status, {}).get("oldest"),
-        )
+        StatusStats(status=status, **by_status.get(status, empty))
         for status in Message.Status.values
     ]

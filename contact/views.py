@@ -11,7 +11,12 @@ from contact.forms import MessageForm
 from contact.models import Message
 from contact.selectors import messages_of
 from contact.services import MessageRateLimited, message_create
-from site_config.form_views import FormValidationView, HtmxFormMixin, HtmxLoginRequiredMixin
+from site_config.form_views import (
+    FormValidationView,
+    HtmxFormMixin,
+    HtmxLoginRequiredMixin,
+    HtmxTemplateMixin,
+)
 
 
 class HomeView(TemplateView):
@@ -61,7 +66,7 @@ class MessageCreateView(HtmxLoginRequiredMixin, HtmxFormMixin, FormView):
         return HttpResponseRedirect(reverse("home"))
 
 
-class MessageListView(HtmxLoginRequiredMixin, ListView):
+class MessageListView(HtmxLoginRequiredMixin, HtmxTemplateMixin, ListView):
     """A person's own messages and where each one is. While any shown is still queued
     or sending, the list asks for itself again every few seconds (htmx), and stops
     once every one has arrived or failed."""
@@ -73,11 +78,6 @@ class MessageListView(HtmxLoginRequiredMixin, ListView):
 
     def get_queryset(self) -> QuerySet[Message]:
         return messages_of(self.request.user)
-
-    def get_template_names(self) -> list[str]:
-        if self.request.htmx:
-            return [self.partial_template_name]
-        return [self.template_name]
 
     def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
         context = super().get_context_data(**kwargs)

@@ -21,7 +21,27 @@ class HtmxHttpRequest(HttpRequest):
     htmx: HtmxDetails
 
 
-class HtmxFormMixin:
+class HtmxTemplateMixin:
+    """A view whose URL answers a whole page, or, to htmx, the part of it that htmx
+    swaps: the template is chosen by `request.htmx`."""
+
+    request: HtmxHttpRequest
+    # The part alone, as htmx swaps it in.
+    partial_template_name: str
+
+    def get_template_names(self) -> list[str]:
+        if self.request.htmx:
+            return [self.partial_template_name]
+        return super().get_template_names()
+
+    def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        response = super().dispatch(request, *args, **kwargs)
+        # The same URL answers a page or a fragment; caches must keep them apart.
+        patch_vary_headers(response, ("HX-Request",))
+        return response
+
+
+class HtmxFormMixin(HtmxTemplateMixin):
     """A form view that answers htmx with the form partial alone.
 
     Invalid input re-renders the partial with status 200, because htmx 2 does not swap
@@ -29,15 +49,6 @@ class HtmxFormMixin:
     so the browser loads the next page whole: after sign-in the CSRF token has rotated
     and the old page must not keep posting with the stale one.
     """
-
-    request: HtmxHttpRequest
-    # The form element alone, swapped in place of itself on each htmx submit.
-    partial_template_name: str
-
-    def get_template_names(self) -> list[str]:
-        if self.request.htmx:
-            return [self.partial_template_name]
-        return super().get_template_names()
 
     def form_valid(self, form: forms.BaseForm) -> HttpResponse:
         response = super().form_valid(form)
@@ -51,12 +62,6 @@ class HtmxFormMixin:
         response = self.form_invalid(form)
         if not self.request.htmx:
             response.status_code = status
-        return response
-
-    def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-        response = super().dispatch(request, *args, **kwargs)
-        # The same URL answers a page or a fragment; caches must keep them apart.
-        patch_vary_headers(response, ("HX-Request",))
         return response
 
 

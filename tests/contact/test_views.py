@@ -249,3 +249,9 @@ def test_my_messages_needs_a_signed_in_person(client, db):
 
     assert response.status_code == 302
     assert response["Location"].startswith(reverse("login"))
+
+
+def test_my_messages_tells_caches_the_page_and_the_list_differ(client, user):
+    client.force_login(user)
+
+    assert "HX-Request" in client.get(reverse("message-list"))["Vary"]
