@@ -29,6 +29,8 @@ class DirectoryStandIn:
         self.gate = threading.Event()
         self.gate.set()
         self.held = 0
+        # Seconds every request waits before it is answered: a slow directory.
+        self.delay = 0.0
         self._held_lock = threading.Lock()
         self._stopping = threading.Event()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
@@ -69,6 +71,8 @@ class DirectoryStandIn:
             def do_GET(self) -> None:
                 stand_in.requests.append(self.path)
                 stand_in._wait_at_gate()
+                if stand_in.delay:
+                    stand_in._stopping.wait(stand_in.delay)
                 url = urlsplit(self.path)
                 if url.path != "/users":
                     self._answer(404, b"{}")

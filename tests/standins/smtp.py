@@ -1,6 +1,7 @@
 """A real SMTP server on loopback (aiosmtpd) that keeps what it accepts, and answers
 DATA with programmed replies when told to (a 451 or a 550, say)."""
 
+import asyncio
 import email
 import socket
 import time
@@ -34,6 +35,8 @@ class SmtpSink:
         self.replies: list[str] = []
         # Every DATA the server answered, with the reply given.
         self.attempts: list[str] = []
+        # Seconds the server takes to answer each DATA: a slow provider.
+        self.delay = 0.0
         self._controller: Controller | None = None
 
     def start(self) -> "SmtpSink":
@@ -52,6 +55,8 @@ class _Handler:
         self.sink = sink
 
     async def handle_DATA(self, server, session, envelope) -> str:
+        if self.sink.delay:
+            await asyncio.sleep(self.sink.delay)
         reply = self.sink.replies.pop(0) if self.sink.replies else "250 Message accepted"
         self.sink.attempts.append(reply)
         if reply.startswith("250"):
