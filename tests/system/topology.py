@@ -97,7 +97,7 @@ class Topology:
     processes: list[subprocess.Popen] = field(default_factory=list)
     worker: subprocess.Popen | None = None
 
-    def start_worker(self) -> None:
+    def start_worker(self, processes: int = 1, threads: int = WORKER_THREADS) -> None:
         # Its own session, so the supervisor and the processes it forks die together.
         self.worker = self.spawn(
             [
@@ -105,9 +105,9 @@ class Topology:
                 "manage.py",
                 "rundramatiq",
                 "--processes",
-                "1",
+                str(processes),
                 "--threads",
-                str(WORKER_THREADS),
+                str(threads),
             ],
             start_new_session=True,
         )
