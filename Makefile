@@ -34,14 +34,16 @@ $(VENV)/.dev-installed: requirements.txt requirements-dev.txt | $(BIN)/python
 	$(BIN)/pip install --quiet -r requirements-dev.txt
 	touch $@ $(VENV)/.runtime-installed
 
-# A .env from the template, with a fresh secret key and database password; an existing
+# A .env from the template, with a fresh secret key, database password and metrics token; an existing
 # .env is never touched.
 .env:
 	@key=$$($(PYTHON) -c 'import secrets; print(secrets.token_urlsafe(50))'); \
 	db_password=$$($(PYTHON) -c 'import secrets; print(secrets.token_hex(16))'); \
+	metrics_token=$$($(PYTHON) -c 'import secrets; print(secrets.token_urlsafe(32))'); \
 	sed -e "s|^SECRET_KEY=.*|SECRET_KEY=$$key|" \
-		-e "s|^POSTGRES_PASSWORD=.*|POSTGRES_PASSWORD=$$db_password|" .env.example > .env
-	@echo "Wrote .env from .env.example with a new SECRET_KEY and POSTGRES_PASSWORD."
+		-e "s|^POSTGRES_PASSWORD=.*|POSTGRES_PASSWORD=$$db_password|" \
+		-e "s|^METRICS_TOKEN=.*|METRICS_TOKEN=$$metrics_token|" .env.example > .env
+	@echo "Wrote .env from .env.example with a new SECRET_KEY, POSTGRES_PASSWORD and METRICS_TOKEN."
 
 run: $(VENV)/.runtime-installed .env
 	$(BIN)/python manage.py migrate --no-input

@@ -5,6 +5,7 @@ at the project root is read when present; variables already set in the environme
 win over it, so an operator can override any line without editing the file.
 """
 
+import os
 from datetime import timedelta
 from pathlib import Path
 
@@ -233,7 +234,7 @@ STORAGES = {
 # Each is on by default whenever DEBUG is off; `manage.py check --deploy` checks them.
 SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=not DEBUG)
 # Probes speak plain HTTP from inside the network.
-SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^metrics$"]
 SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=0 if DEBUG else 31_536_000)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=not DEBUG)
 SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=not DEBUG)
@@ -315,15 +316,26 @@ if REDIS_URL:
     }
 else:
     BROKER_OPTIONS = {}
+# Worker metrics: with the Redis broker every `rundramatiq` forks a Prometheus exposition
+# server (tasks processed, failed, retried, in progress, durations; summed over the
+# worker's processes) on dramatiq_prom_host:dramatiq_prom_port, variables Dramatiq reads
+# itself. Loopback unless told otherwise: compose.yaml opens it to the compose network.
+# The embedded mode has no such server (its worker threads live in the web process).
+if REDIS_URL:
+    os.environ.setdefault("dramatiq_prom_host", "127.0.0.1")
+    WORKER_METRICS_MIDDLEWARE = ["dramatiq.middleware.prometheus.Prometheus"]
+else:
+    WORKER_METRICS_MIDDLEWARE = []
 DRAMATIQ_BROKER = {
     "BROKER": (
         "dramatiq.brokers.redis.RedisBroker" if REDIS_URL else "dramatiq.brokers.stub.StubBroker"
     ),
     "OPTIONS": BROKER_OPTIONS,
-    # Listed explicitly: django-dramatiq's default names a Prometheus middleware that
-    # dramatiq 2 no longer exports, and its AdminMiddleware would record every task in a
+    # Listed explicitly: django-dramatiq's default names a Prometheus middleware at the
+    # path dramatiq 1 exported, and its AdminMiddleware would record every task in a
     # second table beside our own delivery records.
     "MIDDLEWARE": [
+        *WORKER_METRICS_MIDDLEWARE,
         "dramatiq.middleware.AgeLimit",
         "dramatiq.middleware.TimeLimit",
         "dramatiq.middleware.ShutdownNotifications",
@@ -349,3 +361,9 @@ LOGGING = {
     },
     "root": {"handlers": ["stderr"], "level": env.str("LOG_LEVEL", default="INFO")},
 }
+
+# ---------------------------------------------------------------- metrics
+
+# /metrics serves the application's Prometheus metrics to a scraper that sends
+# `Authorization: Bearer <METRICS_TOKEN>`; with no token set the endpoint does not exist.
+METRICS_TOKEN = env.str("METRICS_TOKEN", default="")

@@ -17,6 +17,7 @@ STRONG_KEY = "k" * 30 + "0123456789abcdefghij"
 # Run in the fresh interpreter: load the settings, print what the tests look at.
 REPORT = """
 import json
+import os
 import site_config.settings as s
 
 print(json.dumps({
@@ -35,6 +36,8 @@ print(json.dumps({
     ],
     "HSTS": s.SECURE_HSTS_SECONDS,
     "SSL_REDIRECT": s.SECURE_SSL_REDIRECT,
+    "TASK_MIDDLEWARE": s.DRAMATIQ_BROKER["MIDDLEWARE"],
+    "WORKER_METRICS_HOST": os.environ.get("dramatiq_prom_host"),
 }))
 """
 
@@ -160,3 +163,29 @@ def test_a_developer_machine_keeps_plain_http_working(tmp_path):
 
     assert settings["COOKIES"][0] is False
     assert settings["SSL_REDIRECT"] is False
+
+
+PROMETHEUS = "dramatiq.middleware.prometheus.Prometheus"
+DEVELOPER = {"SECRET_KEY": STRONG_KEY, "DEBUG": "true"}
+
+
+def test_workers_export_metrics_on_loopback_with_the_redis_broker(tmp_path):
+    settings = loaded(
+        load_settings(tmp_path, environ={**DEVELOPER, "REDIS_URL": "redis://127.0.0.1/0"})
+    )
+
+    assert settings["TASK_MIDDLEWARE"][0] == PROMETHEUS
+    assert settings["WORKER_METRICS_HOST"] == "127.0.0.1"
+
+
+def test_the_worker_metrics_address_can_be_opened_to_a_network(tmp_path):
+    environ = {**DEVELOPER, "REDIS_URL": "redis://127.0.0.1/0", "dramatiq_prom_host": "0.0.0.0"}
+
+    assert loaded(load_settings(tmp_path, environ=environ))["WORKER_METRICS_HOST"] == "0.0.0.0"
+
+
+def test_the_embedded_mode_has_no_worker_metrics(tmp_path):
+    # Its worker threads run inside the web process, with no exposition server forked.
+    settings = loaded(load_settings(tmp_path, environ=DEVELOPER))
+
+    assert PROMETHEUS not in settings["TASK_MIDDLEWARE"]

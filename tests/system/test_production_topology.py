@@ -8,6 +8,7 @@ from collections import Counter
 from collections.abc import Iterator
 
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from tests.conftest import GOOD_PASSWORD, wait_until
 from tests.standins.directory import USERS
@@ -45,6 +46,18 @@ def send_batch(visitors: list[Visitor], batch: int, count: int) -> list[str]:
     return subjects
 
 
+DELIVERY_TASK = {"queue_name": "email", "actor_name": "deliver_message"}
+
+
+def metric(exposition: str, name: str, **labels: str) -> float:
+    """The value of one sample in a Prometheus exposition; 0 when it is absent."""
+    for family in text_string_to_metric_families(exposition):
+        for sample in family.samples:
+            if sample.name == name and sample.labels == labels:
+                return sample.value
+    return 0.0
+
+
 def message_ids(sink: SmtpSink) -> Counter:
     return Counter(received.message["Message-ID"] for received in sink.received)
 
@@ -78,6 +91,13 @@ def test_thirty_messages_reach_the_administrator_and_survive_a_killed_worker(top
     assert topology.statuses() == Counter(sent=30)
     staff = Visitor(topology.base_url)
     assert staff.admin_header(*STAFF) == "Emails sent: 30 (0 not delivered)"
+    assert metric(topology.metrics(), "contact_messages", status="sent") == 30
+    assert metric(topology.metrics(), "contact_messages", status="queued") == 0
+    # Every delivery task the worker ran, as Dramatiq's own middleware counts them.
+    assert wait_until(
+        lambda: metric(topology.worker_metrics(), "dramatiq_messages_total", **DELIVERY_TASK) >= 30,
+        timeout=10,
+    )
 
     # ---- second batch: the worker is killed mid-batch, while every one of its threads
     # waits on the directory (so no email is between the SMTP server and the database).

@@ -29,6 +29,7 @@ ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 WORKER_THREADS = 4
 STAFF = ("staff@example.org", GOOD_PASSWORD)
+METRICS_TOKEN = "topology-metrics-token"
 
 
 def skip_or_fail(reason: str) -> None:
@@ -130,6 +131,20 @@ class Topology:
                 continue
         return total
 
+    def metrics(self) -> str:
+        """The application's metrics, as a Prometheus scraper reads them."""
+        headers = {"Authorization": f"Bearer {METRICS_TOKEN}"}
+        response = httpx.get(f"{self.base_url}/metrics", headers=headers, timeout=5)
+        response.raise_for_status()
+        return response.text
+
+    def worker_metrics(self) -> str:
+        """Dramatiq's metrics, from the exposition server the worker forks."""
+        url = f"http://127.0.0.1:{self.env['dramatiq_prom_port']}/metrics"
+        response = httpx.get(url, timeout=5)
+        response.raise_for_status()
+        return response.text
+
     def spawn(self, command: list[str], **options) -> subprocess.Popen:
         process = subprocess.Popen(
             command, cwd=ROOT, env=self.env, stdout=subprocess.DEVNULL, **options
@@ -202,6 +217,10 @@ def topology_environment(**overrides: str) -> Iterator[Topology]:
         "LOG_LEVEL": "WARNING",
         "DJANGO_SUPERUSER_EMAIL": STAFF[0],
         "DJANGO_SUPERUSER_PASSWORD": STAFF[1],
+        "METRICS_TOKEN": METRICS_TOKEN,
+        # Dramatiq's worker metrics, on a port and in a folder of this topology's own.
+        "dramatiq_prom_port": str(free_port()),
+        "dramatiq_prom_db": str(folder / "worker-metrics"),
         **overrides,
     }
     topology = Topology(f"http://127.0.0.1:{port}", database_url, env, sink, directory, redis)

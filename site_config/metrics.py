@@ -1,0 +1,71 @@
+"""The application's Prometheus metrics at /metrics: delivery records by status, and the
+age of the oldest one still waiting, read from the database at each scrape, so whichever
+web process answers gives the same figures.
+
+The worker's own metrics (tasks processed, failed, retried, in progress, durations) come
+from Dramatiq's Prometheus middleware on the worker's port: see the task queue settings.
+"""
+
+import secrets
+from collections.abc import Iterator
+
+from django.conf import settings
+from django.http import Http404, HttpRequest, HttpResponse
+from django.utils import timezone
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+from contact.models import Message
+from contact.selectors import delivery_stats
+
+# A message in one of these states has not reached its end yet.
+WAITING = (Message.Status.QUEUED, Message.Status.SENDING)
+
+
+class DeliveryCollector(Collector):
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        stats = delivery_stats()
+        by_status = GaugeMetricFamily(
+            "contact_messages", "Delivery records by status.", labels=["status"]
+        )
+        oldest_waiting = GaugeMetricFamily(
+            "contact_messages_oldest_waiting_seconds",
+            "Age of the oldest message still queued or sending (0 when none is).",
+            labels=["status"],
+        )
+        now = timezone.now()
+        for row in stats:
+            by_status.add_metric([row.status], row.total)
+            if row.status in WAITING:
+                age = (now - row.oldest).total_seconds() if row.oldest else 0.0
+                oldest_waiting.add_metric([row.status], age)
+        yield by_status
+        yield oldest_waiting
+
+
+registry = CollectorRegistry(auto_describe=False)
+registry.register(DeliveryCollector())
+
+
+@never_cache
+@require_GET
+def metrics(request: HttpRequest) -> HttpResponse:
+    if not settings.METRICS_TOKEN:
+        raise Http404("Metrics are off: set METRICS_TOKEN.")
+    if not _bearer_token_matches(request, settings.METRICS_TOKEN):
+        response = HttpResponse("A valid bearer token is required.\n", status=401)
+        response["WWW-Authenticate"] = 'Bearer realm="metrics"'
+        return response
+    return HttpResponse(generate_latest(registry), content_type=CONTENT_TYPE_LATEST)
+
+
+def _bearer_token_matches(request: HttpRequest, token: str) -> bool:
+    scheme, _, given = request.headers.get("Authorization", "").partition(" ")
+    # Constant time, so the token cannot be guessed a character at a time; bytes, as a
+    # header may carry characters compare_digest refuses in a str.
+    return scheme.lower() == "bearer" and secrets.compare_digest(
+        given.strip().encode(), token.encode()
+    )
