@@ -8,7 +8,7 @@ HTMX_VERSION ?= 2.0.11
 JQUERY_VERSION ?= 4.0.0
 
 .DEFAULT_GOAL := help
-.PHONY: help run test faults lint typecheck format migr super vendor clean
+.PHONY: help run test faults lint typecheck format migr super messages vendor clean
 
 help:
 	@echo "make run     install, configure (.env), migrate and serve at http://127.0.0.1:$(PORT)"
@@ -19,6 +19,7 @@ help:
 	@echo "make format  apply ruff's fixes and formatting"
 	@echo "make migr    apply database migrations (the compose stack's, when it runs)"
 	@echo "make super   create a superuser (DJANGO_SUPERUSER_EMAIL/PASSWORD for no prompts)"
+	@echo "make messages  refresh the translation catalogues in locale/ and compile them"
 	@echo "make vendor  refresh htmx and jQuery in static/vendor/ from the npm registry"
 
 # The venv is rebuilt when a requirements file changes; the stamp files record each set.
@@ -86,6 +87,15 @@ migr: $(MANAGE_NEEDS)
 
 super: $(MANAGE_NEEDS)
 	$(MANAGE) createsuperuser $(SUPERUSER_NO_INPUT)
+
+# After changing any text: brings locale/*/LC_MESSAGES/django.po up to date with the code
+# and templates (new strings come in untranslated, changed ones marked fuzzy), then
+# compiles them. Translate what is new, run it again, and commit the .po and .mo files:
+# the compiled catalogues ship, so installing needs no gettext. Needs GNU gettext.
+NOT_SOURCES := --ignore=.venv --ignore=var --ignore=staticfiles --ignore=tests --ignore=bench
+messages: $(VENV)/.dev-installed .env
+	$(BIN)/python manage.py makemessages --all --add-location=file $(NOT_SOURCES)
+	$(BIN)/python manage.py compilemessages $(NOT_SOURCES)
 
 # Fetches the packages with `npm pack` (no node_modules, no build) and copies their
 # minified builds; the versions are recorded in static/vendor/VERSIONS.

@@ -4,6 +4,8 @@ from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils.html import format_html
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
 from django_dramatiq.models import Task
 
 from contact.models import Message
@@ -54,25 +56,31 @@ class MessageAdmin(admin.ModelAdmin):
         # read-only pages above otherwise leave unused.
         return request.user.has_perm("contact.change_message")
 
-    @admin.display(description="directory data")
+    @admin.display(description=_("directory data"))
     def directory_data_pretty(self, message: Message) -> str:
         if not message.directory_data:
             return "—"
         pretty = json.dumps(message.directory_data, indent=2, ensure_ascii=False)
         return format_html('<pre class="directory-data">{}</pre>', pretty)
 
-    @admin.action(description="Retry delivery", permissions=["retry"])
+    @admin.action(description=_("Retry delivery"), permissions=["retry"])
     def retry_delivery(self, request: HttpRequest, queryset: QuerySet[Message]) -> None:
         failed = queryset.filter(status=Message.Status.FAILED).values_list("pk", flat=True)
         retried = messages_retry(message_ids=list(failed))
         skipped = queryset.count() - retried
-        self.message_user(request, f"{retried} message(s) queued for delivery again.")
+        queued_again = ngettext(
+            "%(count)d message queued for delivery again.",
+            "%(count)d messages queued for delivery again.",
+            retried,
+        )
+        self.message_user(request, queued_again % {"count": retried})
         if skipped:
-            self.message_user(
-                request,
-                f"{skipped} message(s) skipped: only failed messages can be retried.",
-                messages.WARNING,
+            not_failed = ngettext(
+                "%(count)d message skipped: only failed messages can be retried.",
+                "%(count)d messages skipped: only failed messages can be retried.",
+                skipped,
             )
+            self.message_user(request, not_failed % {"count": skipped}, messages.WARNING)
 
 
 # django-dramatiq's task log would stay empty: the delivery records above are the log.

@@ -6,6 +6,7 @@ from email.utils import parseaddr
 from django.conf import settings
 from django.core.mail import EmailMessage
 from django.template.loader import render_to_string
+from django.utils import translation
 
 from contact.directory import DirectoryLookup
 from contact.models import Message
@@ -17,15 +18,23 @@ def admin_email(message: Message, lookup: DirectoryLookup) -> EmailMessage:
     """The email for `message`: to ADMIN_EMAIL, replies to the sender, and everything the
     directory knows of the sender attached.
 
-    Subject and body come from templates. The sender's subject is the only text of theirs
-    in a header, forced onto one line here and checked again by Django's header checks;
-    the directory's data stays in the body and the attachment.
+    Subject and body come from templates, in LANGUAGE_CODE. The sender's subject is the
+    only text of theirs in a header, forced onto one line here and checked again by
+    Django's header checks; the directory's data stays in the body and the attachment.
     """
-    context = {"message": message, "lookup": lookup, "directory": Message.DirectoryStatus}
-    subject = render_to_string("contact/email/subject.txt", context)
+    context = {
+        "message": message,
+        "lookup": lookup,
+        "directory": Message.DirectoryStatus,
+        "attachment_name": DIRECTORY_ATTACHMENT_NAME,
+    }
+    # In the site's language, whichever language the request or thread that asked is in.
+    with translation.override(settings.LANGUAGE_CODE):
+        subject = render_to_string("contact/email/subject.txt", context)
+        body = render_to_string("contact/email/body.txt", context)
     email = EmailMessage(
         subject="".join(subject.splitlines()),
-        body=render_to_string("contact/email/body.txt", context),
+        body=body,
         from_email=settings.DEFAULT_FROM_EMAIL,
         to=[settings.ADMIN_EMAIL],
         reply_to=[message.sender_email],

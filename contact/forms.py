@@ -1,4 +1,5 @@
 from django import forms
+from django.utils.translation import gettext_lazy as _
 
 from contact.models import BODY_MAX_LENGTH, SUBJECT_MAX_LENGTH, Message
 
@@ -9,7 +10,7 @@ class MessageForm(forms.ModelForm):
     class Meta:
         model = Message
         fields = ["subject", "body"]
-        labels = {"subject": "Subject", "body": "Message"}
+        labels = {"subject": _("Subject"), "body": _("Message")}
         widgets = {
             "subject": forms.TextInput(attrs={"maxlength": SUBJECT_MAX_LENGTH}),
             "body": forms.Textarea(attrs={"rows": 8, "maxlength": BODY_MAX_LENGTH}),
@@ -25,6 +26,6 @@ class MessageForm(forms.ModelForm):
         # The subject becomes an email header: a line break there could forge headers.
         if "\n" in subject or "\r" in subject:
             raise forms.ValidationError(
-                "The subject must be a single line.", code="subject_line_break"
+                _("The subject must be a single line."), code="subject_line_break"
             )
         return subject

@@ -2,6 +2,7 @@ from django.conf import settings
 from django.core.validators import MaxLengthValidator
 from django.db import models
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 SUBJECT_MAX_LENGTH = 150
 BODY_MAX_LENGTH = 5000
@@ -16,15 +17,15 @@ class Message(models.Model):
     """
 
     class Status(models.TextChoices):
-        QUEUED = "queued", "Queued"
-        SENDING = "sending", "Sending"
-        SENT = "sent", "Sent"
-        FAILED = "failed", "Failed"
+        QUEUED = "queued", _("Queued")
+        SENDING = "sending", _("Sending")
+        SENT = "sent", _("Sent")
+        FAILED = "failed", _("Failed")
 
     class DirectoryStatus(models.TextChoices):
-        FOUND = "found", "Found"
-        NOT_FOUND = "not_found", "Not found"
-        UNAVAILABLE = "unavailable", "Unavailable"
+        FOUND = "found", _("Found")
+        NOT_FOUND = "not_found", _("Not found")
+        UNAVAILABLE = "unavailable", _("Unavailable")
 
     # Kept when the account goes: the delivery record is the administrator's history.
     sender = models.ForeignKey(
@@ -32,32 +33,35 @@ class Message(models.Model):
         on_delete=models.SET_NULL,
         null=True,
         related_name="messages",
+        verbose_name=_("sender"),
     )
     # The address as it was when the message was written; replies go here.
-    sender_email = models.EmailField("sender email", max_length=254)
-    subject = models.CharField(max_length=SUBJECT_MAX_LENGTH)
-    body = models.TextField("message", validators=[MaxLengthValidator(BODY_MAX_LENGTH)])
-    created_at = models.DateTimeField("created", default=timezone.now)
+    sender_email = models.EmailField(_("sender email"), max_length=254)
+    subject = models.CharField(_("subject"), max_length=SUBJECT_MAX_LENGTH)
+    body = models.TextField(_("message"), validators=[MaxLengthValidator(BODY_MAX_LENGTH)])
+    created_at = models.DateTimeField(_("created"), default=timezone.now)
 
-    status = models.CharField(max_length=16, choices=Status, default=Status.QUEUED)
+    status = models.CharField(_("status"), max_length=16, choices=Status, default=Status.QUEUED)
     # While queued: when the next attempt is due (now, or after a retry's backoff). A row
     # still queued well past it lost its task, and the sweeper enqueues it again.
-    next_attempt_at = models.DateTimeField("next attempt", default=timezone.now)
-    attempts = models.PositiveSmallIntegerField(default=0)
-    last_error = models.TextField("last error", blank=True)
-    sent_at = models.DateTimeField("sent", null=True, blank=True)
+    next_attempt_at = models.DateTimeField(_("next attempt"), default=timezone.now)
+    attempts = models.PositiveSmallIntegerField(_("attempts"), default=0)
+    last_error = models.TextField(_("last error"), blank=True)
+    sent_at = models.DateTimeField(_("sent"), null=True, blank=True)
     # While sending: when the attempt's time is up. A row still sending after that lost
     # its worker, and another worker may take it over.
-    lease_expires_at = models.DateTimeField("lease expires", null=True, blank=True)
+    lease_expires_at = models.DateTimeField(_("lease expires"), null=True, blank=True)
 
     # Blank until the first attempt has asked the directory.
     directory_status = models.CharField(
-        "directory", max_length=16, choices=DirectoryStatus, blank=True
+        _("directory"), max_length=16, choices=DirectoryStatus, blank=True
     )
     # Every user object the directory returned for the sender's address.
-    directory_data = models.JSONField("directory data", default=list, blank=True)
+    directory_data = models.JSONField(_("directory data"), default=list, blank=True)
 
     class Meta:
+        verbose_name = _("message")
+        verbose_name_plural = _("messages")
         ordering = ["-created_at"]
         indexes = [
             # The admin list: newest first, optionally filtered by status; the header's

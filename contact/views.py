@@ -5,6 +5,7 @@ from django.contrib import messages
 from django.db.models import QuerySet
 from django.http import HttpResponse, HttpResponseRedirect
 from django.urls import reverse
+from django.utils.translation import gettext, ngettext
 from django.views.generic import FormView, ListView, TemplateView
 
 from contact.forms import MessageForm
@@ -50,20 +51,29 @@ class MessageCreateView(HtmxLoginRequiredMixin, HtmxFormMixin, FormView):
                 body=form.cleaned_data["body"],
             )
         except MessageRateLimited:
-            form.add_error(
-                None,
-                f"You have sent {settings.MESSAGES_PER_HOUR} messages in the last hour. "
+            limit = settings.MESSAGES_PER_HOUR
+            error = ngettext(
+                "You have sent %(limit)d message in the last hour. "
                 "Please wait a while before sending another.",
-            )
+                "You have sent %(limit)d messages in the last hour. "
+                "Please wait a while before sending another.",
+                limit,
+            ) % {"limit": limit}
+            form.add_error(None, error)
             return self.form_refused(form, status=429)
         if self.request.htmx:
-            context = self.get_context_data(form=self.get_form_class()(), sent_message=message)
+            context = self.get_context_data(
+                form=self.get_form_class()(), confirmation=confirmation(message)
+            )
             return self.render_to_response(context)
-        messages.success(
-            self.request,
-            f"Your message “{message.subject}” is {message.get_status_display().lower()}.",
-        )
+        messages.success(self.request, confirmation(message))
         return HttpResponseRedirect(reverse("home"))
+
+
+def confirmation(message: Message) -> str:
+    """What the person is told once their message is written: it is always queued then,
+    and "My messages" follows it from there."""
+    return gettext("Your message “%(subject)s” is queued.") % {"subject": message.subject}
 
 
 class MessageListView(HtmxLoginRequiredMixin, HtmxTemplateMixin, ListView):

@@ -75,6 +75,8 @@ MIDDLEWARE = [
     # Right after security, so static files skip the rest of the stack.
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
+    # The language: the switcher's cookie, else the browser's Accept-Language.
+    "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
@@ -212,7 +214,12 @@ CONTENT_SECURITY_POLICY = {
 
 # ---------------------------------------------------------------- language and time
 
-LANGUAGE_CODE = env.str("LANGUAGE_CODE", default="en-us")
+# The site speaks these; each page follows the person's choice (the switcher's cookie)
+# or their browser. LANGUAGE_CODE is the language for a browser that asks for neither,
+# and for the emails to the administrator.
+LANGUAGES = [("en", "English"), ("ru", "Russian")]
+LANGUAGE_CODE = env.str("LANGUAGE_CODE", default="en")
+LOCALE_PATHS = [BASE_DIR / "locale"]
 TIME_ZONE = env.str("TIME_ZONE", default="UTC")
 USE_I18N = True
 USE_TZ = True
@@ -246,6 +253,10 @@ SESSION_COOKIE_SAMESITE = "Lax"
 CSRF_COOKIE_SECURE = env.bool("CSRF_COOKIE_SECURE", default=not DEBUG)
 # Scripts read the CSRF token from the page, never from the cookie.
 CSRF_COOKIE_HTTPONLY = True
+# The language switcher's choice travels like the session does.
+LANGUAGE_COOKIE_SECURE = SESSION_COOKIE_SECURE
+LANGUAGE_COOKIE_HTTPONLY = True
+LANGUAGE_COOKIE_SAMESITE = "Lax"
 # Behind a proxy that ends TLS, trust its X-Forwarded-Proto to tell HTTPS requests apart.
 if env.bool("BEHIND_HTTPS_PROXY", default=False):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")

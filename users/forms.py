@@ -4,10 +4,11 @@ from django import forms
 from django.contrib.auth import password_validation
 from django.contrib.auth.forms import AuthenticationForm
 from django.http import HttpRequest
+from django.utils.translation import gettext_lazy as _
 
 from users.models import User
 
-EMAIL_TAKEN_MESSAGE = "An account with this email already exists. Sign in instead."
+EMAIL_TAKEN_MESSAGE = _("An account with this email already exists. Sign in instead.")
 
 
 class RegistrationForm(forms.Form):
@@ -18,19 +19,20 @@ class RegistrationForm(forms.Form):
     """
 
     email = forms.EmailField(
-        label="Email",
+        label=_("Email"),
         max_length=254,
         widget=forms.EmailInput(attrs={"autocomplete": "email", "autofocus": True}),
     )
     password1 = forms.CharField(
-        label="Password",
+        label=_("Password"),
         strip=False,
         widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
-        help_text="At least 12 characters; not a common password, not only digits, "
-        "not like your email.",
+        help_text=_(
+            "At least 12 characters; not a common password, not only digits, not like your email."
+        ),
     )
     password2 = forms.CharField(
-        label="Password confirmation",
+        label=_("Password confirmation"),
         strip=False,
         widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
     )
@@ -45,7 +47,9 @@ class RegistrationForm(forms.Form):
         confirmation = self.cleaned_data["password2"]
         password = self.cleaned_data.get("password1")
         if password and confirmation != password:
-            raise forms.ValidationError("The two passwords do not match.", code="password_mismatch")
+            raise forms.ValidationError(
+                _("The two passwords do not match."), code="password_mismatch"
+            )
         return confirmation
 
     def clean(self) -> dict[str, Any]:
@@ -72,14 +76,14 @@ class SignInForm(AuthenticationForm):
     """
 
     username = forms.EmailField(
-        label="Email",
+        label=_("Email"),
         max_length=254,
         widget=forms.EmailInput(attrs={"autocomplete": "email", "autofocus": True}),
     )
     error_messages = {
         **AuthenticationForm.error_messages,
         # One message for an unknown email and a wrong password alike.
-        "invalid_login": "Enter a correct email and password.",
+        "invalid_login": _("Enter a correct email and password."),
     }
 
     def __init__(

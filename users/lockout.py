@@ -7,13 +7,20 @@ from django.conf import settings
 from django.core import checks
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
+from django.utils.translation import ngettext
 
-LOCKED_OUT_MESSAGE = (
-    "Too many failed sign-in attempts for this account or from your network. "
-    "Try again in {minutes} minutes."
-)
 # The most failed sign-ins one account may see in an hour, whatever the settings say.
 MAX_FAILURES_PER_ACCOUNT_PER_HOUR = 100
+
+
+def locked_out_message(minutes: int) -> str:
+    return ngettext(
+        "Too many failed sign-in attempts for this account or from your network. "
+        "Try again in %(minutes)d minute.",
+        "Too many failed sign-in attempts for this account or from your network. "
+        "Try again in %(minutes)d minutes.",
+        minutes,
+    ) % {"minutes": minutes}
 
 
 def lockout_username(request: HttpRequest, credentials: dict[str, Any] | None) -> str:
@@ -33,7 +40,7 @@ def lockout_response(
     form = SignInForm(request, data=request.POST or None, check_credentials=False)
     form.is_valid()
     minutes = int(settings.AXES_COOLOFF_TIME.total_seconds() // 60)
-    form.add_error(None, LOCKED_OUT_MESSAGE.format(minutes=minutes))
+    form.add_error(None, locked_out_message(minutes))
     if getattr(request, "htmx", False):
         return render(request, "partials/login_form.html", {"form": form})
     return render(request, "users/login.html", {"form": form}, status=429)

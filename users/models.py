@@ -5,6 +5,7 @@ from django.db import models
 from django.db.models import Value
 from django.db.models.functions import Lower
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 
 class UserManager(BaseUserManager["User"]):
@@ -46,18 +47,18 @@ class User(AbstractBaseUser, PermissionsMixin):
 
     # `unique` is what Django's auth requires of a login field; the case-blind
     # constraint in Meta is the rule that matters.
-    email = models.EmailField("email", max_length=254, unique=True)
+    email = models.EmailField(_("email"), max_length=254, unique=True)
     is_staff = models.BooleanField(
-        "staff status",
+        _("staff status"),
         default=False,
-        help_text="Designates whether the user can sign in to the admin site.",
+        help_text=_("Designates whether the user can sign in to the admin site."),
     )
     is_active = models.BooleanField(
-        "active",
+        _("active"),
         default=True,
-        help_text="Unselect this instead of deleting the account.",
+        help_text=_("Unselect this instead of deleting the account."),
     )
-    date_joined = models.DateTimeField("date joined", default=timezone.now)
+    date_joined = models.DateTimeField(_("date joined"), default=timezone.now)
 
     objects: ClassVar[UserManager] = UserManager()
 
@@ -66,15 +67,15 @@ class User(AbstractBaseUser, PermissionsMixin):
     REQUIRED_FIELDS: ClassVar[list[str]] = []
 
     class Meta:
-        verbose_name = "user"
-        verbose_name_plural = "users"
+        verbose_name = _("user")
+        verbose_name_plural = _("users")
         constraints = [
             # The database, not only the form, keeps "Ann@x.org" and "ann@x.org" from
             # becoming two accounts; the index also serves the case-blind lookup above.
             models.UniqueConstraint(
                 Lower("email"),
                 name="users_user_email_ci_unique",
-                violation_error_message="A user with this email already exists.",
+                violation_error_message=_("A user with this email already exists."),
             ),
         ]
 

@@ -5,6 +5,7 @@ from django.contrib.auth import login
 from django.contrib.auth.views import LoginView, RedirectURLMixin
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import resolve_url
+from django.utils.translation import gettext_lazy as _
 from django.views.generic import FormView
 from django_ratelimit.core import is_ratelimited
 
@@ -12,7 +13,7 @@ from site_config.form_views import FormValidationView, HtmxFormMixin
 from users.forms import EMAIL_TAKEN_MESSAGE, RegistrationForm, SignInForm
 from users.services import EmailAlreadyRegistered, user_register
 
-SIGNUPS_LIMITED_MESSAGE = "Too many accounts were created from your network. Try again later."
+SIGNUPS_LIMITED_MESSAGE = _("Too many accounts were created from your network. Try again later.")
 
 
 class RegisterView(HtmxFormMixin, RedirectURLMixin, FormView):

@@ -83,6 +83,15 @@ def test_the_header_counts_link_to_the_deliveries_they_count(staff_client, deliv
     assert f'<a href="{deliveries_url}?status__exact=failed">1 not delivered</a>' in html
 
 
+@pytest.mark.parametrize("page", ["admin:index", "admin:contact_message_changelist"])
+def test_the_header_reads_naturally_in_russian(staff_client, deliveries, page):
+    response = staff_client.get(reverse(page), headers={"Accept-Language": "ru"})
+
+    assert header_text(response) == "Отправлено писем: 3 (не доставлено: 1)"
+    failed_url = reverse("admin:contact_message_changelist") + "?status__exact=failed"
+    assert f'<a href="{failed_url}">не доставлено: 1</a>' in response.content.decode()
+
+
 def test_the_list_drills_down_by_date(staff_client, deliveries):
     html = staff_client.get(reverse("admin:contact_message_changelist")).content.decode()
 
@@ -141,8 +150,8 @@ def test_retry_delivery_requeues_the_failed_messages(
         )
 
     html = response.content.decode()
-    assert "1 message(s) queued for delivery again." in html
-    assert "2 message(s) skipped" in html
+    assert "1 message queued for delivery again." in html
+    assert "2 messages skipped" in html
     statuses = sorted(Message.objects.values_list("status", flat=True))
     assert statuses == ["queued", "sent", "sent"]
     assert queued_message_ids(broker) == [deliveries[2].pk]

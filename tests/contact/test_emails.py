@@ -1,6 +1,7 @@
 import json
 
 import pytest
+from django.utils import translation
 
 from contact.directory import DirectoryLookup
 from contact.emails import DIRECTORY_ATTACHMENT_NAME, admin_email
@@ -44,8 +45,8 @@ def test_subject_and_body_carry_the_sender_the_time_and_the_message(user):
 def test_a_found_sender_gets_a_summary_and_the_json_attached(user):
     email = admin_email(make_message(user), FOUND)
 
-    assert "Name:     Leanne Graham" in email.body
-    assert "Company:  Romaguera-Crona" in email.body
+    assert "Name: Leanne Graham" in email.body
+    assert "Company: Romaguera-Crona" in email.body
     [(name, content, mimetype)] = email.attachments
     assert name == DIRECTORY_ATTACHMENT_NAME
     assert mimetype == "application/json"
@@ -95,3 +96,25 @@ def test_directory_data_never_reaches_a_header(user):
 
     headers = email.message().as_string().split("\n\n", 1)[0]
     assert "victim@example.org" not in headers
+
+
+def test_the_email_is_written_in_the_sites_language(user, settings):
+    settings.LANGUAGE_CODE = "ru"
+    two_entries = DirectoryLookup(Message.DirectoryStatus.FOUND, users=[LEANNE, LEANNE])
+
+    email = admin_email(make_message(user, subject="Вопрос"), two_entries)
+
+    assert email.subject == f"Сообщение от {user.email}: Вопрос"
+    assert "Тема: Вопрос" in email.body
+    assert "В справочнике пользователей: найдено 2 записи;" in email.body
+    assert "Имя: Leanne Graham" in email.body
+    assert f"Чтобы ответить {user.email}, ответьте на это письмо." in email.body
+
+
+def test_the_language_of_whoever_asked_does_not_change_the_email(user):
+    # The admin's "Retry delivery", say, comes from a request in Russian.
+    with translation.override("ru"):
+        email = admin_email(make_message(user), NOT_FOUND)
+
+    assert email.subject.startswith("Message from ")
+    assert "In the user directory: not found." in email.body

@@ -158,7 +158,7 @@ def test_a_limited_plain_post_gets_429(client, user, settings):
     response = client.post(reverse("message-new"), VALID)
 
     assert response.status_code == 429
-    assert "You have sent 1 messages in the last hour." in response.content.decode()
+    assert "You have sent 1 message in the last hour." in response.content.decode()
 
 
 def test_messages_older_than_an_hour_do_not_count(client, user, settings):

@@ -89,7 +89,7 @@ def test_defaults_are_safe_and_use_sqlite_under_var(tmp_path):
     assert settings["DEBUG"] is False
     assert settings["DATABASE"]["ENGINE"] == "django.db.backends.sqlite3"
     assert settings["DATABASE"]["NAME"] == str(tmp_path / "var" / "db.sqlite3")
-    assert settings["LANGUAGE_CODE"] == "en-us"
+    assert settings["LANGUAGE_CODE"] == "en"
 
 
 def test_lists_and_database_url_come_from_the_environment(tmp_path):

@@ -1,0 +1,111 @@
+"""A Russian browser walks the site and sees it in Russian, down to the live errors and
+the admin header; an English browser switches to Russian and back."""
+
+import re
+
+import pytest
+from playwright.sync_api import Page, expect
+
+from tests.browser.conftest import mark_page, page_was_not_reloaded
+from tests.browser.test_accounts import settled
+from tests.conftest import GOOD_PASSWORD
+from users.models import User
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+EMAIL = "ivan@example.org"
+SUBJECT = "Вопрос о заказе"
+
+
+def english_words(page: Page, *own_words: str) -> list[str]:
+    """Latin-letter words on the page, leaving out what the person typed themselves."""
+    text = page.inner_text("body")
+    for words in own_words:
+        text = text.replace(words, "")
+    # The switcher names English in English, as it must.
+    return [word for word in re.findall(r"[A-Za-z]{2,}", text) if word != "English"]
+
+
+@pytest.fixture
+def russian(browser):
+    context = browser.new_context(locale="ru-RU")
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    yield page
+    context.close()
+    assert not errors, errors
+
+
+def test_a_russian_browser_sees_every_page_in_russian(live_server, russian: Page):
+    page = russian
+    page.goto(live_server.url)
+    expect(page.locator("html")).to_have_attribute("lang", "ru")
+    expect(page.get_by_role("heading", level=1)).to_have_text("Написать администратору")
+    assert english_words(page) == []
+
+    page.get_by_role("link", name="Зарегистрироваться").first.click()
+    mark_page(page)
+    email = page.get_by_label("Электронная почта")
+    password = page.get_by_label("Пароль", exact=True)
+    email.fill(EMAIL)
+    password.fill("short")
+    password.press("Tab")
+    # Django's own messages come in Russian too, live.
+    expect(page.locator("#id_password1_error")).to_contain_text("слишком короткий")
+    password.fill(GOOD_PASSWORD)
+    page.get_by_label("Подтверждение пароля").fill(GOOD_PASSWORD + "-опечатка")
+    page.get_by_role("button", name="Зарегистрироваться").click()
+    expect(page.locator("#register-form[data-submitted]")).to_be_visible()
+    expect(page.locator("#id_password2_error")).to_have_text("Пароли не совпадают.")
+    assert page_was_not_reloaded(page)
+    assert english_words(page, EMAIL) == []
+    settled(page, "#register-form")
+
+    # Passwords are never sent back to the page: typed again.
+    password.fill(GOOD_PASSWORD)
+    page.get_by_label("Подтверждение пароля").fill(GOOD_PASSWORD)
+    page.get_by_role("button", name="Зарегистрироваться").click()
+    expect(page.locator(".signed-in-as")).to_have_text(EMAIL, timeout=15_000)
+    mark_page(page)
+    subject = page.get_by_label("Тема")
+    subject.focus()
+    subject.press("Tab")
+    expect(page.locator("#id_subject_error")).to_have_text("Обязательное поле.")
+    subject.fill(SUBJECT)
+    page.get_by_label("Сообщение").fill("Где моя посылка?")
+    page.get_by_role("button", name="Отправить").click()
+    expect(page.locator(".confirmation")).to_contain_text(
+        f"Ваше сообщение «{SUBJECT}» поставлено в очередь."
+    )
+    assert page_was_not_reloaded(page)
+    assert english_words(page, EMAIL, SUBJECT) == []
+
+    page.get_by_role("link", name="«Мои сообщения»").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Мои сообщения")
+    expect(page.locator("#message-list .status")).to_have_text("В очереди")
+    assert english_words(page, EMAIL, SUBJECT) == []
+
+    User.objects.create_superuser(email="boss@example.org", password=GOOD_PASSWORD)
+    page.get_by_role("button", name="Выйти").click()
+    page.goto(f"{live_server.url}/admin/login/")
+    page.get_by_label("Электронная почта").fill("boss@example.org")
+    page.get_by_label("Пароль").fill(GOOD_PASSWORD)
+    page.get_by_role("button", name="Войти").click()
+    expect(page.locator("#delivery-counts")).to_have_text("Отправлено писем: 1 (не доставлено: 0)")
+
+
+def test_an_english_browser_switches_to_russian_and_back(live_server, page: Page):
+    page.goto(f"{live_server.url}/accounts/login/")
+    expect(page.get_by_role("heading", level=1)).to_have_text("Sign in")
+    expect(page.get_by_role("button", name="English")).to_be_disabled()
+
+    page.get_by_role("button", name="Русский").click()
+    expect(page).to_have_url(f"{live_server.url}/accounts/login/")
+    expect(page.get_by_role("heading", level=1)).to_have_text("Войти")
+    # The choice stays with the person from page to page.
+    page.get_by_role("link", name="Зарегистрироваться").first.click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Зарегистрироваться")
+
+    page.get_by_role("button", name="English").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Sign up")
