@@ -78,3 +78,28 @@ class Message(models.Model):
 
     def __str__(self) -> str:
         return self.subject
+
+
+class MessageTally(models.Model):
+    """How many messages are in each status, kept by the database itself.
+
+    Triggers on the message table (migration 0006) add and subtract as rows are
+    inserted, change status or are deleted, whoever writes them, so the admin header and
+    the metrics read a few dozen rows however many messages there are, and the counts
+    stay exact. On PostgreSQL each statement's change goes to one of TALLY_SHARDS rows
+    per status, picked at random, so concurrent writers seldom wait on the same row; a
+    count is the sum of its status's rows.
+    """
+
+    shard = models.PositiveSmallIntegerField()
+    status = models.CharField(max_length=16, choices=Message.Status)
+    count = models.BigIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            # What the triggers' upserts are keyed on.
+            models.UniqueConstraint(fields=["shard", "status"], name="contact_tally_shard_status")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.status} #{self.shard}: {self.count}"

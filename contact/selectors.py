@@ -1,10 +1,10 @@
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from django.db.models import Count, Min, Q, QuerySet
+from django.db.models import Count, Min, Q, QuerySet, Sum
 from django.utils import timezone
 
-from contact.models import Message
+from contact.models import Message, MessageTally
 from users.models import User
 
 
@@ -15,11 +15,30 @@ class MessageCounts:
 
 
 def message_counts() -> MessageCounts:
-    """Every delivery record, and how many of them were not delivered, in one query."""
-    counts = Message.objects.aggregate(
-        total=Count("pk"), failed=Count("pk", filter=Q(status=Message.Status.FAILED))
-    )
-    return MessageCounts(total=counts["total"], failed=counts["failed"])
+    """Every delivery record, and how many of them were not delivered: exact, and one
+    query over a few dozen rows however many messages there are."""
+    by_status = message_counts_by_status()
+    return MessageCounts(total=sum(by_status.values()), failed=by_status[Message.Status.FAILED])
+
+
+def message_counts_by_status() -> dict[str, int]:
+    """How many messages are in each status (every status present, 0 for none), from the
+    tally the database keeps (see MessageTally)."""
+    rows = MessageTally.objects.order_by().values("status").annotate(total=Sum("count"))
+    counted = {row["status"]: row["total"] for row in rows}
+    return {status: counted.get(status, 0) for status in Message.Status.values}
+
+
+def oldest_waiting() -> dict[str, datetime | None]:
+    """When the oldest message still queued, and the oldest still sending, was written:
+    a query per status, each one step along the (status, created_at) index."""
+    return {
+        status: Message.objects.filter(status=status)
+        .order_by("created_at")
+        .values_list("created_at", flat=True)
+        .first()
+        for status in (Message.Status.QUEUED, Message.Status.SENDING)
+    }
 
 
 def messages_of(sender: User) -> QuerySet[Message]:
