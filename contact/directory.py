@@ -3,17 +3,26 @@
 The directory is a courtesy: whatever it does (errors, hangs, floods, nonsense), a
 lookup ends within its deadline with a DirectoryLookup, never an exception, and the
 email goes out either way.
+
+What it says of an address (found or not) is kept in the cache for
+USER_DIRECTORY_CACHE_SECONDS, so a frequent sender costs one request per period;
+failures are not kept, so the next message asks again.
 """
 
+import hashlib
 import json
+import logging
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
 from django.conf import settings
+from django.core.cache import BaseCache, cache
 
 from contact.models import Message
+
+logger = logging.getLogger(__name__)
 
 # What a user object must carry for us to trust the answer's shape.
 REQUIRED_USER_KEYS = {"id", "email"}
@@ -26,6 +35,8 @@ class DirectoryLookup:
     users: list[dict[str, Any]] = field(default_factory=list)
     # Why the directory was unavailable; empty otherwise.
     error: str = ""
+    # Whether this came from the cache rather than from the directory just now.
+    from_cache: bool = False
 
 
 class DirectoryUnavailable(Exception):
@@ -48,6 +59,8 @@ class UserDirectory:
         connect_timeout: float,
         total_timeout: float,
         max_bytes: int,
+        cache: BaseCache | None = None,
+        cache_seconds: float = 0,
     ) -> None:
         self.client = client
         self.base_url = base_url
@@ -56,17 +69,55 @@ class UserDirectory:
         self.total_timeout = total_timeout
         # Answers larger than this are refused rather than read into memory.
         self.max_bytes = max_bytes
+        # Where found and not-found answers are kept, and for how long (0: not kept).
+        self.cache = cache
+        self.cache_seconds = cache_seconds
 
     def lookup(self, email: str) -> DirectoryLookup:
+        wanted = email.casefold()
+        kept = self._kept(wanted)
+        if kept is not None:
+            return kept
         try:
             users = self._fetch_users()
         except DirectoryUnavailable as error:
             return DirectoryLookup(Message.DirectoryStatus.UNAVAILABLE, error=str(error))
-        wanted = email.casefold()
         matches = [user for user in users if user["email"].casefold() == wanted]
-        if not matches:
-            return DirectoryLookup(Message.DirectoryStatus.NOT_FOUND)
-        return DirectoryLookup(Message.DirectoryStatus.FOUND, users=matches)
+        if matches:
+            result = DirectoryLookup(Message.DirectoryStatus.FOUND, users=matches)
+        else:
+            result = DirectoryLookup(Message.DirectoryStatus.NOT_FOUND)
+        self._keep(wanted, result)
+        return result
+
+    # The cache is a courtesy too: if it is away, the directory is asked.
+
+    def _kept(self, address: str) -> DirectoryLookup | None:
+        if self.cache is None or self.cache_seconds <= 0:
+            return None
+        try:
+            kept = self.cache.get(self._cache_key(address))
+        except Exception:
+            logger.warning("Directory cache unreadable; asking the directory.", exc_info=True)
+            return None
+        if kept is None:
+            return None
+        status, users = kept
+        return DirectoryLookup(Message.DirectoryStatus(status), users=users, from_cache=True)
+
+    def _keep(self, address: str, result: DirectoryLookup) -> None:
+        if self.cache is None or self.cache_seconds <= 0:
+            return
+        try:
+            kept = (str(result.status), result.users)
+            self.cache.set(self._cache_key(address), kept, timeout=self.cache_seconds)
+        except Exception:
+            logger.warning("Directory cache unwritable; not keeping the answer.", exc_info=True)
+
+    @staticmethod
+    def _cache_key(address: str) -> str:
+        # Hashed: cache keys show up in tools and logs, and addresses are personal data.
+        return "user-directory:" + hashlib.sha256(address.encode()).hexdigest()
 
     def _fetch_users(self) -> list[dict[str, Any]]:
         deadline = time.monotonic() + self.total_timeout
@@ -129,6 +180,8 @@ def user_directory(client: httpx.Client) -> UserDirectory:
         connect_timeout=settings.USER_DIRECTORY_CONNECT_TIMEOUT,
         total_timeout=settings.USER_DIRECTORY_TOTAL_TIMEOUT,
         max_bytes=settings.USER_DIRECTORY_MAX_BYTES,
+        cache=cache,
+        cache_seconds=settings.USER_DIRECTORY_CACHE_SECONDS,
     )
 
 

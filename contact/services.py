@@ -20,7 +20,7 @@ from django.db import InterfaceError, OperationalError, connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from contact.directory import directory_http_client, user_directory
+from contact.directory import DirectoryLookup, directory_http_client, user_directory
 from contact.emails import admin_email
 from contact.models import Message
 from contact.selectors import messages_sent_since
@@ -177,14 +177,14 @@ def message_deliver(*, message_id: int) -> None:
         try:
             _record_failure(message, error)
         finally:
-            _log_attempt(message, started, looked_up)
+            _log_attempt(message, lookup, started, looked_up)
     else:
         # Recorded before the connection's QUIT: between the server accepting the email
         # and the row saying so lies only this write. A worker killed inside that window
         # leaves the row sending; when its lease ends the email is sent again (the same
         # Message-ID lets mail systems tell): at least once, rather than perhaps never.
         _record_sent(message)
-        _log_attempt(message, started, looked_up)
+        _log_attempt(message, lookup, started, looked_up)
     finally:
         # The outcome is recorded; a failing goodbye to the server changes nothing.
         with suppress(smtplib.SMTPException, OSError):
@@ -199,18 +199,21 @@ ATTEMPT_OUTCOMES: dict[str, str] = {
 }
 
 
-def _log_attempt(message: Message, started: float, looked_up: float) -> None:
+def _log_attempt(
+    message: Message, lookup: DirectoryLookup, started: float, looked_up: float
+) -> None:
     """One line per attempt, in key=value form for log search: which message, which
     attempt, how it went, what the directory said, and where the time went."""
     now = time.monotonic()
     outcome = ATTEMPT_OUTCOMES.get(message.status, message.status)
     logger.info(
         "delivery_attempt message_id=%s attempt=%s outcome=%s directory=%s "
-        "directory_ms=%d smtp_ms=%d total_ms=%d error=%r",
+        "directory_cached=%s directory_ms=%d smtp_ms=%d total_ms=%d error=%r",
         message.pk,
         message.attempts,
         outcome,
         message.directory_status,
+        str(lookup.from_cache).lower(),
         (looked_up - started) * 1000,
         (now - looked_up) * 1000,
         (now - started) * 1000,

@@ -296,6 +296,9 @@ USER_DIRECTORY_CONNECT_TIMEOUT = env.float("USER_DIRECTORY_CONNECT_TIMEOUT", def
 # The whole lookup, first byte to last, must finish within this many seconds.
 USER_DIRECTORY_TOTAL_TIMEOUT = env.float("USER_DIRECTORY_TOTAL_TIMEOUT", default=10.0)
 USER_DIRECTORY_MAX_BYTES = env.int("USER_DIRECTORY_MAX_BYTES", default=1024 * 1024)
+# Seconds what the directory said of an address (found or not) is kept in the cache;
+# failures are never kept. 0 asks the directory for every message.
+USER_DIRECTORY_CACHE_SECONDS = env.float("USER_DIRECTORY_CACHE_SECONDS", default=300.0)
 # Seconds one delivery attempt may take: a few SMTP operations (each within
 # EMAIL_TIMEOUT), the directory's whole lookup, and 30 s for the rest, writing the
 # outcome through a database restart included. Dramatiq interrupts an attempt past it,

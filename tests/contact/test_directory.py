@@ -3,6 +3,7 @@ import time
 
 import httpx
 import pytest
+from django.core.cache.backends.redis import RedisCache
 
 from contact.directory import UserDirectory, directory_http_client, user_directory
 from contact.models import Message
@@ -105,3 +106,76 @@ def test_every_matching_user_is_kept():
 
     assert result.status == Message.DirectoryStatus.FOUND
     assert result.users == twins
+
+
+# ---------------------------------------------------------------- the cache
+
+
+@pytest.fixture
+def kept_for_a_while(settings):
+    settings.USER_DIRECTORY_CACHE_SECONDS = 300
+
+
+def test_a_frequent_sender_costs_one_request_per_period(directory, kept_for_a_while):
+    first = lookup(LEANNE["email"])
+    again = [lookup(address) for address in ["sincere@april.biz", "SINCERE@APRIL.BIZ"]]
+
+    assert len(directory.requests) == 1
+    assert first.from_cache is False
+    assert [result.from_cache for result in again] == [True, True]
+    assert all(result.users == [LEANNE] for result in [first, *again])
+
+
+def test_not_found_is_kept_too(directory, kept_for_a_while):
+    lookup("nobody@example.org")
+    result = lookup("nobody@example.org")
+
+    assert result.status == Message.DirectoryStatus.NOT_FOUND
+    assert len(directory.requests) == 1
+
+
+def test_each_address_is_kept_apart(directory, kept_for_a_while):
+    lookup(LEANNE["email"])
+    other = lookup("nobody@example.org")
+
+    assert other.status == Message.DirectoryStatus.NOT_FOUND
+    assert len(directory.requests) == 2
+
+
+def test_a_failure_is_not_kept(directory, kept_for_a_while):
+    directory.mode = modes.SERVER_ERROR
+    failed = lookup(LEANNE["email"])
+    directory.mode = modes.NORMAL
+    recovered = lookup(LEANNE["email"])
+
+    assert failed.status == Message.DirectoryStatus.UNAVAILABLE
+    assert recovered.status == Message.DirectoryStatus.FOUND
+    assert len(directory.requests) == 2
+
+
+def test_zero_seconds_asks_for_every_message(directory, settings):
+    settings.USER_DIRECTORY_CACHE_SECONDS = 0
+    lookup(LEANNE["email"])
+    lookup(LEANNE["email"])
+
+    assert len(directory.requests) == 2
+
+
+def test_an_unreachable_cache_only_costs_a_request(directory, caplog):
+    # A real Redis cache on a port where nothing listens.
+    away = RedisCache(f"redis://127.0.0.1:{free_port()}/0", {})
+    with directory_http_client() as client:
+        directory_client = UserDirectory(
+            client,
+            base_url=directory.url,
+            connect_timeout=1,
+            total_timeout=1,
+            max_bytes=1024 * 1024,
+            cache=away,
+            cache_seconds=300,
+        )
+        results = [directory_client.lookup(LEANNE["email"]) for _ in range(2)]
+
+    assert [result.users for result in results] == [[LEANNE], [LEANNE]]
+    assert len(directory.requests) == 2
+    assert "Directory cache unreadable" in caplog.text

@@ -100,6 +100,22 @@ def test_delivers_to_the_administrator_with_the_directory_entry_attached(
     assert json.loads(attachment.get_content()) == [LEANNE]
 
 
+def test_a_frequent_sender_is_looked_up_once_and_attached_every_time(
+    leanne, directory, smtp_sink, settings
+):
+    settings.USER_DIRECTORY_CACHE_SECONDS = 300
+
+    messages = [deliver(make_message(leanne)) for _ in range(3)]
+
+    assert len(directory.requests) == 1
+    assert [message.directory_data for message in messages] == [[LEANNE]] * 3
+    attached = [
+        json.loads(next(received.message.iter_attachments()).get_content())
+        for received in smtp_sink.received
+    ]
+    assert attached == [[LEANNE]] * 3
+
+
 def test_unknown_email_sends_without_attachment(user, directory, smtp_sink):
     message = deliver(make_message(user))
 
