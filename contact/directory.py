@@ -12,6 +12,7 @@ failures are not kept, so the next message asks again.
 import hashlib
 import json
 import logging
+import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -188,3 +189,18 @@ def user_directory(client: httpx.Client) -> UserDirectory:
 def directory_http_client() -> httpx.Client:
     """The HTTP client lookups go through; UserDirectory bounds each request's waits."""
     return httpx.Client(follow_redirects=False, headers={"Accept": "application/json"})
+
+
+_shared_client: httpx.Client | None = None
+_shared_client_lock = threading.Lock()
+
+
+def shared_directory_client() -> httpx.Client:
+    """One client for every lookup of this process, from any thread (httpx clients are
+    thread-safe): building one loads the CA bundle, tens of milliseconds, and its pool
+    keeps the connection to the directory open from one message to the next."""
+    global _shared_client
+    with _shared_client_lock:
+        if _shared_client is None:
+            _shared_client = directory_http_client()
+        return _shared_client

@@ -20,7 +20,7 @@ from django.db import InterfaceError, OperationalError, connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from contact.directory import DirectoryLookup, directory_http_client, user_directory
+from contact.directory import DirectoryLookup, shared_directory_client, user_directory
 from contact.emails import admin_email
 from contact.models import Message
 from contact.selectors import messages_sent_since
@@ -164,8 +164,7 @@ def message_deliver(*, message_id: int) -> None:
         return
     started = time.monotonic()
     # The directory never raises: whatever it does, the email goes out.
-    with directory_http_client() as client:
-        lookup = user_directory(client).lookup(message.sender_email)
+    lookup = user_directory(shared_directory_client()).lookup(message.sender_email)
     looked_up = time.monotonic()
     message.directory_status = lookup.status
     message.directory_data = lookup.users

@@ -1,11 +1,17 @@
 import json
+import threading
 import time
 
 import httpx
 import pytest
 from django.core.cache.backends.redis import RedisCache
 
-from contact.directory import UserDirectory, directory_http_client, user_directory
+from contact.directory import (
+    UserDirectory,
+    directory_http_client,
+    shared_directory_client,
+    user_directory,
+)
 from contact.models import Message
 from tests.standins import directory as modes
 from tests.standins.directory import USERS
@@ -179,3 +185,18 @@ def test_an_unreachable_cache_only_costs_a_request(directory, caplog):
     assert [result.users for result in results] == [[LEANNE], [LEANNE]]
     assert len(directory.requests) == 2
     assert "Directory cache unreadable" in caplog.text
+
+
+def test_every_lookup_of_a_process_shares_one_client(directory):
+    clients: list[httpx.Client] = []
+    threads = [
+        threading.Thread(target=lambda: clients.append(shared_directory_client())) for _ in range(4)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert len({id(client) for client in clients}) == 1
+    result = user_directory(clients[0]).lookup(LEANNE["email"])
+    assert result.status == Message.DirectoryStatus.FOUND
