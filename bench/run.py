@@ -18,6 +18,15 @@ are noise; the ratios are what to compare between runs.
    django.test.Client in a process of the topology's (bench/inside.py).
 2. latency: the same submits while every SMTP DATA and every directory request takes
    2 s (the worker is busy with item 1's mail meanwhile). Baseline: item 1's submit run.
+3. drain: 2,000 messages queued with the worker stopped, then drained into the SMTP sink
+   by the worker with the shipped defaults (DRAMATIQ_NPROCS x DRAMATIQ_NTHREADS of
+   .env.example), then 2,000 more with 2 processes; timed from the first email's
+   arrival until every row says sent. Baseline: a plain smtplib loop sending 2,000
+   similar emails to the same sink, one connection each. Ratio: baseline time / drain
+   time, higher is better. Also: directory requests per message.
+4. admin: the admin index page, signed in as staff, with 1,000 and with 1,000,000
+   delivery rows (inserted with generate_series: 95% sent, 3% failed, 2% queued), the
+   median of 50 requests after 5 to warm up; SQL queries per page, counted in-process.
 The table goes to stdout; bench/results.json holds the same figures, the details behind
 them (the profile, the SQL, every wrk run) and the machine's description. Progress goes
 to stderr. `--only submit,admin` runs some of the items.
@@ -32,12 +41,12 @@ from pathlib import Path
 
 import psycopg
 
-from bench import submit
+from bench import admin_page, drain, submit
 from bench.harness import log, topology
 from bench.load import INSTALL_WRK, wrk_version
 from bench.report import Result, machine, table, write_json
 
-ITEMS = ("submit", "latency")
+ITEMS = ("submit", "latency", "drain", "admin")
 RESULTS_FILE = Path(__file__).with_name("results.json")
 DEFAULT_DURATION = 12
 # Item 2's slow SMTP server answers after 2 s; the topology's own EMAIL_TIMEOUT (2 s)
@@ -108,9 +117,17 @@ def missing_requirement() -> str | None:
 
 def run_items(only: list[str], duration: float, folder: Path):
     """Yield (results, details) per topology: items 1 and 2 share one, since item 2
-    compares with item 1's run."""
+    compares with item 1's run; the others start their own, from an empty database."""
     if "submit" in only or "latency" in only:
         yield web_items(only, duration, folder)
+    if "drain" in only:
+        with topology() as running:
+            measured, details = drain.measure(running)
+        yield measured, {"drain": details}
+    if "admin" in only:
+        with topology() as running:
+            measured, details = admin_page.measure(running)
+        yield measured, {"admin": details}
 
 
 def web_items(only: list[str], duration: float, folder: Path) -> tuple[list[Result], dict]:
