@@ -14,7 +14,7 @@ help:
 	@echo "make run     install, configure (.env), migrate and serve at http://127.0.0.1:$(PORT)"
 	@echo "make test    the whole test suite (browser tests need Chromium)"
 	@echo "make faults  fault injection into the production topology (DATABASE_URL=postgres://...)"
-	@echo "make bench   benchmarks of the production topology under load (ONLY=submit,latency,drain,admin)"
+	@echo "make bench   benchmarks of the production topology under load (ONLY=submit,latency,drain,admin,memory)"
 	@echo "make lint    ruff check and ruff format --check"
 	@echo "make typecheck  mypy over the services and selectors"
 	@echo "make format  apply ruff's fixes and formatting"

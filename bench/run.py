@@ -27,6 +27,9 @@ are noise; the ratios are what to compare between runs.
 4. admin: the admin index page, signed in as staff, with 1,000 and with 1,000,000
    delivery rows (inserted with generate_series: 95% sent, 3% failed, 2% queued), the
    median of 50 requests after 5 to warm up; SQL queries per page, counted in-process.
+5. memory: resident memory of each gunicorn worker and of the Dramatiq worker processes
+   after 1,000 submits and their delivery, then after 10,000; growth after the warm-up.
+
 The table goes to stdout; bench/results.json holds the same figures, the details behind
 them (the profile, the SQL, every wrk run) and the machine's description. Progress goes
 to stderr. `--only submit,admin` runs some of the items.
@@ -41,12 +44,12 @@ from pathlib import Path
 
 import psycopg
 
-from bench import admin_page, drain, submit
+from bench import admin_page, drain, memory, submit
 from bench.harness import log, topology
 from bench.load import INSTALL_WRK, wrk_version
 from bench.report import Result, machine, table, write_json
 
-ITEMS = ("submit", "latency", "drain", "admin")
+ITEMS = ("submit", "latency", "drain", "admin", "memory")
 RESULTS_FILE = Path(__file__).with_name("results.json")
 DEFAULT_DURATION = 12
 # Item 2's slow SMTP server answers after 2 s; the topology's own EMAIL_TIMEOUT (2 s)
@@ -70,6 +73,8 @@ def main(argv: list[str]) -> int:
             details.update(more)
     details["bench_seconds"] = round(time.monotonic() - started)
     print(table(results))
+    if "submit" in details:
+        print("\n" + submit.profile_summary(details["submit"]["profile"]))
     write_json(RESULTS_FILE, results, machine_info, details)
     log(f"wrote {RESULTS_FILE} after {details['bench_seconds']} s")
     return 0
@@ -128,6 +133,10 @@ def run_items(only: list[str], duration: float, folder: Path):
         with topology() as running:
             measured, details = admin_page.measure(running)
         yield measured, {"admin": details}
+    if "memory" in only:
+        with topology() as running:
+            measured, details = memory.measure(running, folder)
+        yield measured, {"memory": details}
 
 
 def web_items(only: list[str], duration: float, folder: Path) -> tuple[list[Result], dict]:

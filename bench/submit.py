@@ -210,3 +210,17 @@ def submit_checks(item: str, name: str, submit: SubmitRun) -> list[Result]:
             passed=submit.rows_match,
         ),
     ]
+
+
+def profile_summary(profile: dict, entries: int = 8) -> str:
+    """Where a submit spends its time, in a few lines under the table."""
+    lines = [f"Where a submit spends its time ({profile['queries_per_submit']} SQL queries):"]
+    lines += [f"  sql  {query[:120]}" for query in profile["queries"]]
+    by_package = list(profile["ms_per_submit_by_package"].items())[:entries]
+    lines += [f"  {ms:6.2f} ms  {package}" for package, ms in by_package]
+    lines.append("  heaviest functions, own time per submit (cProfile):")
+    lines += [
+        f"  {entry['ms_per_submit']:6.2f} ms  {entry['function']}"
+        for entry in profile["top_own_time"][:entries]
+    ]
+    return "\n".join(lines)
