@@ -31,7 +31,7 @@ from users.models import User
 
 # Enough of each statement to tell which query it is.
 SQL_SHOWN = 200
-PROFILE_ENTRIES = 15
+PROFILE_ENTRIES = 40
 SUBMIT_FORM = {
     "subject": "Benchmark message",
     "body": "Hello,\n\n" + "I am writing about the benchmark of this site. " * 8,

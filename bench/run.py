@@ -38,8 +38,10 @@ to stderr. `--only submit,admin` runs some of the items.
 import argparse
 import os
 import shutil
+import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import psycopg
@@ -61,7 +63,7 @@ def main(argv: list[str]) -> int:
     arguments = parse_arguments(argv)
     problem = missing_requirement()
     if problem:
-        print(problem)
+        print(problem, file=sys.stderr)
         return 2
     started = time.monotonic()
     machine_info = machine(os.environ["DATABASE_URL"])
@@ -120,7 +122,9 @@ def missing_requirement() -> str | None:
     return None
 
 
-def run_items(only: list[str], duration: float, folder: Path):
+def run_items(
+    only: list[str], duration: float, folder: Path
+) -> Iterator[tuple[list[Result], dict]]:
     """Yield (results, details) per topology: items 1 and 2 share one, since item 2
     compares with item 1's run; the others start their own, from an empty database."""
     if "submit" in only or "latency" in only:
