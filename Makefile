@@ -8,12 +8,13 @@ HTMX_VERSION ?= 2.0.11
 JQUERY_VERSION ?= 4.0.0
 
 .DEFAULT_GOAL := help
-.PHONY: help run test faults lint typecheck format migr super messages vendor clean
+.PHONY: help run test faults bench lint typecheck format migr super messages vendor clean
 
 help:
 	@echo "make run     install, configure (.env), migrate and serve at http://127.0.0.1:$(PORT)"
 	@echo "make test    the whole test suite (browser tests need Chromium)"
 	@echo "make faults  fault injection into the production topology (DATABASE_URL=postgres://...)"
+	@echo "make bench   benchmarks of the production topology under load (ONLY=submit,latency,drain,admin,memory)"
 	@echo "make lint    ruff check and ruff format --check"
 	@echo "make typecheck  mypy over the services and selectors"
 	@echo "make format  apply ruff's fixes and formatting"
@@ -57,6 +58,13 @@ test: $(VENV)/.dev-installed .env
 # and redis-server. Prints one line per scenario and the table at the end.
 faults: $(VENV)/.dev-installed .env
 	$(BIN)/python -m pytest tests/faults -m faults -s -q
+
+# The production topology on loopback under load from wrk (apt-get install wrk), with
+# PostgreSQL and redis-server; prints one table and writes bench/results.json. Not part
+# of `make test`. ONLY=submit,admin runs some of the items (bench/run.py lists them).
+BENCH_DATABASE_URL ?= postgres://site:site@127.0.0.1:5432/site
+bench: $(VENV)/.dev-installed .env
+	DATABASE_URL="$${DATABASE_URL:-$(BENCH_DATABASE_URL)}" $(BIN)/python -m bench $(if $(ONLY),--only $(ONLY))
 
 lint: $(VENV)/.dev-installed
 	$(BIN)/ruff check .

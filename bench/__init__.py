@@ -1,0 +1,1 @@
+"""The benchmarks behind `make bench`: bench/run.py says what each one measures."""

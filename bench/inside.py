@@ -1,0 +1,185 @@
+"""Measurements taken from inside a Django process: the runner starts
+`python -m bench inside COMMAND` with the environment of the topology under test (its
+database, its Redis), and reads the one JSON document printed.
+
+    profile-submit --count N   SQL queries of one htmx submit, and a cProfile of N
+    admin-queries              SQL queries of the admin index page, signed in as staff
+    queue --count N            N messages written as people do (message_create), each
+                               enqueued for the worker
+
+Requests go through django.test.Client: the whole middleware stack and view, without
+the network and gunicorn in the way.
+"""
+
+import argparse
+import cProfile
+import json
+import pstats
+import time
+from pathlib import Path
+
+from django.conf import settings
+from django.db import connection
+from django.test import Client
+from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
+
+from contact.services import message_create
+from tests.standins.directory import USERS
+from tests.system.topology import STAFF
+from users.models import User
+
+# Enough of each statement to tell which query it is.
+SQL_SHOWN = 200
+PROFILE_ENTRIES = 40
+SUBMIT_FORM = {
+    "subject": "Benchmark message",
+    "body": "Hello,\n\n" + "I am writing about the benchmark of this site. " * 8,
+}
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench inside")
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("profile-submit").add_argument("--count", type=int, default=200)
+    commands.add_parser("admin-queries")
+    queue = commands.add_parser("queue")
+    queue.add_argument("--count", type=int, required=True)
+    queue.add_argument("--senders", type=int, default=20)
+    queue.add_argument("--tag", default="bench")
+    arguments = parser.parse_args(argv)
+    if arguments.command == "profile-submit":
+        result = profile_submit(arguments.count)
+    elif arguments.command == "admin-queries":
+        result = admin_queries()
+    else:
+        result = queue_messages(arguments.count, arguments.senders, arguments.tag)
+    print(json.dumps(result))
+    return 0
+
+
+def signed_in_client(user: User) -> Client:
+    # The topology's ALLOWED_HOSTS names 127.0.0.1 only; the test client's default host
+    # ("testserver") would be refused.
+    client = Client(HTTP_HOST="127.0.0.1")
+    client.force_login(user)
+    return client
+
+
+def profile_submit(count: int) -> dict:
+    """Where one submit spends its time: its SQL, and a profile of `count` of them."""
+    user, _ = User.objects.get_or_create(email="profiled-person@example.org")
+    client = signed_in_client(user)
+    url = reverse("message-new")
+
+    def submit() -> None:
+        answer = client.post(url, SUBMIT_FORM, HTTP_HX_REQUEST="true")
+        assert answer.status_code == 200 and b"is queued." in answer.content, answer
+
+    submit()  # warm: templates compiled, connections open
+    with CaptureQueriesContext(connection) as capture:
+        submit()
+    # Copied now: the context reads the connection's log, which each request clears.
+    queries = [query["sql"][:SQL_SHOWN] for query in capture.captured_queries]
+    profiler = cProfile.Profile()
+    started = time.perf_counter()
+    profiler.enable()
+    for _ in range(count):
+        submit()
+    profiler.disable()
+    elapsed = time.perf_counter() - started
+    stats = pstats.Stats(profiler)
+    return {
+        "submits_profiled": count,
+        "ms_per_submit_profiled": elapsed * 1000 / count,
+        "queries_per_submit": len(queries),
+        "queries": queries,
+        "ms_per_submit_by_package": _time_by_package(stats, count),
+        "top_own_time": _top_entries(stats, "tottime", count),
+        "top_cumulative_time": _top_entries(stats, "cumulative", count),
+    }
+
+
+def admin_queries() -> dict:
+    """The SQL of one admin index page, after a first visit has warmed it."""
+    staff = User.objects.get(email=STAFF[0])
+    client = signed_in_client(staff)
+    url = reverse("admin:index")
+    assert client.get(url).status_code == 200
+    with CaptureQueriesContext(connection) as capture:
+        assert client.get(url).status_code == 200
+    queries = [query["sql"][:SQL_SHOWN] for query in capture.captured_queries]
+    return {"queries_per_page": len(queries), "queries": queries}
+
+
+def queue_messages(count: int, senders: int, tag: str) -> dict:
+    """`count` messages from `senders` people (those the directory knows first), written
+    by the service the view calls: each row is committed, then its task enqueued."""
+    emails = [user["email"] for user in USERS][:senders]
+    emails += [f"{tag}-sender-{number}@example.org" for number in range(len(emails), senders)]
+    people = [User.objects.get_or_create(email=email)[0] for email in emails]
+    started = time.perf_counter()
+    for number in range(count):
+        message_create(
+            sender=people[number % senders],
+            subject=f"{tag} message {number + 1}",
+            body=SUBMIT_FORM["body"],
+        )
+    return {"queued": count, "seconds": time.perf_counter() - started}
+
+
+def _top_entries(stats: pstats.Stats, key: str, calls_profiled: int) -> list[dict]:
+    """The heaviest functions by `key` (tottime: own time; cumulative: with callees),
+    as milliseconds per submit."""
+    entries = stats.stats
+    column = {"tottime": 2, "cumulative": 3}[key]
+    heaviest = sorted(entries.items(), key=lambda item: item[1][column], reverse=True)
+    return [
+        {
+            "function": _describe(function),
+            "ms_per_submit": timing[column] * 1000 / calls_profiled,
+            "calls_per_submit": timing[1] / calls_profiled,
+        }
+        for function, timing in heaviest[:PROFILE_ENTRIES]
+    ]
+
+
+def _time_by_package(stats: pstats.Stats, calls_profiled: int) -> dict[str, float]:
+    """Own time summed per package: a coarse map of where a submit goes."""
+    totals: dict[str, float] = {}
+    for (filename, _, _), timing in stats.stats.items():
+        package = _package_of(filename)
+        totals[package] = totals.get(package, 0.0) + timing[2]
+    ordered = sorted(totals.items(), key=lambda item: item[1], reverse=True)
+    return {package: seconds * 1000 / calls_profiled for package, seconds in ordered}
+
+
+def _package_of(filename: str) -> str:
+    """django.db, django.template, psycopg, redis, the site's own apps, ...; C functions
+    (socket waits among them) are reported together, as cProfile cannot place them."""
+    if filename == "~":
+        return "C functions (socket waits, builtins)"
+    parts = Path(filename).parts
+    if "site-packages" in parts:
+        inside = parts[parts.index("site-packages") + 1 :]
+        if inside[0] == "django" and len(inside) > 2:
+            depth = 3 if inside[1] == "contrib" and len(inside) > 3 else 2
+            return ".".join(inside[:depth])
+        return inside[0].removesuffix(".py")
+    if Path(filename).is_relative_to(settings.BASE_DIR):
+        return f"site: {Path(filename).relative_to(settings.BASE_DIR).parts[0]}"
+    return "Python standard library"
+
+
+def _describe(function: tuple[str, int, str]) -> str:
+    filename, line, name = function
+    if filename == "~":
+        return name
+    parts = Path(filename).parts
+    if "site-packages" in parts:
+        filename = "/".join(parts[parts.index("site-packages") + 1 :])
+    elif Path(filename).is_relative_to(settings.BASE_DIR):
+        filename = str(Path(filename).relative_to(settings.BASE_DIR))
+    else:
+        filename = Path(filename).name
+    return f"{filename}:{line}({name})"

@@ -1,0 +1,77 @@
+-- wrk script: every request carries a signed-in person's session cookie and CSRF token,
+-- as htmx sends them, and every answer is checked.
+--
+-- wrk has no per-connection hook, so run it with one thread per connection
+-- (wrk -tN -cN): each thread, and so each connection, is one person.
+--
+-- Environment:
+--   BENCH_PEOPLE  a file with one "SESSION_ID CSRF_TOKEN" line per person
+--   BENCH_METHOD  GET or POST
+--   BENCH_BODY    the urlencoded form to POST (optional)
+--   BENCH_EXPECT  text that the body of every good answer (status 200) contains
+--
+-- done() prints one line, "wrk-result {JSON}", which bench/load.py reads.
+
+local people = {}
+local threads = {}
+
+local function read_people()
+  for line in io.lines(os.getenv("BENCH_PEOPLE")) do
+    local session, csrf = line:match("^(%S+) (%S+)$")
+    table.insert(people, { session = session, csrf = csrf })
+  end
+end
+
+function setup(thread)
+  if #people == 0 then
+    read_people()
+  end
+  local person = people[#threads % #people + 1]
+  thread:set("session", person.session)
+  thread:set("csrf", person.csrf)
+  table.insert(threads, thread)
+end
+
+function init(args)
+  good, bad = 0, 0
+  expect = os.getenv("BENCH_EXPECT")
+  local body = os.getenv("BENCH_BODY")
+  local headers = {
+    ["Cookie"] = "sessionid=" .. session .. "; csrftoken=" .. csrf,
+    ["X-CSRFToken"] = csrf,
+    ["HX-Request"] = "true",
+  }
+  if body then
+    headers["Content-Type"] = "application/x-www-form-urlencoded"
+  end
+  -- The same request every time: building it once keeps wrk cheap.
+  prepared = wrk.format(os.getenv("BENCH_METHOD"), nil, headers, body)
+end
+
+function request()
+  return prepared
+end
+
+function response(status, headers, body)
+  if status == 200 and body:find(expect, 1, true) then
+    good = good + 1
+  else
+    bad = bad + 1
+  end
+end
+
+function done(summary, latency, requests)
+  local good_total, bad_total = 0, 0
+  for _, thread in ipairs(threads) do
+    good_total = good_total + thread:get("good")
+    bad_total = bad_total + thread:get("bad")
+  end
+  local errors = summary.errors
+  local socket_errors = errors.connect + errors.read + errors.write + errors.timeout
+  io.write(string.format(
+    'wrk-result {"requests": %d, "duration_us": %d, "good": %d, "bad": %d, '
+      .. '"socket_errors": %d, "p50_us": %d, "p99_us": %d, "max_us": %d}\n',
+    summary.requests, summary.duration, good_total, bad_total, socket_errors,
+    latency:percentile(50), latency:percentile(99), latency.max
+  ))
+end

@@ -1,0 +1,226 @@
+"""Items 1 and 2: htmx submits under load from wrk, against /healthz on the same server
+under the same load, then again while the SMTP server and the directory are slow."""
+
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from urllib.parse import urlencode
+
+from django.urls import reverse
+
+from bench.harness import Rows, inside, log, wait_for
+from bench.inside import SUBMIT_FORM
+from bench.load import WrkRun, run_wrk, sign_up_people, write_people
+from bench.report import Result
+from tests.system.topology import Topology
+
+# One signed-in person per connection; wrk runs one thread per connection.
+CONNECTIONS = 16
+WARM_UP_SECONDS = 3
+WARM_UP_DRAIN_TIMEOUT = 300
+SUBMITS_PROFILED = 200
+# What the topology's stand-ins take per request in item 2.
+SLOW_SECONDS = 2.0
+# The confirmation every good submit answer carries; /healthz answers "ok".
+SUBMIT_CONFIRMATION = "is queued."
+HEALTH_ANSWER = "ok"
+
+THROUGHPUT_GOAL = 0.25
+P99_GOAL_MS = 50.0
+ISOLATION_GOAL = 1.2
+
+
+@dataclass(frozen=True)
+class SubmitRun:
+    """A wrk run of submits, and the rows it wrote."""
+
+    wrk: WrkRun
+    rows_written: int
+
+    @property
+    def rows_match(self) -> bool:
+        # wrk abandons the request each connection has in flight when it stops, and the
+        # server still writes its row: up to one row per connection may have no answer.
+        return 0 <= self.rows_written - self.wrk.good <= CONNECTIONS
+
+
+def people_file(topology: Topology, folder: Path) -> Path:
+    """Sign up one person per connection, warm the server up with their submits, and
+    let the worker deliver those, so that the first measurement starts from quiet."""
+    log(f"signing up {CONNECTIONS} people")
+    people = sign_up_people(topology.base_url, CONNECTIONS)
+    path = write_people(people, folder / "people.txt")
+    warm_up = submits(topology, path, seconds=WARM_UP_SECONDS)
+    with Rows(topology) as rows:
+        wait_for(
+            lambda: rows.count("sent") >= warm_up.rows_written,
+            timeout=WARM_UP_DRAIN_TIMEOUT,
+            what="the warm-up's messages to be delivered",
+        )
+    return path
+
+
+def health(topology: Topology, people: Path, *, seconds: float) -> WrkRun:
+    """/healthz under the same load: it touches neither the database nor Redis, so it is
+    what the server, gunicorn and Django's middleware cost on their own."""
+    return run_wrk(
+        topology.base_url + reverse("healthz"),
+        people,
+        connections=CONNECTIONS,
+        seconds=seconds,
+        expect=HEALTH_ANSWER,
+    )
+
+
+def submits(topology: Topology, people: Path, *, seconds: float) -> SubmitRun:
+    url = topology.base_url + reverse("message-new")
+    with Rows(topology) as rows:
+        before = rows.count()
+        run = run_wrk(
+            url,
+            people,
+            connections=CONNECTIONS,
+            seconds=seconds,
+            body=urlencode(SUBMIT_FORM),
+            expect=SUBMIT_CONFIRMATION,
+        )
+        return SubmitRun(run, rows.settled_count() - before)
+
+
+def throughput(
+    topology: Topology, health: WrkRun, submit: SubmitRun, seconds: float
+) -> tuple[list[Result], dict]:
+    """Item 1: submits per second against /healthz, latencies, and where a submit's
+    time goes (a profile of submits in-process)."""
+    log(f"item 1: {SUBMITS_PROFILED} submits in-process under cProfile")
+    profile = inside(topology, "profile-submit", "--count", str(SUBMITS_PROFILED))
+    ratio = submit.wrk.per_second / health.per_second
+    results = [
+        Result(
+            "submit",
+            "submit throughput (vs /healthz)",
+            "req/s",
+            submit.wrk.per_second,
+            baseline=health.per_second,
+            ratio=ratio,
+            goal=f"ratio >= {THROUGHPUT_GOAL}",
+            passed=ratio >= THROUGHPUT_GOAL,
+        ),
+        Result(
+            "submit",
+            "submit latency p50 (vs /healthz)",
+            "ms",
+            submit.wrk.p50_ms,
+            baseline=health.p50_ms,
+            ratio=submit.wrk.p50_ms / health.p50_ms,
+        ),
+        Result(
+            "submit",
+            "submit latency p99 (vs /healthz)",
+            "ms",
+            submit.wrk.p99_ms,
+            baseline=health.p99_ms,
+            goal=f"<= {P99_GOAL_MS:.0f} ms",
+            passed=submit.wrk.p99_ms <= P99_GOAL_MS,
+        ),
+        *answer_checks("submit", "/healthz", health),
+        *submit_checks("submit", "submits", submit),
+        Result("submit", "SQL queries per submit", "", profile["queries_per_submit"]),
+        Result(
+            "submit",
+            "submit in-process, under cProfile",
+            "ms",
+            profile["ms_per_submit_profiled"],
+        ),
+    ]
+    details = {
+        "connections": CONNECTIONS,
+        "wrk": f"wrk -t{CONNECTIONS} -c{CONNECTIONS} -d{seconds:.0f}s, one person per thread",
+        "healthz": asdict(health),
+        "submit": {**asdict(submit.wrk), "rows_written": submit.rows_written},
+        "profile": profile,
+    }
+    return results, details
+
+
+def latency_isolation(
+    topology: Topology, people: Path, seconds: float, reference: SubmitRun
+) -> tuple[list[Result], dict]:
+    """Item 2: the same submits while every SMTP DATA and every directory request takes
+    SLOW_SECONDS, against item 1's run."""
+    log(f"item 2: submits for {seconds:.0f} s, SMTP and directory {SLOW_SECONDS:.0f} s each")
+    sink_before, directory_before = len(topology.sink.attempts), len(topology.directory.requests)
+    topology.sink.delay = topology.directory.delay = SLOW_SECONDS
+    try:
+        slow = submits(topology, people, seconds=seconds)
+    finally:
+        topology.sink.delay = topology.directory.delay = 0.0
+    ratio = slow.wrk.p99_ms / reference.wrk.p99_ms
+    results = [
+        Result(
+            "latency",
+            f"submit p99, SMTP + directory {SLOW_SECONDS:.0f} s",
+            "ms",
+            slow.wrk.p99_ms,
+            baseline=reference.wrk.p99_ms,
+            ratio=ratio,
+            goal=f"ratio <= {ISOLATION_GOAL}",
+            passed=ratio <= ISOLATION_GOAL,
+        ),
+        *submit_checks("latency", "slow-services submits", slow),
+    ]
+    details = {
+        "slow_seconds": SLOW_SECONDS,
+        "reference": {**asdict(reference.wrk), "rows_written": reference.rows_written},
+        "slow": {**asdict(slow.wrk), "rows_written": slow.rows_written},
+        # The worker was busy with the slow services meanwhile (the earlier runs' mail).
+        "smtp_data_answered_during_slow_run": len(topology.sink.attempts) - sink_before,
+        "directory_requests_during_slow_run": len(topology.directory.requests) - directory_before,
+    }
+    return results, details
+
+
+def answer_checks(item: str, name: str, run: WrkRun) -> list[Result]:
+    """Every answer was a 200 with the expected text, and no socket failed."""
+    return [
+        Result(
+            item,
+            f"{name}: good answers / requests",
+            "",
+            run.good,
+            baseline=run.requests,
+            ratio=run.good / run.requests,
+            goal="all good",
+            passed=run.bad == 0 and run.socket_errors == 0,
+        )
+    ]
+
+
+def submit_checks(item: str, name: str, submit: SubmitRun) -> list[Result]:
+    """As answer_checks, and one delivery row for every good answer."""
+    return [
+        *answer_checks(item, name, submit.wrk),
+        Result(
+            item,
+            f"{name}: rows written / good answers",
+            "",
+            submit.rows_written,
+            baseline=submit.wrk.good,
+            ratio=submit.rows_written / submit.wrk.good,
+            goal=f"1 each (+<= {CONNECTIONS} in flight)",
+            passed=submit.rows_match,
+        ),
+    ]
+
+
+def profile_summary(profile: dict, entries: int = 8) -> str:
+    """Where a submit spends its time, in a few lines under the table."""
+    lines = [f"Where a submit spends its time ({profile['queries_per_submit']} SQL queries):"]
+    lines += [f"  sql  {query[:120]}" for query in profile["queries"]]
+    by_package = list(profile["ms_per_submit_by_package"].items())[:entries]
+    lines += [f"  {ms:6.2f} ms  {package}" for package, ms in by_package]
+    lines.append("  heaviest functions, own time per submit (cProfile):")
+    lines += [
+        f"  {entry['ms_per_submit']:6.2f} ms  {entry['function']}"
+        for entry in profile["top_own_time"][:entries]
+    ]
+    return "\n".join(lines)
