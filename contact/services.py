@@ -17,7 +17,6 @@ from functools import partial
 from django.conf import settings
 from django.core.mail import BadHeaderError, get_connection
 from django.db import InterfaceError, OperationalError, connection, transaction
-from django.db.models import F
 from django.utils import timezone
 
 from contact.directory import DirectoryLookup, shared_directory_client, user_directory
@@ -224,12 +223,22 @@ def _claim(message_id: int) -> Message | None:
     """Move a queued message to sending, count the attempt and take a lease, in one
     conditional update: of two workers holding the same task only one goes on, and a
     task for a message already sent, failed or in flight does nothing."""
-    now = timezone.now()
-    lease = timedelta(seconds=settings.MESSAGE_ATTEMPT_TIME_LIMIT)
-    if Message.objects.filter(pk=message_id, status=Message.Status.QUEUED).update(
-        status=Message.Status.SENDING, attempts=F("attempts") + 1, lease_expires_at=now + lease
-    ):
-        return Message.objects.get(pk=message_id)
+    lease_ends = timezone.now() + timedelta(seconds=settings.MESSAGE_ATTEMPT_TIME_LIMIT)
+    # UPDATE ... RETURNING, which the ORM does not write: the claim and the row it took
+    # in one round trip (PostgreSQL, and SQLite since 3.35).
+    claimed = Message.objects.raw(
+        f"UPDATE {Message._meta.db_table} "
+        "SET status = %s, attempts = attempts + 1, lease_expires_at = %s "
+        "WHERE id = %s AND status = %s RETURNING *",
+        [
+            Message.Status.SENDING,
+            connection.ops.adapt_datetimefield_value(lease_ends),
+            message_id,
+            Message.Status.QUEUED,
+        ],
+    )
+    for message in claimed:
+        return message
     logger.info("Message %s is not queued; nothing to deliver.", message_id)
     return None
 
