@@ -34,10 +34,14 @@ class Drain:
 
 def shipped_worker_defaults() -> tuple[int, int]:
     """DRAMATIQ_NPROCS and DRAMATIQ_NTHREADS as .env.example (and so compose.yaml's
-    worker) sets them."""
+    worker) sets them, or, where it leaves them unset, rundramatiq's own defaults."""
+    from django_dramatiq.management.commands.rundramatiq import NPROCS, NTHREADS
+
     text = (ROOT / ".env.example").read_text()
     values = dict(re.findall(r"(?m)^(DRAMATIQ_N(?:PROCS|THREADS))=(\d+)", text))
-    return int(values["DRAMATIQ_NPROCS"]), int(values["DRAMATIQ_NTHREADS"])
+    return int(values.get("DRAMATIQ_NPROCS", NPROCS)), int(
+        values.get("DRAMATIQ_NTHREADS", NTHREADS)
+    )
 
 
 def measure(topology: Topology) -> tuple[list[Result], dict]:
