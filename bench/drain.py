@@ -1,6 +1,7 @@
 """Item 3: how fast the worker empties a queue of messages into the SMTP sink, against
 a plain smtplib loop sending as many similar emails to the same sink."""
 
+import os
 import re
 import subprocess
 import sys
@@ -32,16 +33,18 @@ class Drain:
         return COUNT / self.seconds
 
 
+# django-dramatiq's rundramatiq runs this many threads per process unless told.
+RUNDRAMATIQ_THREADS = 8
+
+
 def shipped_worker_defaults() -> tuple[int, int]:
     """DRAMATIQ_NPROCS and DRAMATIQ_NTHREADS as .env.example (and so compose.yaml's
-    worker) sets them, or, where it leaves them unset, rundramatiq's own defaults."""
-    from django_dramatiq.management.commands.rundramatiq import NPROCS, NTHREADS
-
+    worker) sets them; where it leaves them unset, rundramatiq's own defaults (a process
+    per core, 8 threads), whatever this machine's .env says."""
     text = (ROOT / ".env.example").read_text()
     values = dict(re.findall(r"(?m)^(DRAMATIQ_N(?:PROCS|THREADS))=(\d+)", text))
-    return int(values.get("DRAMATIQ_NPROCS", NPROCS)), int(
-        values.get("DRAMATIQ_NTHREADS", NTHREADS)
-    )
+    processes = int(values.get("DRAMATIQ_NPROCS", os.cpu_count() or 1))
+    return processes, int(values.get("DRAMATIQ_NTHREADS", RUNDRAMATIQ_THREADS))
 
 
 def measure(topology: Topology) -> tuple[list[Result], dict]:
