@@ -30,6 +30,8 @@ PEOPLE = ["sincere@april.biz", "SHANNA@melissa.tv", "someone.new@example.org"]
 @pytest.fixture
 def topology() -> Iterator[Topology]:
     yield from topology_environment(
+        # Every attempt asks the directory, so its faults reach every message.
+        USER_DIRECTORY_CACHE_SECONDS="0",
         MESSAGE_RETRY_BACKOFF="1",
         MESSAGE_RETRY_BACKOFF_MAX="4",
         MESSAGE_MAX_ATTEMPTS="12",

@@ -34,7 +34,8 @@ SENDERS = [
 
 @pytest.fixture
 def topology() -> Iterator[Topology]:
-    yield from topology_environment()
+    # Every attempt asks the directory, so the worker can be caught waiting on it.
+    yield from topology_environment(USER_DIRECTORY_CACHE_SECONDS="0")
 
 
 def send_batch(visitors: list[Visitor], batch: int, count: int) -> list[str]:
