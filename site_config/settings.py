@@ -193,15 +193,6 @@ if REDIS_URL:
     }
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
-# Sessions are read on every request: from Redis when there is one (written through to
-# the database, so a Redis restart signs nobody out). A per-process memory cache would
-# let a process keep a session another one has ended, so the embedded mode reads the
-# database.
-SESSION_ENGINE = (
-    "django.contrib.sessions.backends.cached_db"
-    if REDIS_URL
-    else "django.contrib.sessions.backends.db"
-)
 
 # ---------------------------------------------------------------- browser policy
 

@@ -38,7 +38,6 @@ print(json.dumps({
     "SSL_REDIRECT": s.SECURE_SSL_REDIRECT,
     "TASK_MIDDLEWARE": s.DRAMATIQ_BROKER["MIDDLEWARE"],
     "WORKER_METRICS_HOST": os.environ.get("dramatiq_prom_host"),
-    "SESSION_ENGINE": s.SESSION_ENGINE,
 }))
 """
 
@@ -190,18 +189,3 @@ def test_the_embedded_mode_has_no_worker_metrics(tmp_path):
     settings = loaded(load_settings(tmp_path, environ=DEVELOPER))
 
     assert PROMETHEUS not in settings["TASK_MIDDLEWARE"]
-
-
-def test_sessions_are_read_from_redis_when_there_is_one(tmp_path):
-    with_redis = {**DEVELOPER, "REDIS_URL": "redis://127.0.0.1/0"}
-
-    assert loaded(load_settings(tmp_path, environ=with_redis))["SESSION_ENGINE"] == (
-        "django.contrib.sessions.backends.cached_db"
-    )
-
-
-def test_the_embedded_mode_reads_sessions_from_the_database(tmp_path):
-    # Its cache is per process: a session ended in one must be ended in all.
-    assert loaded(load_settings(tmp_path, environ=DEVELOPER))["SESSION_ENGINE"] == (
-        "django.contrib.sessions.backends.db"
-    )
