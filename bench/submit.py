@@ -10,6 +10,7 @@ from django.urls import reverse
 from bench.harness import Rows, inside, log, wait_for
 from bench.inside import SUBMIT_FORM
 from bench.load import WrkRun, run_wrk, sign_up_people, write_people
+from bench.processes import stop_worker
 from bench.report import Result
 from tests.system.topology import Topology
 
@@ -140,6 +141,39 @@ def throughput(
         "profile": profile,
     }
     return results, details
+
+
+def without_worker(
+    topology: Topology, people: Path, health: WrkRun, seconds: float
+) -> tuple[list[Result], dict]:
+    """Item 1 again with the worker stopped: what the web path costs on its own, apart
+    from the worker delivering the same messages on the same two cores. Said, not judged:
+    the goal is item 1's."""
+    stop_worker(topology)
+    try:
+        alone = submits(topology, people, seconds=seconds)
+    finally:
+        topology.start_worker()
+    ratio = alone.wrk.per_second / health.per_second
+    results = [
+        Result(
+            "submit",
+            "submit throughput, worker stopped (vs /healthz)",
+            "req/s",
+            alone.wrk.per_second,
+            baseline=health.per_second,
+            ratio=ratio,
+        ),
+        Result(
+            "submit",
+            "submit latency p99, worker stopped",
+            "ms",
+            alone.wrk.p99_ms,
+            baseline=health.p99_ms,
+        ),
+        *submit_checks("submit", "submits, worker stopped", alone),
+    ]
+    return results, {**asdict(alone.wrk), "rows_written": alone.rows_written}
 
 
 def latency_isolation(
