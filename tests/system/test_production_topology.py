@@ -38,10 +38,10 @@ def topology() -> Iterator[Topology]:
     yield from topology_environment(USER_DIRECTORY_CACHE_SECONDS="0")
 
 
-def send_batch(visitors: list[Visitor], batch: int, count: int) -> list[str]:
+def send_batch(visitors: list[Visitor], batch: int, count: int, first: int = 1) -> list[str]:
     subjects = []
     for number in range(count):
-        subject = f"Batch {batch}, message {number + 1}"
+        subject = f"Batch {batch}, message {first + number}"
         visitors[number % len(visitors)].send_message(subject, f"Body of {subject.lower()}")
         subjects.append(subject)
     return subjects
@@ -102,9 +102,11 @@ def test_thirty_messages_reach_the_administrator_and_survive_a_killed_worker(top
 
     # ---- second batch: the worker is killed mid-batch, while every one of its threads
     # waits on the directory (so no email is between the SMTP server and the database).
-    send_batch(visitors, batch=2, count=30)
+    # Ten go through; the directory then holds every lookup, and the other twenty come.
+    send_batch(visitors, batch=2, count=10)
     assert wait_until(lambda: len(topology.sink.received) >= 40, timeout=DELIVERY_BOUND_SECONDS)
     topology.directory.gate.clear()
+    send_batch(visitors, batch=2, count=20, first=11)
     assert wait_until(lambda: topology.directory.held == WORKER_THREADS, timeout=10)
     delivered_before_kill = len(topology.sink.received)
     topology.kill_worker()
