@@ -22,6 +22,9 @@ class Message(models.Model):
         SENT = "sent", _("Sent")
         FAILED = "failed", _("Failed")
 
+    # Not final yet: still to be delivered, or being delivered now.
+    IN_PROGRESS = (Status.QUEUED, Status.SENDING)
+
     class DirectoryStatus(models.TextChoices):
         FOUND = "found", _("Found")
         NOT_FOUND = "not_found", _("Not found")

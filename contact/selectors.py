@@ -37,7 +37,7 @@ def oldest_waiting() -> dict[str, datetime | None]:
         .order_by("created_at")
         .values_list("created_at", flat=True)
         .first()
-        for status in (Message.Status.QUEUED, Message.Status.SENDING)
+        for status in Message.IN_PROGRESS
     }
 
 

@@ -91,8 +91,9 @@ class MessageListView(HtmxLoginRequiredMixin, HtmxTemplateMixin, ListView):
 
     def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
         context = super().get_context_data(**kwargs)
-        in_progress = {Message.Status.QUEUED, Message.Status.SENDING}
-        context["in_progress"] = any(m.status in in_progress for m in context["object_list"])
+        context["in_progress"] = any(
+            message.status in Message.IN_PROGRESS for message in context["object_list"]
+        )
         return context
 
 
