@@ -70,8 +70,8 @@ class UserDirectory:
         self.total_timeout = total_timeout
         # Answers larger than this are refused rather than read into memory.
         self.max_bytes = max_bytes
-        # Where found and not-found answers are kept, and for how long (0: not kept).
-        self.cache = cache
+        # Where found and not-found answers are kept, and for how long; None: not kept.
+        self.cache = cache if cache_seconds > 0 else None
         self.cache_seconds = cache_seconds
 
     def lookup(self, email: str) -> DirectoryLookup:
@@ -94,7 +94,7 @@ class UserDirectory:
     # The cache is a courtesy too: if it is away, the directory is asked.
 
     def _kept(self, address: str) -> DirectoryLookup | None:
-        if self.cache is None or self.cache_seconds <= 0:
+        if self.cache is None:
             return None
         try:
             kept = self.cache.get(self._cache_key(address))
@@ -107,7 +107,7 @@ class UserDirectory:
         return DirectoryLookup(Message.DirectoryStatus(status), users=users, from_cache=True)
 
     def _keep(self, address: str, result: DirectoryLookup) -> None:
-        if self.cache is None or self.cache_seconds <= 0:
+        if self.cache is None:
             return
         try:
             kept = (str(result.status), result.users)
