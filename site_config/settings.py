@@ -328,17 +328,17 @@ if REDIS_URL:
         "heartbeat_timeout": env.int("DRAMATIQ_HEARTBEAT_TIMEOUT_MS", default=15_000),
         "maintenance_chance": 100_000,
     }
-else:
-    BROKER_OPTIONS = {}
-# Worker metrics: with the Redis broker every `rundramatiq` forks a Prometheus exposition
-# server (tasks processed, failed, retried, in progress, durations; summed over the
-# worker's processes) on dramatiq_prom_host:dramatiq_prom_port, variables Dramatiq reads
-# itself. Loopback unless told otherwise: compose.yaml opens it to the compose network.
-# The embedded mode has no such server (its worker threads live in the web process).
-if REDIS_URL:
+    # Worker metrics: every `rundramatiq` forks a Prometheus exposition server (tasks
+    # processed, failed, retried, in progress, durations; summed over the worker's
+    # processes) on dramatiq_prom_host:dramatiq_prom_port, variables Dramatiq reads
+    # itself. Loopback unless told otherwise: compose.yaml opens it to the compose
+    # network.
     os.environ.setdefault("dramatiq_prom_host", "127.0.0.1")
     WORKER_METRICS_MIDDLEWARE = ["dramatiq.middleware.prometheus.Prometheus"]
 else:
+    BROKER_OPTIONS = {}
+    # The embedded mode has no exposition server: its worker threads live in the web
+    # process.
     WORKER_METRICS_MIDDLEWARE = []
 DRAMATIQ_BROKER = {
     "BROKER": (
