@@ -46,13 +46,6 @@ def messages_of(sender: User) -> QuerySet[Message]:
     return Message.objects.filter(sender=sender).order_by("-created_at", "-pk")
 
 
-def messages_sent_since(sender: User, since: datetime, *, at_most: int | None = None) -> int:
-    """How many messages `sender` has written since `since`, whatever became of them;
-    counting stops at `at_most`, so a limit check reads no more rows than the limit."""
-    recent = Message.objects.filter(sender=sender, created_at__gte=since)
-    return recent[:at_most].count() if at_most is not None else recent.count()
-
-
 @dataclass(frozen=True)
 class StatusStats:
     status: str

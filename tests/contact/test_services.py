@@ -9,6 +9,7 @@ from contact.models import Message
 from contact.services import (
     DeliveryDeferred,
     DeliveryFailed,
+    MessageRateLimited,
     message_create,
     message_deliver,
     messages_retry,
@@ -60,6 +61,31 @@ def test_message_create_saves_a_queued_row_from_the_sender(user):
     assert message.status == Message.Status.QUEUED
     assert message.sender_email == user.email
     assert message.attempts == 0
+    assert Message.objects.get(pk=message.pk).subject == "Hi"
+
+
+def test_message_create_checks_the_limit_and_inserts_in_one_bounded_statement(
+    user, settings, django_assert_num_queries
+):
+    settings.MESSAGES_PER_HOUR = 3
+
+    with django_assert_num_queries(1) as captured:
+        message_create(sender=user, subject="Hi", body="Hello there")
+
+    sql = captured.captured_queries[0]["sql"]
+    assert sql.startswith("INSERT") and "LIMIT 3" in sql
+
+
+def test_message_create_refuses_past_the_hourly_limit_and_writes_nothing(user, settings):
+    settings.MESSAGES_PER_HOUR = 2
+    make_message(user, created_at=timezone.now() - timedelta(minutes=61))
+    for _ in range(2):
+        message_create(sender=user, subject="Hi", body="Hello there")
+
+    with pytest.raises(MessageRateLimited):
+        message_create(sender=user, subject="Hi", body="Hello there")
+
+    assert Message.objects.filter(sender=user).count() == 3
 
 
 def test_message_create_enqueues_delivery_only_after_commit(
