@@ -67,6 +67,16 @@ def test_a_message_sent_by_htmx_is_confirmed_and_the_form_cleared(client, user):
     assert "Where is my parcel?" not in html
 
 
+def test_the_blank_form_kept_for_the_next_message_follows_the_language(client, user):
+    client.force_login(user)
+    client.post(reverse("message-new"), VALID, **HTMX)
+
+    response = client.post(reverse("message-new"), VALID, HTTP_ACCEPT_LANGUAGE="ru", **HTMX)
+
+    html = response.content.decode()
+    assert ">Тема</label>" in html and ">Subject</label>" not in html
+
+
 def test_a_message_sent_by_plain_post_redirects_home_with_the_confirmation(client, user):
     client.force_login(user)
 
