@@ -25,5 +25,5 @@ RUN DEBUG=true SECRET_KEY=collectstatic-only python manage.py collectstatic --no
 USER site
 
 EXPOSE 8000
-# Workers: WEB_CONCURRENCY (gunicorn reads it), 2 by default.
-CMD ["gunicorn", "site_config.wsgi:application", "--bind", "0.0.0.0:8000", "--access-logfile", "-"]
+# Workers and the rest: site_config/gunicorn.py (WEB_CONCURRENCY, else 2 per core + 1).
+CMD ["gunicorn", "-c", "python:site_config.gunicorn", "site_config.wsgi:application", "--access-logfile", "-"]

@@ -20,9 +20,10 @@ def log(text: str) -> None:
 
 @contextmanager
 def topology(**overrides: str) -> Iterator[Topology]:
-    """The production topology of the system tests (gunicorn with 2 sync workers, one
-    worker process of 1 x 4 threads, a fresh PostgreSQL database, Redis, the SMTP sink
-    and the directory stand-in), stopped and its database dropped afterwards."""
+    """The production topology of the system tests (gunicorn as site_config/gunicorn.py
+    sets it up, one worker process of 1 x 4 threads, a fresh PostgreSQL database, Redis,
+    the SMTP sink and the directory stand-in), stopped and its database dropped
+    afterwards."""
     started = time.monotonic()
     with contextmanager(topology_environment)(**overrides) as running:
         log(f"topology up in {time.monotonic() - started:.1f} s at {running.base_url}")

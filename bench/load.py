@@ -79,7 +79,7 @@ def wrk_version() -> str | None:
 def sign_up_people(base_url: str, count: int) -> list[Person]:
     """`count` people, signed up (and so signed in) through the site itself. The first
     ten have addresses the directory stand-in knows, the rest are unknown to it.
-    Two at a time: each sign-up hashes a password, and gunicorn runs two workers."""
+    Two at a time, one per core: each sign-up hashes a password."""
     emails = [user["email"] for user in USERS][:count]
     emails += [f"bench-person-{number}@example.org" for number in range(len(emails), count)]
     with ThreadPoolExecutor(max_workers=2) as pool:

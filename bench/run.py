@@ -1,7 +1,7 @@
 """`make bench`: the production topology on loopback, under load, measured.
 
 Each measurement starts the topology of the system tests (tests/system/topology.py):
-gunicorn with 2 sync workers, one `rundramatiq` worker process, a fresh PostgreSQL
+gunicorn as site_config/gunicorn.py sets it up, one `rundramatiq` worker process, a fresh PostgreSQL
 database on the server DATABASE_URL names, a Redis of its own, an SMTP sink and the
 directory stand-in. Load comes from wrk, a separate process in C, so that the load
 generator is not what is measured. Every figure is judged against a baseline measured in

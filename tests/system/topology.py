@@ -1,7 +1,7 @@
 """The production topology as real processes on loopback, for the system and fault
-tests: gunicorn (2 workers), one `manage.py rundramatiq` process, a fresh PostgreSQL
-database on the server DATABASE_URL names, a Redis server of its own (so it can be
-stopped), an aiosmtpd sink and the directory stand-in."""
+tests: gunicorn (configured by site_config/gunicorn.py), one `manage.py rundramatiq`
+process, a fresh PostgreSQL database on the server DATABASE_URL names, a Redis server of
+its own (so it can be stopped), an aiosmtpd sink and the directory stand-in."""
 
 import os
 import shutil
@@ -235,9 +235,9 @@ def topology_environment(**overrides: str) -> Iterator[Topology]:
         topology.spawn(
             [
                 str(BIN / "gunicorn"),
+                "--config",
+                "python:site_config.gunicorn",
                 "site_config.wsgi:application",
-                "--workers",
-                "2",
                 "--bind",
                 f"127.0.0.1:{port}",
             ]
