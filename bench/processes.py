@@ -1,7 +1,8 @@
 """The topology's processes as the operating system sees them: which they are, their
-resident memory, and stopping the worker between measurements."""
+resident memory and CPU time, and stopping the worker between measurements."""
 
 import os
+import resource
 import signal
 from pathlib import Path
 
@@ -48,3 +49,75 @@ def stop_worker(topology: Topology) -> None:
     """Stop the worker as its process manager would (SIGTERM: in-flight tasks finish)."""
     os.killpg(topology.worker.pid, signal.SIGTERM)
     topology.worker.wait(timeout=60)
+
+
+# The parts of the topology whose CPU time the bench accounts for, in table order.
+CPU_ROLES = ("web", "worker", "postgres", "redis", "stand-ins", "wrk")
+
+
+class CpuAccount:
+    """CPU time (user + system) spent by each part of the topology between start() and
+    stop(): the web (gunicorn's processes), the worker (its whole process group),
+    PostgreSQL (every backend on the server), Redis, the stand-ins for the SMTP server
+    and the directory (threads of this bench process), and wrk (this process's children
+    that ended meanwhile)."""
+
+    def __init__(self, topology: Topology) -> None:
+        self.topology = topology
+        self.seconds: dict[str, float] = {}
+
+    def __enter__(self) -> "CpuAccount":
+        self._before = self._ticks_by_pid()
+        self._children_before = _children_seconds()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        after = self._ticks_by_pid()
+        totals = dict.fromkeys(CPU_ROLES, 0)
+        for pid, (role, ticks) in after.items():
+            totals[role] += ticks - self._before.get(pid, (role, 0))[1]
+        hertz = os.sysconf("SC_CLK_TCK")
+        self.seconds = {role: ticks / hertz for role, ticks in totals.items()}
+        self.seconds["wrk"] = _children_seconds() - self._children_before
+
+    def ms_per(self, count: int) -> dict[str, float]:
+        return {role: seconds * 1000 / count for role, seconds in self.seconds.items()}
+
+    def _ticks_by_pid(self) -> dict[int, tuple[str, int]]:
+        web = {self.topology.processes[0].pid, *children(self.topology.processes[0].pid)}
+        found = {}
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            pid = int(stat.parent.name)
+            try:
+                name, fields = _stat(stat)
+                role = self._role(pid, name, web)
+            except (OSError, ValueError):
+                continue  # gone while we looked
+            if role is not None:
+                found[pid] = (role, int(fields[11]) + int(fields[12]))
+        return found
+
+    def _role(self, pid: int, name: str, web: set[int]) -> str | None:
+        if pid in web:
+            return "web"
+        if self.topology.worker is not None and os.getpgid(pid) == self.topology.worker.pid:
+            return "worker"
+        if name == "postgres":
+            return "postgres"
+        if self.topology.redis.process is not None and pid == self.topology.redis.process.pid:
+            return "redis"
+        if pid == os.getpid():
+            return "stand-ins"
+        return None
+
+
+def _stat(path: Path) -> tuple[str, list[str]]:
+    """A process's name and the fields of /proc/PID/stat after it (utime is the 12th)."""
+    text = path.read_text()
+    name = text[text.index("(") + 1 : text.rindex(")")]
+    return name, text[text.rindex(")") + 2 :].split()
+
+
+def _children_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime

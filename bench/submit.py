@@ -10,7 +10,7 @@ from django.urls import reverse
 from bench.harness import Rows, inside, log, wait_for
 from bench.inside import SUBMIT_FORM
 from bench.load import WrkRun, run_wrk, sign_up_people, write_people
-from bench.processes import stop_worker
+from bench.processes import CPU_ROLES, CpuAccount, stop_worker
 from bench.report import Result
 from tests.system.topology import Topology
 
@@ -31,11 +31,13 @@ ISOLATION_GOAL = 1.2
 
 
 @dataclass(frozen=True)
-class SubmitRun:
-    """A wrk run of submits, and the rows it wrote."""
+class LoadRun:
+    """A wrk run, the delivery rows it wrote, and the CPU time each part of the
+    topology spent meanwhile, in ms per request."""
 
     wrk: WrkRun
     rows_written: int
+    cpu_ms: dict[str, float]
 
     @property
     def rows_match(self) -> bool:
@@ -60,48 +62,51 @@ def people_file(topology: Topology, folder: Path) -> Path:
     return path
 
 
-def health(topology: Topology, people: Path, *, seconds: float) -> WrkRun:
+def health(topology: Topology, people: Path, *, seconds: float) -> LoadRun:
     """/healthz under the same load: it touches neither the database nor Redis, so it is
     what the server, gunicorn and Django's middleware cost on their own."""
-    return run_wrk(
-        topology.base_url + reverse("healthz"),
-        people,
-        connections=CONNECTIONS,
-        seconds=seconds,
-        expect=HEALTH_ANSWER,
-    )
-
-
-def submits(topology: Topology, people: Path, *, seconds: float) -> SubmitRun:
-    url = topology.base_url + reverse("message-new")
-    with Rows(topology) as rows:
-        before = rows.count()
+    with CpuAccount(topology) as cpu:
         run = run_wrk(
-            url,
+            topology.base_url + reverse("healthz"),
             people,
             connections=CONNECTIONS,
             seconds=seconds,
-            body=urlencode(SUBMIT_FORM),
-            expect=SUBMIT_CONFIRMATION,
+            expect=HEALTH_ANSWER,
         )
-        return SubmitRun(run, rows.settled_count() - before)
+    return LoadRun(run, 0, cpu.ms_per(run.requests))
+
+
+def submits(topology: Topology, people: Path, *, seconds: float) -> LoadRun:
+    url = topology.base_url + reverse("message-new")
+    with Rows(topology) as rows:
+        before = rows.count()
+        with CpuAccount(topology) as cpu:
+            run = run_wrk(
+                url,
+                people,
+                connections=CONNECTIONS,
+                seconds=seconds,
+                body=urlencode(SUBMIT_FORM),
+                expect=SUBMIT_CONFIRMATION,
+            )
+        return LoadRun(run, rows.settled_count() - before, cpu.ms_per(run.requests))
 
 
 def throughput(
-    topology: Topology, health: WrkRun, submit: SubmitRun, seconds: float
+    topology: Topology, health: LoadRun, submit: LoadRun, seconds: float
 ) -> tuple[list[Result], dict]:
     """Item 1: submits per second against /healthz, latencies, and where a submit's
     time goes (a profile of submits in-process)."""
     log(f"item 1: {SUBMITS_PROFILED} submits in-process under cProfile")
     profile = inside(topology, "profile-submit", "--count", str(SUBMITS_PROFILED))
-    ratio = submit.wrk.per_second / health.per_second
+    ratio = submit.wrk.per_second / health.wrk.per_second
     results = [
         Result(
             "submit",
             "submit throughput (vs /healthz)",
             "req/s",
             submit.wrk.per_second,
-            baseline=health.per_second,
+            baseline=health.wrk.per_second,
             ratio=ratio,
             goal=f"ratio >= {THROUGHPUT_GOAL}",
             passed=ratio >= THROUGHPUT_GOAL,
@@ -111,19 +116,19 @@ def throughput(
             "submit latency p50 (vs /healthz)",
             "ms",
             submit.wrk.p50_ms,
-            baseline=health.p50_ms,
-            ratio=submit.wrk.p50_ms / health.p50_ms,
+            baseline=health.wrk.p50_ms,
+            ratio=submit.wrk.p50_ms / health.wrk.p50_ms,
         ),
         Result(
             "submit",
             "submit latency p99 (vs /healthz)",
             "ms",
             submit.wrk.p99_ms,
-            baseline=health.p99_ms,
+            baseline=health.wrk.p99_ms,
             goal=f"<= {P99_GOAL_MS:.0f} ms",
             passed=submit.wrk.p99_ms <= P99_GOAL_MS,
         ),
-        *answer_checks("submit", "/healthz", health),
+        *answer_checks("submit", "/healthz", health.wrk),
         *submit_checks("submit", "submits", submit),
         Result("submit", "SQL queries per submit", "", profile["queries_per_submit"]),
         Result(
@@ -134,6 +139,7 @@ def throughput(
             baseline=profile["ms_per_healthz"],
             ratio=profile["ms_per_submit"] / profile["ms_per_healthz"],
         ),
+        *cpu_results("submit", submit, health),
         Result(
             "submit",
             "submit in-process, under cProfile",
@@ -152,7 +158,7 @@ def throughput(
 
 
 def without_worker(
-    topology: Topology, people: Path, health: WrkRun, seconds: float
+    topology: Topology, people: Path, health: LoadRun, seconds: float
 ) -> tuple[list[Result], dict]:
     """Item 1 again with the worker stopped: what the web path costs on its own, apart
     from the worker delivering the same messages on the same two cores. Said, not judged:
@@ -162,14 +168,14 @@ def without_worker(
         alone = submits(topology, people, seconds=seconds)
     finally:
         topology.start_worker()
-    ratio = alone.wrk.per_second / health.per_second
+    ratio = alone.wrk.per_second / health.wrk.per_second
     results = [
         Result(
             "submit",
             "submit throughput, worker stopped (vs /healthz)",
             "req/s",
             alone.wrk.per_second,
-            baseline=health.per_second,
+            baseline=health.wrk.per_second,
             ratio=ratio,
         ),
         Result(
@@ -177,15 +183,16 @@ def without_worker(
             "submit latency p99, worker stopped",
             "ms",
             alone.wrk.p99_ms,
-            baseline=health.p99_ms,
+            baseline=health.wrk.p99_ms,
         ),
         *submit_checks("submit", "submits, worker stopped", alone),
+        *cpu_results("submit", alone, health, worker_stopped=True),
     ]
     return results, {**asdict(alone.wrk), "rows_written": alone.rows_written}
 
 
 def latency_isolation(
-    topology: Topology, people: Path, seconds: float, reference: SubmitRun
+    topology: Topology, people: Path, seconds: float, reference: LoadRun
 ) -> tuple[list[Result], dict]:
     """Item 2: the same submits while every SMTP DATA and every directory request takes
     SLOW_SECONDS, against item 1's run."""
@@ -221,6 +228,37 @@ def latency_isolation(
     return results, details
 
 
+def cpu_results(
+    item: str, run: LoadRun, health: LoadRun, *, worker_stopped: bool = False
+) -> list[Result]:
+    """Where the machine's CPU went during a run, per request, by part of the topology,
+    against the same for /healthz: what a submit costs beyond the web process."""
+    label = ", worker stopped" if worker_stopped else ""
+    results = [
+        Result(
+            item,
+            f"CPU per submit{label}: {role} (vs /healthz)",
+            "ms",
+            run.cpu_ms[role],
+            baseline=health.cpu_ms[role],
+        )
+        for role in CPU_ROLES
+        if not (worker_stopped and role == "worker")
+    ]
+    total, total_health = sum(run.cpu_ms.values()), sum(health.cpu_ms.values())
+    results.append(
+        Result(
+            item,
+            f"CPU per submit{label}: all parts (vs /healthz)",
+            "ms",
+            total,
+            baseline=total_health,
+            ratio=total / total_health,
+        )
+    )
+    return results
+
+
 def answer_checks(item: str, name: str, run: WrkRun) -> list[Result]:
     """Every answer was a 200 with the expected text, and no socket failed."""
     return [
@@ -237,7 +275,7 @@ def answer_checks(item: str, name: str, run: WrkRun) -> list[Result]:
     ]
 
 
-def submit_checks(item: str, name: str, submit: SubmitRun) -> list[Result]:
+def submit_checks(item: str, name: str, submit: LoadRun) -> list[Result]:
     """As answer_checks, and one delivery row for every good answer."""
     return [
         *answer_checks(item, name, submit.wrk),
