@@ -10,18 +10,18 @@ import logging
 import smtplib
 import time
 from collections.abc import Iterable
-from contextlib import suppress
 from datetime import datetime, timedelta
 from functools import partial
 
 from django.conf import settings
-from django.core.mail import BadHeaderError, get_connection
+from django.core.mail import BadHeaderError
 from django.db import InterfaceError, OperationalError, connection, transaction
 from django.utils import timezone
 
 from contact.directory import DirectoryLookup, shared_directory_client, user_directory
 from contact.emails import admin_email
 from contact.models import Message
+from contact.smtp import send_email
 from users.models import User
 
 logger = logging.getLogger(__name__)
@@ -203,26 +203,20 @@ def message_deliver(*, message_id: int) -> None:
     looked_up = time.monotonic()
     message.directory_status = lookup.status
     message.directory_data = lookup.users
-    smtp = get_connection()
     try:
-        smtp.open()
-        smtp.send_messages([admin_email(message, lookup)])
+        send_email(admin_email(message, lookup))
     except Exception as error:
         try:
             _record_failure(message, error)
         finally:
             _log_attempt(message, lookup, started, looked_up)
     else:
-        # Recorded before the connection's QUIT: between the server accepting the email
-        # and the row saying so lies only this write. A worker killed inside that window
-        # leaves the row sending; when its lease ends the email is sent again (the same
-        # Message-ID lets mail systems tell): at least once, rather than perhaps never.
+        # Between the server accepting the email and the row saying so lies only this
+        # write. A worker killed inside that window leaves the row sending; when its
+        # lease ends the email is sent again (the same Message-ID lets mail systems
+        # tell): at least once, rather than perhaps never.
         _record_sent(message)
         _log_attempt(message, lookup, started, looked_up)
-    finally:
-        # The outcome is recorded; a failing goodbye to the server changes nothing.
-        with suppress(smtplib.SMTPException, OSError):
-            smtp.close()
 
 
 # How an attempt ended, as its log line says it: the row's status after the attempt.

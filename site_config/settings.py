@@ -360,6 +360,7 @@ DRAMATIQ_BROKER = {
         "dramatiq.middleware.Pipelines",
         "dramatiq.middleware.Retries",
         "django_dramatiq.middleware.DbConnectionsMiddleware",
+        "contact.smtp.SmtpConnectionsMiddleware",
         "contact.sweeper.OutboxSweeper",
     ],
 }

@@ -8,6 +8,7 @@ import pytest
 from django.core.cache import cache
 from dramatiq.brokers.stub import StubBroker
 
+from contact.smtp import close_connection
 from tests.standins.directory import DirectoryStandIn
 from tests.standins.smtp import SmtpSink
 from users.models import User
@@ -82,6 +83,8 @@ def smtp_sink(settings) -> Iterator[SmtpSink]:
     settings.ADMIN_EMAIL = "admin@example.org"
     settings.DEFAULT_FROM_EMAIL = "site@example.org"
     yield sink
+    # The connection this thread kept to it goes with it.
+    close_connection()
     sink.stop()
 
 

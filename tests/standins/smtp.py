@@ -17,6 +17,8 @@ class ReceivedEmail:
     mail_from: str
     rcpt_tos: list[str]
     message: EmailMessage
+    # The client's address and port: emails over one connection share it.
+    client: tuple[str, int]
     # time.monotonic() when the server accepted it.
     received_at: float = field(default_factory=time.monotonic)
 
@@ -44,6 +46,10 @@ class SmtpSink:
         self._controller.start()
         return self
 
+    def connections(self) -> int:
+        """How many client connections the accepted emails came over."""
+        return len({received.client for received in self.received})
+
     def stop(self) -> None:
         if self._controller is not None:
             self._controller.stop()
@@ -62,6 +68,8 @@ class _Handler:
         if reply.startswith("250"):
             message = email.message_from_bytes(envelope.content, policy=default_policy)
             self.sink.received.append(
-                ReceivedEmail(envelope.mail_from, list(envelope.rcpt_tos), message)
+                ReceivedEmail(
+                    envelope.mail_from, list(envelope.rcpt_tos), message, tuple(session.peer)
+                )
             )
         return reply

@@ -1,0 +1,89 @@
+import threading
+
+import pytest
+from django.core.mail import EmailMessage
+
+from contact import smtp
+from contact.smtp import send_email
+
+
+def email(number: int) -> EmailMessage:
+    return EmailMessage(f"Email {number}", "Hello", "site@example.org", ["admin@example.org"])
+
+
+def test_emails_from_one_thread_share_a_connection(smtp_sink):
+    for number in range(3):
+        send_email(email(number))
+
+    assert [received.message["Subject"] for received in smtp_sink.received] == [
+        "Email 0",
+        "Email 1",
+        "Email 2",
+    ]
+    assert smtp_sink.connections() == 1
+
+
+def test_each_thread_has_a_connection_of_its_own(smtp_sink):
+    send_email(email(0))
+    other = threading.Thread(target=lambda: (send_email(email(1)), smtp.close_connection()))
+    other.start()
+    other.join()
+
+    assert smtp_sink.connections() == 2
+
+
+def test_a_connection_the_server_closed_is_replaced_before_use(smtp_sink):
+    send_email(email(0))
+    smtp_sink.stop()
+    smtp_sink.start()
+
+    send_email(email(1))
+
+    assert len(smtp_sink.received) == 2
+    assert smtp_sink.connections() == 2
+
+
+def test_an_idle_connection_is_replaced(smtp_sink, monkeypatch):
+    monkeypatch.setattr(smtp, "IDLE_SECONDS", 0)
+    send_email(email(0))
+
+    send_email(email(1))
+
+    assert smtp_sink.connections() == 2
+
+
+def test_a_connection_carries_its_quota_then_another_opens(smtp_sink, monkeypatch):
+    monkeypatch.setattr(smtp, "EMAILS_PER_CONNECTION", 2)
+    for number in range(3):
+        send_email(email(number))
+
+    assert smtp_sink.connections() == 2
+
+
+def test_after_an_error_the_next_email_opens_a_fresh_connection(smtp_sink):
+    send_email(email(0))
+    smtp_sink.replies = ["451 Try again later"]
+    with pytest.raises(Exception, match="Try again later"):
+        send_email(email(1))
+
+    send_email(email(2))
+
+    assert [received.message["Subject"] for received in smtp_sink.received] == [
+        "Email 0",
+        "Email 2",
+    ]
+    assert smtp_sink.connections() == 2
+
+
+def test_changed_settings_open_a_connection_to_the_new_server(smtp_sink, settings):
+    send_email(email(0))
+    other = type(smtp_sink)().start()
+    settings.EMAIL_PORT = other.port
+    try:
+        send_email(email(1))
+    finally:
+        smtp.close_connection()
+        other.stop()
+
+    assert len(smtp_sink.received) == 1
+    assert [received.message["Subject"] for received in other.received] == ["Email 1"]
