@@ -21,6 +21,7 @@ import dramatiq
 from django.conf import settings
 from django.core.mail import EmailMessage, get_connection
 from django.core.mail.backends.base import BaseEmailBackend
+from django.core.mail.backends.smtp import EmailBackend as SmtpEmailBackend
 
 # Longer idle than this and the connection is closed rather than reused: servers drop
 # quiet clients (RFC 5321 asks them to wait 5 minutes; many wait less), and reusing one
@@ -76,6 +77,10 @@ def send_email(email: EmailMessage) -> None:
         # Whatever state the session is in now, the next email starts a fresh one.
         close_connection()
         raise
+    if not isinstance(kept.backend, SmtpEmailBackend):
+        # Files, the console, memory: no handshake to save, and a file per email.
+        close_connection()
+        return
     kept.emails_sent += 1
     kept.last_used = time.monotonic()
 

@@ -87,3 +87,15 @@ def test_changed_settings_open_a_connection_to_the_new_server(smtp_sink, setting
 
     assert len(smtp_sink.received) == 1
     assert [received.message["Subject"] for received in other.received] == ["Email 1"]
+
+
+def test_other_backends_are_closed_after_each_email(settings, tmp_path):
+    settings.EMAIL_BACKEND = "django.core.mail.backends.filebased.EmailBackend"
+    settings.EMAIL_FILE_PATH = tmp_path
+
+    send_email(email(0))
+
+    [written] = tmp_path.iterdir()
+    assert "Subject: Email 0" in written.read_text()
+    # Nothing kept: the next email opens a file of its own.
+    assert smtp._this_thread.kept is None
