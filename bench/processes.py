@@ -56,8 +56,8 @@ CPU_ROLES = ("web", "worker", "postgres", "redis", "stand-ins", "wrk")
 
 
 class CpuAccount:
-    """CPU time (user + system) spent by each part of the topology between start() and
-    stop(): the web (gunicorn's processes), the worker (its whole process group),
+    """CPU time (user + system) spent by each part of the topology inside the `with`
+    block: the web (gunicorn's processes), the worker (its whole process group),
     PostgreSQL (every backend on the server), Redis, the stand-ins for the SMTP server
     and the directory (threads of this bench process), and wrk (this process's children
     that ended meanwhile)."""
@@ -84,7 +84,7 @@ class CpuAccount:
         return {role: seconds * 1000 / count for role, seconds in self.seconds.items()}
 
     def _ticks_by_pid(self) -> dict[int, tuple[str, int]]:
-        web = {self.topology.processes[0].pid, *children(self.topology.processes[0].pid)}
+        web = {self.topology.processes[0].pid, *gunicorn_workers(self.topology)}
         found = {}
         for stat in Path("/proc").glob("[0-9]*/stat"):
             pid = int(stat.parent.name)
