@@ -139,8 +139,11 @@ LOGOUT_REDIRECT_URL = "home"
 # client before the password is even looked at.
 AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",
-    "django.contrib.auth.backends.ModelBackend",
+    "users.backends.ModelBackend",
 ]
+# Sessions live in the database, as Django's default keeps them: signing out ends one
+# for good, and nothing is lost when Redis restarts.
+SESSION_ENGINE = "users.sessions"
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},

@@ -1,0 +1,44 @@
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from tests.conftest import GOOD_PASSWORD
+from users.backends import ModelBackend
+
+pytestmark = pytest.mark.django_db
+
+
+def test_get_user_reads_the_whole_account_in_one_query(user):
+    with CaptureQueriesContext(connection) as queries:
+        found = ModelBackend().get_user(str(user.pk))
+
+    assert len(queries) == 1
+    assert found == user
+    assert (found.email, found.password, found.is_active, found.date_joined) == (
+        user.email,
+        user.password,
+        True,
+        user.date_joined,
+    )
+
+
+def test_get_user_refuses_an_inactive_account(user):
+    user.is_active = False
+    user.save()
+
+    assert ModelBackend().get_user(str(user.pk)) is None
+
+
+@pytest.mark.parametrize("user_id", ["999999", "not-a-number"])
+def test_get_user_finds_nobody_for_an_unknown_or_malformed_key(user, user_id):
+    assert ModelBackend().get_user(user_id) is None
+
+
+def test_a_password_change_signs_the_other_sessions_out(client, user):
+    client.force_login(user)
+    assert client.get("/messages/").status_code == 200
+
+    user.set_password(GOOD_PASSWORD + "-new")
+    user.save()
+
+    assert client.get("/messages/").status_code == 302
