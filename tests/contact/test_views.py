@@ -47,6 +47,17 @@ def test_pages_send_the_csrf_token_with_every_htmx_request(client):
     assert re.search(r"""<body hx-headers='\{"X-CSRFToken": "\w+"\}'>""", html)
 
 
+def test_the_token_field_is_in_full_pages_and_not_in_htmx_answers(client, user):
+    client.force_login(user)
+
+    page = client.get(reverse("home")).content.decode()
+    answer = client.post(reverse("message-new"), {"subject": "", "body": ""}, **HTMX)
+
+    assert 'name="csrfmiddlewaretoken"' in page
+    assert answer.status_code == 200 and 'id="message-form"' in answer.content.decode()
+    assert 'name="csrfmiddlewaretoken"' not in answer.content.decode()
+
+
 # ---------------------------------------------------------------- writing a message
 
 VALID = {"subject": "Question about my order", "body": "Where is my parcel?"}
