@@ -1,10 +1,11 @@
 """Load from wrk, a separate process that is not the bottleneck, as signed-in people.
 
 wrk runs one thread per connection (-tN -cN) because its Lua hooks are per thread, not
-per connection: that is the only way to give every connection a person of its own, so
-that submits do not queue behind one another on a single person's row lock or per-person
-rate limit. The threads spend their time waiting on sockets; 16 of them cost wrk no more
-CPU than 2 would.
+per connection: that is the only way to have the connections send as different people
+at any moment. Each thread takes every person in turn (bench/signed_in.lua), so that a
+person's hourly count of messages, which every submit checks, stays near what people
+send. The threads spend their time waiting on sockets; 16 of them cost wrk no more CPU
+than 2 would.
 """
 
 import json

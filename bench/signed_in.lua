@@ -2,7 +2,9 @@
 -- as htmx sends them, and every answer is checked.
 --
 -- wrk has no per-connection hook, so run it with one thread per connection
--- (wrk -tN -cN): each thread, and so each connection, is one person.
+-- (wrk -tN -cN). Each thread takes every person in turn, request by request, starting
+-- from a person of its own: the connections send as different people at any moment, and
+-- each person sends only a share of the run's messages, as people do.
 --
 -- Environment:
 --   BENCH_PEOPLE  a file with one "SESSION_ID CSRF_TOKEN" line per person
@@ -23,12 +25,7 @@ local function read_people()
 end
 
 function setup(thread)
-  if #people == 0 then
-    read_people()
-  end
-  local person = people[#threads % #people + 1]
-  thread:set("session", person.session)
-  thread:set("csrf", person.csrf)
+  thread:set("first", #threads)
   table.insert(threads, thread)
 end
 
@@ -36,20 +33,26 @@ function init(args)
   good, bad = 0, 0
   expect = os.getenv("BENCH_EXPECT")
   local body = os.getenv("BENCH_BODY")
-  local headers = {
-    ["Cookie"] = "sessionid=" .. session .. "; csrftoken=" .. csrf,
-    ["X-CSRFToken"] = csrf,
-    ["HX-Request"] = "true",
-  }
-  if body then
-    headers["Content-Type"] = "application/x-www-form-urlencoded"
+  read_people()
+  -- Each person's request, built once: that keeps wrk cheap.
+  prepared = {}
+  for _, person in ipairs(people) do
+    local headers = {
+      ["Cookie"] = "sessionid=" .. person.session .. "; csrftoken=" .. person.csrf,
+      ["X-CSRFToken"] = person.csrf,
+      ["HX-Request"] = "true",
+    }
+    if body then
+      headers["Content-Type"] = "application/x-www-form-urlencoded"
+    end
+    table.insert(prepared, wrk.format(os.getenv("BENCH_METHOD"), nil, headers, body))
   end
-  -- The same request every time: building it once keeps wrk cheap.
-  prepared = wrk.format(os.getenv("BENCH_METHOD"), nil, headers, body)
+  turn = first
 end
 
 function request()
-  return prepared
+  turn = turn % #prepared + 1
+  return prepared[turn]
 end
 
 function response(status, headers, body)
