@@ -19,7 +19,7 @@ CONNECTIONS = 16
 # Every submit counts its sender's messages of the last hour, up to MESSAGES_PER_HOUR
 # (which the topology raises out of the way). With one person per connection each sent
 # over a thousand in a full run, and every submit's count grew with them; people who
-# may send 10 an hour never have that many. Ten times as many people keep it near that.
+# may send 10 an hour never have that many. Ten times as many people send about 150 each.
 PEOPLE = CONNECTIONS * 10
 WARM_UP_SECONDS = 3
 WARM_UP_DRAIN_TIMEOUT = 300
