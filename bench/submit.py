@@ -50,6 +50,12 @@ class LoadRun:
     cpu_ms: dict[str, float]
 
     @property
+    def summary(self) -> dict:
+        """What results.json keeps of the run: wrk's figures, the rows written and the CPU
+        account."""
+        return {**asdict(self.wrk), "rows_written": self.rows_written, "cpu_ms": self.cpu_ms}
+
+    @property
     def rows_match(self) -> bool:
         # wrk abandons the request each connection has in flight when it stops, and the
         # server still writes its row: up to one row per connection may have no answer.
@@ -187,8 +193,8 @@ def throughput(
         "connections": CONNECTIONS,
         "wrk": f"wrk -t{CONNECTIONS} -c{CONNECTIONS} -d{seconds:.0f}s, {PEOPLE} people in turn",
         "ratio_by_round": ratios,
-        "healthz": asdict(health),
-        "submit": {**asdict(submit.wrk), "rows_written": submit.rows_written},
+        "healthz": health.summary,
+        "submit": submit.summary,
         "profile": profile,
     }
     return results, details
@@ -211,8 +217,8 @@ def without_worker(topology: Topology, people: Path, seconds: float) -> tuple[li
     ]
     details = {
         "ratio_by_round": ratios,
-        "healthz": asdict(health),
-        "submit": {**asdict(alone.wrk), "rows_written": alone.rows_written},
+        "healthz": health.summary,
+        "submit": alone.summary,
     }
     return results, details
 
@@ -245,8 +251,8 @@ def latency_isolation(
     ]
     details = {
         "slow_seconds": SLOW_SECONDS,
-        "reference": {**asdict(reference.wrk), "rows_written": reference.rows_written},
-        "slow": {**asdict(slow.wrk), "rows_written": slow.rows_written},
+        "reference": reference.summary,
+        "slow": slow.summary,
         # The worker was busy with the slow services meanwhile (the earlier runs' mail).
         "smtp_data_answered_during_slow_run": len(topology.sink.attempts) - sink_before,
         "directory_requests_during_slow_run": len(topology.directory.requests) - directory_before,
