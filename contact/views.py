@@ -2,10 +2,12 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib import messages
+from django.core.cache import caches
 from django.db.models import QuerySet
-from django.http import HttpResponse, HttpResponseRedirect
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.template.loader import render_to_string
 from django.urls import reverse
-from django.utils.translation import gettext, ngettext
+from django.utils.translation import get_language, gettext, ngettext
 from django.views.generic import FormView, ListView, TemplateView
 
 from contact.forms import MessageForm
@@ -35,8 +37,9 @@ class HomeView(TemplateView):
 class MessageCreateView(HtmxLoginRequiredMixin, HtmxFormMixin, FormView):
     """Writes a message to the administrator.
 
-    By htmx, success swaps in a blank form with a confirmation that names the message
-    and its status; a plain POST redirects home with the same confirmation.
+    By htmx, success swaps in a blank form and puts a confirmation that names the
+    message and its status into the page's status line; a plain POST redirects home
+    with the same confirmation.
     """
 
     form_class = MessageForm
@@ -62,12 +65,31 @@ class MessageCreateView(HtmxLoginRequiredMixin, HtmxFormMixin, FormView):
             form.add_error(None, error)
             return self.form_refused(form, status=429)
         if self.request.htmx:
-            context = self.get_context_data(
-                form=self.get_form_class()(), confirmation=confirmation(message)
-            )
-            return self.render_to_response(context)
+            answer = {
+                "blank_form": blank_message_form(self.request),
+                "confirmation": confirmation(message),
+            }
+            return HttpResponse(render_to_string("partials/message_sent.html", answer))
         messages.success(self.request, confirmation(message))
         return HttpResponseRedirect(reverse("home"))
+
+
+def blank_message_form(request: HttpRequest) -> str:
+    """The empty message form as it answers an htmx request (which carries its token in a
+    header, so the form has no token field).
+
+    It is the same for everyone in a language until the next deploy, so each process
+    renders it once per language. Rendering it for every answer, with the confirmation
+    inside it, took 0.9 of the 6.4 million instructions of a submit.
+    """
+    key = f"blank-message-form:{get_language()}"
+    fragments = caches["template_fragments"]
+    form = fragments.get(key)
+    if form is None:
+        context = {"form": MessageForm()}
+        form = render_to_string(MessageCreateView.partial_template_name, context, request)
+        fragments.set(key, form, timeout=None)
+    return form
 
 
 def confirmation(message: Message) -> str:

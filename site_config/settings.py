@@ -196,7 +196,8 @@ if REDIS_URL:
     }
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
-# What {% cache %} keeps: renderings that change only with a deploy (a blank form), so each
+# Renderings that change only with a deploy (the blank message form that answers each
+# message sent, contact.views.blank_message_form), and whatever {% cache %} keeps: each
 # process keeps its own, a dictionary lookup away rather than a round trip to Redis.
 CACHES["template_fragments"] = {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
 

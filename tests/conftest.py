@@ -5,7 +5,7 @@ from collections.abc import Callable, Iterator
 
 import dramatiq
 import pytest
-from django.core.cache import cache
+from django.core.cache import cache, caches
 from dramatiq.brokers.stub import StubBroker
 
 from contact.smtp import close_connection
@@ -40,10 +40,13 @@ def fast_password_hashing(settings):
 
 @pytest.fixture(autouse=True)
 def fresh_cache():
-    # The rate limits count in the cache; each test starts from zero.
-    cache.clear()
+    # The rate limits count in the cache, and renderings are kept in the fragment cache;
+    # each test starts from zero.
+    for cleared in (cache, caches["template_fragments"]):
+        cleared.clear()
     yield
-    cache.clear()
+    for cleared in (cache, caches["template_fragments"]):
+        cleared.clear()
 
 
 @pytest.fixture(autouse=True)
