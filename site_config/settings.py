@@ -191,9 +191,7 @@ REDIS_URL = env.str("REDIS_URL", default="")
 # The cache the address-based limits count in: Redis when there is one, shared by every
 # process; otherwise this process's memory, which is all the embedded mode has.
 if REDIS_URL:
-    CACHES = {
-        "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}
-    }
+    CACHES = {"default": {"BACKEND": "site_config.cache.RedisCache", "LOCATION": REDIS_URL}}
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 # Renderings that change only with a deploy (the blank message form that answers each
