@@ -10,7 +10,7 @@ from django.urls import reverse
 from bench.harness import Rows, inside, log, wait_for
 from bench.inside import SUBMIT_FORM
 from bench.load import WrkRun, run_wrk, sign_up_people, write_people
-from bench.processes import CPU_ROLES, CpuAccount, stop_worker
+from bench.processes import CPU_ROLES, CpuAccount, DiskStalls, stop_worker
 from bench.report import Result
 from tests.system.topology import Topology
 
@@ -49,12 +49,19 @@ class LoadRun:
     wrk: WrkRun
     rows_written: int
     cpu_ms: dict[str, float]
+    # How long the whole machine waited on the disk meanwhile (DiskStalls).
+    disk_stall_ms: float | None
 
     @property
     def summary(self) -> dict:
-        """What results.json keeps of the run: wrk's figures, the rows written and the CPU
-        account."""
-        return {**asdict(self.wrk), "rows_written": self.rows_written, "cpu_ms": self.cpu_ms}
+        """What results.json keeps of the run: wrk's figures, the rows written, the CPU
+        account and the disk stalls."""
+        return {
+            **asdict(self.wrk),
+            "rows_written": self.rows_written,
+            "cpu_ms": self.cpu_ms,
+            "disk_stall_ms": self.disk_stall_ms,
+        }
 
     @property
     def rows_match(self) -> bool:
@@ -126,14 +133,14 @@ def median_round(
 def health(topology: Topology, people: Path, *, seconds: float) -> LoadRun:
     """/healthz under the same load: it touches neither the database nor Redis, so it is
     what the server, gunicorn and Django's middleware cost on their own."""
-    run, cpu_ms = _load(topology, "healthz", people, seconds, expect=HEALTH_ANSWER)
-    return LoadRun(run, 0, cpu_ms)
+    run, cpu_ms, disk_stall_ms = _load(topology, "healthz", people, seconds, expect=HEALTH_ANSWER)
+    return LoadRun(run, 0, cpu_ms, disk_stall_ms)
 
 
 def submits(topology: Topology, people: Path, *, seconds: float) -> LoadRun:
     with Rows(topology) as rows:
         before = rows.count()
-        run, cpu_ms = _load(
+        run, cpu_ms, disk_stall_ms = _load(
             topology,
             "message-new",
             people,
@@ -141,7 +148,7 @@ def submits(topology: Topology, people: Path, *, seconds: float) -> LoadRun:
             expect=SUBMIT_CONFIRMATION,
             body=urlencode(SUBMIT_FORM),
         )
-        return LoadRun(run, rows.settled_count() - before, cpu_ms)
+        return LoadRun(run, rows.settled_count() - before, cpu_ms, disk_stall_ms)
 
 
 def _load(
@@ -152,10 +159,10 @@ def _load(
     *,
     expect: str,
     body: str | None = None,
-) -> tuple[WrkRun, dict[str, float]]:
-    """wrk on one of the site's URLs, and the CPU time each part of the topology spent
-    meanwhile, in ms per request."""
-    with CpuAccount(topology) as cpu:
+) -> tuple[WrkRun, dict[str, float], float | None]:
+    """wrk on one of the site's URLs; the CPU time each part of the topology spent
+    meanwhile, in ms per request; and how long the machine stalled on the disk."""
+    with CpuAccount(topology) as cpu, DiskStalls() as stalls:
         run = run_wrk(
             topology.base_url + reverse(url_name),
             people,
@@ -164,7 +171,7 @@ def _load(
             expect=expect,
             body=body,
         )
-    return run, cpu.ms_per(run.requests)
+    return run, cpu.ms_per(run.requests), stalls.ms
 
 
 def throughput(
@@ -185,6 +192,7 @@ def throughput(
             baseline=health.wrk.p50_ms,
             ratio=submit.wrk.p50_ms / health.wrk.p50_ms,
         ),
+        *stall_results("submit", "submits (vs /healthz)", submit, health),
         *answer_checks("submit", "/healthz", health.wrk),
         *submit_checks("submit", "submits", submit),
         Result("submit", "SQL queries per submit", "", profile["queries_per_submit"]),
@@ -229,6 +237,7 @@ def without_worker(topology: Topology, people: Path, seconds: float) -> tuple[li
     alone, health = turn.submit, turn.health
     results = [
         *rate_results(alone, health, judged=False),
+        *stall_results("submit", "submits, worker stopped (vs /healthz)", alone, health),
         *submit_checks("submit", "submits, worker stopped", alone),
         *cpu_results("submit", alone, health, worker_stopped=True),
     ]
@@ -264,6 +273,7 @@ def latency_isolation(
             goal=f"ratio <= {ISOLATION_GOAL}",
             passed=ratio <= ISOLATION_GOAL,
         ),
+        *stall_results("latency", "slow-services submits (vs item 1's)", slow, reference),
         *submit_checks("latency", "slow-services submits", slow),
     ]
     details = {
@@ -302,6 +312,17 @@ def rate_results(run: LoadRun, health: LoadRun, *, judged: bool) -> list[Result]
             goal=f"<= {P99_GOAL_MS:.0f} ms" if judged else "",
             passed=run.wrk.p99_ms <= P99_GOAL_MS if judged else None,
         ),
+    ]
+
+
+def stall_results(item: str, name: str, run: LoadRun, baseline: LoadRun) -> list[Result]:
+    """How long the machine waited on the disk during a run, against its baseline run:
+    a stall holds up every commit, so it shows in the run's p99. Said, not judged; none
+    where the kernel keeps no such figure."""
+    if run.disk_stall_ms is None or baseline.disk_stall_ms is None:
+        return []
+    return [
+        Result(item, f"disk stalls during {name}", "ms", run.disk_stall_ms, baseline.disk_stall_ms)
     ]
 
 
