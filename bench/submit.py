@@ -1,6 +1,7 @@
 """Items 1 and 2: htmx submits under load from wrk, against /healthz on the same server
 under the same load, then again while the SMTP server and the directory are slow."""
 
+import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from urllib.parse import urlencode
@@ -161,7 +162,12 @@ def _load(
     body: str | None = None,
 ) -> tuple[WrkRun, dict[str, float], float | None]:
     """wrk on one of the site's URLs; the CPU time each part of the topology spent
-    meanwhile, in ms per request; and how long the machine stalled on the disk."""
+    meanwhile, in ms per request; and how long the machine stalled on the disk.
+
+    What earlier steps wrote is on disk first (os.sync): the kernel writes such data out
+    about 30 s later, and that flush must not fall into this run.
+    """
+    os.sync()
     with CpuAccount(topology) as cpu, DiskStalls() as stalls:
         run = run_wrk(
             topology.base_url + reverse(url_name),
@@ -253,14 +259,25 @@ def latency_isolation(
     topology: Topology, people: Path, seconds: float, reference: LoadRun
 ) -> tuple[list[Result], dict]:
     """Item 2: the same submits while every SMTP DATA and every directory request takes
-    SLOW_SECONDS, against item 1's run."""
-    log(f"item 2: submits for {seconds:.0f} s, SMTP and directory {SLOW_SECONDS:.0f} s each")
+    SLOW_SECONDS, against item 1's run.
+
+    ROUNDS runs, and the one with the median p99 is judged: a run's p99 rose threefold
+    when the machine stalled on the disk during it (see DiskStalls), and a single run
+    decided the item by whether one fell into it.
+    """
     sink_before, directory_before = len(topology.sink.attempts), len(topology.directory.requests)
     topology.sink.delay = topology.directory.delay = SLOW_SECONDS
+    runs = []
     try:
-        slow = submits(topology, people, seconds=seconds)
+        for number in range(1, ROUNDS + 1):
+            log(
+                f"item 2: run {number} of {ROUNDS}, submits for {seconds:.0f} s, "
+                f"SMTP and directory {SLOW_SECONDS:.0f} s each"
+            )
+            runs.append(submits(topology, people, seconds=seconds))
     finally:
         topology.sink.delay = topology.directory.delay = 0.0
+    slow = sorted(runs, key=lambda run: run.wrk.p99_ms)[len(runs) // 2]
     ratio = slow.wrk.p99_ms / reference.wrk.p99_ms
     results = [
         Result(
@@ -280,9 +297,10 @@ def latency_isolation(
         "slow_seconds": SLOW_SECONDS,
         "reference": reference.summary,
         "slow": slow.summary,
+        "p99_ms_by_run": [run.wrk.p99_ms for run in runs],
         # The worker was busy with the slow services meanwhile (the earlier runs' mail).
-        "smtp_data_answered_during_slow_run": len(topology.sink.attempts) - sink_before,
-        "directory_requests_during_slow_run": len(topology.directory.requests) - directory_before,
+        "smtp_data_answered_during_slow_runs": len(topology.sink.attempts) - sink_before,
+        "directory_requests_during_slow_runs": len(topology.directory.requests) - directory_before,
     }
     return results, details
 
