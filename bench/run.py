@@ -12,13 +12,17 @@ are noise; the ratios are what to compare between runs.
    bench/load.py for why a thread each), post valid messages the way htmx does
    (HX-Request, X-CSRFToken, the session cookie) for DURATION seconds. Baseline: /healthz
    under the same load, on the same server, run just before; the two take turns three
-   times, and the turn with the median ratio is reported. Every answer is checked
+   times, each turn once the worker has delivered the last one's messages, and the turn
+   with the median ratio is reported. Every answer is checked
    (status 200 and the confirmation, counted in wrk's Lua hooks), and afterwards the
-   rows: one contact_message row per good answer. Reported: requests per second, p50, p99. Then a
+   rows: one contact_message row per good answer. Reported: requests per second, p50,
+   p99, and how long the machine stalled on the disk during each run. Then a
    profile: the SQL of one submit, and cProfile over 200 submits through
    django.test.Client in a process of the topology's (bench/inside.py).
 2. latency: the same submits while every SMTP DATA and every directory request takes
-   2 s (the worker is busy with item 1's mail meanwhile). Baseline: item 1's submit run.
+   2 s (the worker is busy with item 1's mail meanwhile), three runs, the one with the
+   median p99 judged. Baseline: item 1's submit run. Every load run starts once what
+   earlier steps wrote is on disk (os.sync).
 3. drain: 2,000 messages queued with the worker stopped, then drained into the SMTP sink
    by the worker with the shipped defaults (DRAMATIQ_NPROCS x DRAMATIQ_NTHREADS of
    .env.example), then 2,000 more with 2 processes; timed from the first email's
