@@ -2,8 +2,10 @@
 under the same load, then again while the SMTP server and the directory are slow."""
 
 import os
-from dataclasses import asdict, dataclass
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
+from typing import TypeVar
 from urllib.parse import urlencode
 
 from django.urls import reverse
@@ -36,6 +38,8 @@ HEALTH_ANSWER = "ok"
 # ratio is the median: the machine's speed here drifts by up to a third within
 # minutes, and a single /healthz run moved the ratio with it.
 ROUNDS = 3
+
+T = TypeVar("T")
 
 THROUGHPUT_GOAL = 0.25
 P99_GOAL_MS = 50.0
@@ -127,21 +131,24 @@ def median_round(
                 submits(topology, people, seconds=seconds),
             )
         )
-    median = sorted(rounds, key=lambda turn: turn.ratio)[len(rounds) // 2]
-    return median, [turn.ratio for turn in rounds]
+    return _median(rounds, key=lambda turn: turn.ratio), [turn.ratio for turn in rounds]
+
+
+def _median(items: list[T], *, key: Callable[[T], float]) -> T:
+    """The item whose key is the median (of an odd number, such as ROUNDS)."""
+    return sorted(items, key=key)[len(items) // 2]
 
 
 def health(topology: Topology, people: Path, *, seconds: float) -> LoadRun:
     """/healthz under the same load: it touches neither the database nor Redis, so it is
     what the server, gunicorn and Django's middleware cost on their own."""
-    run, cpu_ms, disk_stall_ms = _load(topology, "healthz", people, seconds, expect=HEALTH_ANSWER)
-    return LoadRun(run, 0, cpu_ms, disk_stall_ms)
+    return _load(topology, "healthz", people, seconds, expect=HEALTH_ANSWER)
 
 
 def submits(topology: Topology, people: Path, *, seconds: float) -> LoadRun:
     with Rows(topology) as rows:
         before = rows.count()
-        run, cpu_ms, disk_stall_ms = _load(
+        run = _load(
             topology,
             "message-new",
             people,
@@ -149,7 +156,7 @@ def submits(topology: Topology, people: Path, *, seconds: float) -> LoadRun:
             expect=SUBMIT_CONFIRMATION,
             body=urlencode(SUBMIT_FORM),
         )
-        return LoadRun(run, rows.settled_count() - before, cpu_ms, disk_stall_ms)
+        return replace(run, rows_written=rows.settled_count() - before)
 
 
 def _load(
@@ -160,9 +167,10 @@ def _load(
     *,
     expect: str,
     body: str | None = None,
-) -> tuple[WrkRun, dict[str, float], float | None]:
-    """wrk on one of the site's URLs; the CPU time each part of the topology spent
-    meanwhile, in ms per request; and how long the machine stalled on the disk.
+) -> LoadRun:
+    """wrk on one of the site's URLs, with the CPU time each part of the topology spent
+    meanwhile, in ms per request, and how long the machine stalled on the disk; no rows
+    counted.
 
     What earlier steps wrote is on disk first (os.sync): the kernel writes such data out
     about 30 s later, and that flush must not fall into this run.
@@ -177,7 +185,7 @@ def _load(
             expect=expect,
             body=body,
         )
-    return run, cpu.ms_per(run.requests), stalls.ms
+    return LoadRun(run, 0, cpu.ms_per(run.requests), stalls.ms)
 
 
 def throughput(
@@ -277,7 +285,7 @@ def latency_isolation(
             runs.append(submits(topology, people, seconds=seconds))
     finally:
         topology.sink.delay = topology.directory.delay = 0.0
-    slow = sorted(runs, key=lambda run: run.wrk.p99_ms)[len(runs) // 2]
+    slow = _median(runs, key=lambda run: run.wrk.p99_ms)
     ratio = slow.wrk.p99_ms / reference.wrk.p99_ms
     results = [
         Result(
