@@ -1,10 +1,12 @@
 import json
 import logging
+import os
 import time
 from collections.abc import Callable, Iterator
 
 import dramatiq
 import pytest
+import redis
 from django.core.cache import cache, caches
 from dramatiq.brokers.stub import StubBroker
 
@@ -20,6 +22,8 @@ for chatty in ("mail.log", "httpx"):
 # A password that passes every AUTH_PASSWORD_VALIDATORS rule.
 GOOD_PASSWORD = "plum-harbour-lantern-42"
 HTMX = {"HTTP_HX_REQUEST": "true"}
+# The Redis that tests which need one use; they empty its database.
+TEST_REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 
 
 def wait_until(condition: Callable[[], object], *, timeout: float) -> bool:
@@ -36,6 +40,24 @@ def wait_until(condition: Callable[[], object], *, timeout: float) -> bool:
 def fast_password_hashing(settings):
     # Production hashing is slow by design; tests only need hashing to be correct.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture
+def test_redis() -> Iterator[redis.Redis]:
+    """A client of the test Redis (TEST_REDIS_URL), emptied before and after. Skipped
+    where no Redis answers, failed instead under CI."""
+    client = redis.Redis.from_url(TEST_REDIS_URL, socket_connect_timeout=1)
+    try:
+        client.ping()
+    except redis.RedisError as error:
+        reason = f"Redis not reachable at {TEST_REDIS_URL} ({error}); set TEST_REDIS_URL"
+        if os.environ.get("CI") == "true":
+            pytest.fail(reason)
+        pytest.skip(reason)
+    client.flushdb()
+    yield client
+    client.flushdb()
+    client.close()
 
 
 @pytest.fixture(autouse=True)

@@ -3,12 +3,10 @@ in-process one, and a real Redis one) carries the task, a Dramatiq worker runs i
 against real SMTP and directory stand-ins."""
 
 import json
-import os
 from collections.abc import Iterator
 
 import dramatiq
 import pytest
-import redis
 from django.conf import settings
 from django_dramatiq.utils import load_middleware
 from dramatiq.brokers.redis import RedisBroker
@@ -29,9 +27,6 @@ def leanne() -> User:
     return User.objects.create_user(email="sincere@april.biz", password="x")
 
 
-TEST_REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
-
-
 @pytest.fixture(params=["in-process", "redis"])
 def delivery_broker(request, broker) -> Iterator[dramatiq.Broker]:
     """The broker the delivery actor sends through: the embedded mode's, or Redis with
@@ -39,15 +34,7 @@ def delivery_broker(request, broker) -> Iterator[dramatiq.Broker]:
     if request.param == "in-process":
         yield broker
         return
-    client = redis.Redis.from_url(TEST_REDIS_URL, socket_connect_timeout=1)
-    try:
-        client.ping()
-    except redis.RedisError as error:
-        reason = f"Redis not reachable at {TEST_REDIS_URL} ({error}); set TEST_REDIS_URL"
-        if os.environ.get("CI") == "true":
-            pytest.fail(reason)
-        pytest.skip(reason)
-    client.flushdb()
+    client = request.getfixturevalue("test_redis")
     middleware = [load_middleware(path) for path in settings.DRAMATIQ_BROKER["MIDDLEWARE"]]
     redis_broker = RedisBroker(client=client, middleware=middleware)
     redis_broker.declare_actor(deliver_message)
@@ -56,7 +43,6 @@ def delivery_broker(request, broker) -> Iterator[dramatiq.Broker]:
     yield redis_broker
     deliver_message.broker = in_process
     redis_broker.close()
-    client.flushdb()
 
 
 @pytest.fixture

@@ -1,26 +1,11 @@
-import shutil
 import threading
 
-import pytest
-
 from site_config.cache import RedisCache
-from tests.system.topology import RedisServer
+from tests.conftest import TEST_REDIS_URL
 
 
-@pytest.fixture
-def redis_url(tmp_path):
-    if not shutil.which("redis-server"):
-        pytest.skip("needs redis-server")
-    server = RedisServer(tmp_path / "redis")
-    server.start()
-    try:
-        yield server.url
-    finally:
-        server.stop()
-
-
-def test_the_cache_reads_and_writes_through_one_client(redis_url):
-    cache = RedisCache(redis_url, {})
+def test_the_cache_reads_and_writes_through_one_client(test_redis):
+    cache = RedisCache(TEST_REDIS_URL, {})
 
     cache.set("directory:ann", {"users": [1]}, timeout=60)
 
@@ -29,8 +14,8 @@ def test_the_cache_reads_and_writes_through_one_client(redis_url):
     assert cache._cache.get_client(write=True) is client
 
 
-def test_threads_share_the_client_and_its_pool(redis_url):
-    cache = RedisCache(redis_url, {})
+def test_threads_share_the_client_and_its_pool(test_redis):
+    cache = RedisCache(TEST_REDIS_URL, {})
     clients = []
 
     def read() -> None:
