@@ -107,7 +107,8 @@ def test_lists_and_database_url_come_from_the_environment(tmp_path):
 
     assert settings["ALLOWED_HOSTS"] == ["a.example", "b.example"]
     assert settings["CSRF_TRUSTED_ORIGINS"] == ["https://a.example"]
-    assert settings["DATABASE"]["ENGINE"] == "django.db.backends.postgresql"
+    # Django's PostgreSQL backend, with a health check of its own (site_config/postgresql).
+    assert settings["DATABASE"]["ENGINE"] == "site_config.postgresql"
     assert settings["DATABASE"]["HOST"] == "db.internal"
 
 

@@ -1,0 +1,2 @@
+"""The PostgreSQL database backend (DATABASES ENGINE): Django's, with a health check that
+costs no round trip."""
