@@ -28,9 +28,9 @@ from tests.system.visitor import PRODUCTION_ON_LOOPBACK
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 WORKER_THREADS = 4
-# The worker's CPU share against the web's, as compose.yaml sets it (cpu_shares 256
-# against 1024): niceness 6 weighs 272 against 1024 in Linux's scheduler.
-WORKER_NICENESS = 6
+# The worker's CPU share against the web's, as compose.yaml sets it (cpu_shares 16
+# against 1024): niceness 19 weighs 15 against 1024 in Linux's scheduler.
+WORKER_NICENESS = 19
 STAFF = ("staff@example.org", GOOD_PASSWORD)
 METRICS_TOKEN = "topology-metrics-token"
 
