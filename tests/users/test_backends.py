@@ -3,7 +3,8 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from tests.conftest import GOOD_PASSWORD
-from users.backends import ModelBackend
+from users.backends import ModelBackend, user_read_with_session
+from users.models import User
 
 pytestmark = pytest.mark.django_db
 
@@ -20,6 +21,24 @@ def test_get_user_reads_the_whole_account_in_one_query(user):
         True,
         user.date_joined,
     )
+
+
+def test_get_user_takes_the_person_read_with_the_session_without_a_query(user):
+    with user_read_with_session(user), CaptureQueriesContext(connection) as queries:
+        found = ModelBackend().get_user(str(user.pk))
+
+    assert found is user
+    assert len(queries) == 0
+
+
+def test_get_user_reads_the_account_when_another_was_read_with_the_session(user):
+    other = User.objects.create_user(email="someone.else@example.org", password=GOOD_PASSWORD)
+
+    with user_read_with_session(other), CaptureQueriesContext(connection) as queries:
+        found = ModelBackend().get_user(str(user.pk))
+
+    assert found == user
+    assert len(queries) == 1
 
 
 def test_get_user_refuses_an_inactive_account(user):

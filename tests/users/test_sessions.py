@@ -1,11 +1,11 @@
 from datetime import timedelta
 
 import pytest
-from django.contrib.sessions.models import Session
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
+from users.models import Session
 from users.sessions import SessionStore
 
 pytestmark = pytest.mark.django_db
@@ -64,3 +64,46 @@ def test_the_site_uses_this_store(client, user):
     client.force_login(user)
 
     assert isinstance(client.session, SessionStore)
+
+
+def signed_in_session(client, user) -> str:
+    client.force_login(user)
+    return client.cookies["sessionid"].value
+
+
+def test_a_signed_in_session_names_its_person_on_its_row(client, user):
+    key = signed_in_session(client, user)
+
+    assert Session.objects.get(session_key=key).user == user
+
+
+def test_the_person_is_read_with_the_session_in_one_query(client, user):
+    key = signed_in_session(client, user)
+
+    with CaptureQueriesContext(connection) as queries:
+        loaded = SessionStore(key)
+        person = loaded.user_read_with_it
+
+    assert len(queries) == 1
+    assert person == user
+    assert (person.email, person.password, person.is_active, person.date_joined) == (
+        user.email,
+        user.password,
+        True,
+        user.date_joined,
+    )
+
+
+def test_a_session_that_signs_nobody_in_reads_nobody():
+    key = saved_session(colour="plum").session_key
+
+    assert Session.objects.get(session_key=key).user is None
+    assert SessionStore(key).user_read_with_it is None
+
+
+def test_deleting_an_account_ends_its_sessions(client, user):
+    key = signed_in_session(client, user)
+
+    user.delete()
+
+    assert not Session.objects.filter(session_key=key).exists()
