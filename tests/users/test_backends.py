@@ -3,6 +3,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from tests.conftest import GOOD_PASSWORD
+from tests.users.conftest import account
 from users.backends import ModelBackend, user_read_with_session
 from users.models import User
 
@@ -14,13 +15,7 @@ def test_get_user_reads_the_whole_account_in_one_query(user):
         found = ModelBackend().get_user(str(user.pk))
 
     assert len(queries) == 1
-    assert found == user
-    assert (found.email, found.password, found.is_active, found.date_joined) == (
-        user.email,
-        user.password,
-        True,
-        user.date_joined,
-    )
+    assert account(found) == account(user)
 
 
 def test_get_user_takes_the_person_read_with_the_session_without_a_query(user):

@@ -25,14 +25,8 @@ def request_with_session(key: str | None, middleware=AuthenticationMiddleware):
     return request
 
 
-def signed_in_session(client, user) -> str:
-    client.force_login(user)
-    return client.cookies["sessionid"].value
-
-
-def test_a_signed_in_request_reads_its_session_and_person_in_one_query(client, user):
-    key = signed_in_session(client, user)
-    request = request_with_session(key)
+def test_a_signed_in_request_reads_its_session_and_person_in_one_query(signed_in_key, user):
+    request = request_with_session(signed_in_key)
 
     with CaptureQueriesContext(connection) as queries:
         assert request.user == user
@@ -40,10 +34,9 @@ def test_a_signed_in_request_reads_its_session_and_person_in_one_query(client, u
     assert len(queries) == 1
 
 
-def test_djangos_middleware_takes_two_queries_for_the_same(client, user):
+def test_djangos_middleware_takes_two_queries_for_the_same(signed_in_key, user):
     # What the middleware saves; also shows the count above can tell them apart.
-    key = signed_in_session(client, user)
-    request = request_with_session(key, middleware=DjangoAuthenticationMiddleware)
+    request = request_with_session(signed_in_key, middleware=DjangoAuthenticationMiddleware)
 
     with CaptureQueriesContext(connection) as queries:
         assert request.user == user
@@ -51,13 +44,12 @@ def test_djangos_middleware_takes_two_queries_for_the_same(client, user):
     assert len(queries) == 2
 
 
-def test_the_session_data_decides_who_is_signed_in_not_the_row(client, user):
+def test_the_session_data_decides_who_is_signed_in_not_the_row(signed_in_key, user):
     # Should the row ever name someone else, the person read with it is not taken.
     other = User.objects.create_user(email="someone.else@example.org", password=GOOD_PASSWORD)
-    key = signed_in_session(client, user)
-    Session.objects.filter(session_key=key).update(user=other)
+    Session.objects.filter(session_key=signed_in_key).update(user=other)
 
-    assert request_with_session(key).user == user
+    assert request_with_session(signed_in_key).user == user
 
 
 def test_a_request_without_a_session_is_anonymous_without_a_query():
@@ -69,16 +61,14 @@ def test_a_request_without_a_session_is_anonymous_without_a_query():
     assert len(queries) == 0
 
 
-def test_an_inactive_account_is_not_signed_in(client, user):
-    key = signed_in_session(client, user)
+def test_an_inactive_account_is_not_signed_in(signed_in_key, user):
     User.objects.filter(pk=user.pk).update(is_active=False)
 
-    assert not request_with_session(key).user.is_authenticated
+    assert not request_with_session(signed_in_key).user.is_authenticated
 
 
-def test_a_password_changed_elsewhere_signs_the_session_out(client, user):
-    key = signed_in_session(client, user)
+def test_a_password_changed_elsewhere_signs_the_session_out(signed_in_key, user):
     user.set_password(GOOD_PASSWORD + "-new")
     user.save()
 
-    assert not request_with_session(key).user.is_authenticated
+    assert not request_with_session(signed_in_key).user.is_authenticated

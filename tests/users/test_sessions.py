@@ -5,6 +5,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
+from tests.users.conftest import account
 from users.models import Session
 from users.sessions import SessionStore
 
@@ -66,32 +67,17 @@ def test_the_site_uses_this_store(client, user):
     assert isinstance(client.session, SessionStore)
 
 
-def signed_in_session(client, user) -> str:
-    client.force_login(user)
-    return client.cookies["sessionid"].value
+def test_a_signed_in_session_names_its_person_on_its_row(signed_in_key, user):
+    assert Session.objects.get(session_key=signed_in_key).user == user
 
 
-def test_a_signed_in_session_names_its_person_on_its_row(client, user):
-    key = signed_in_session(client, user)
-
-    assert Session.objects.get(session_key=key).user == user
-
-
-def test_the_person_is_read_with_the_session_in_one_query(client, user):
-    key = signed_in_session(client, user)
-
+def test_the_person_is_read_with_the_session_in_one_query(signed_in_key, user):
     with CaptureQueriesContext(connection) as queries:
-        loaded = SessionStore(key)
+        loaded = SessionStore(signed_in_key)
         person = loaded.user_read_with_it
 
     assert len(queries) == 1
-    assert person == user
-    assert (person.email, person.password, person.is_active, person.date_joined) == (
-        user.email,
-        user.password,
-        True,
-        user.date_joined,
-    )
+    assert account(person) == account(user)
 
 
 def test_a_session_that_signs_nobody_in_reads_nobody():
@@ -101,9 +87,7 @@ def test_a_session_that_signs_nobody_in_reads_nobody():
     assert SessionStore(key).user_read_with_it is None
 
 
-def test_deleting_an_account_ends_its_sessions(client, user):
-    key = signed_in_session(client, user)
-
+def test_deleting_an_account_ends_its_sessions(signed_in_key, user):
     user.delete()
 
-    assert not Session.objects.filter(session_key=key).exists()
+    assert not Session.objects.filter(session_key=signed_in_key).exists()
