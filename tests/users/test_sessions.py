@@ -1,6 +1,7 @@
 from datetime import timedelta
 
 import pytest
+from django.core.management import call_command
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
@@ -91,3 +92,14 @@ def test_deleting_an_account_ends_its_sessions(signed_in_key, user):
     user.delete()
 
     assert not Session.objects.filter(session_key=signed_in_key).exists()
+
+
+def test_clearsessions_deletes_the_expired_sessions_only():
+    expired = saved_session(colour="plum").session_key
+    live = saved_session(colour="teal").session_key
+    an_instant_ago = timezone.now() - timedelta(seconds=1)
+    Session.objects.filter(session_key=expired).update(expire_date=an_instant_ago)
+
+    call_command("clearsessions")
+
+    assert list(Session.objects.values_list("session_key", flat=True)) == [live]
