@@ -10,6 +10,7 @@ from django.core.exceptions import ValidationError
 from django.db import connections, router
 from django.db.models import Expression
 from django.db.models.sql import Query
+from django.db.models.sql.compiler import SQLCompiler
 
 from users.models import User
 
@@ -42,10 +43,8 @@ class ModelBackend(backends.ModelBackend):
     """
 
     def get_user(self, user_id: object) -> User | None:
-        try:
-            # The session holds the key as text.
-            pk = User._meta.pk.to_python(user_id)
-        except ValidationError:
+        pk = user_key(user_id)
+        if pk is None:
             return None
         user = _read_with_session.get()
         if user is None or user.pk != pk:
@@ -53,6 +52,15 @@ class ModelBackend(backends.ModelBackend):
         if user is None:
             return None
         return user if self.user_can_authenticate(user) else None
+
+
+def user_key(value: object) -> int | None:
+    """The primary key of a user as a session holds it (text), or None if it is none."""
+    try:
+        key: int | None = User._meta.pk.to_python(value)
+    except ValidationError:
+        return None
+    return key
 
 
 def _read_user(pk: int) -> User | None:
@@ -87,13 +95,25 @@ def user_columns(database: str) -> str:
 def user_from_row(database: str, row: Sequence[object]) -> User:
     """A User from a row of user_columns, converted as a query set converts it (SQLite
     returns datetimes as text, say) and made by `Model.from_db`."""
-    connection = connections[database]
     columns, attnames = _user_fields()
-    compiler = connection.ops.compiler("SQLCompiler")(Query(User), connection, database)
-    converters = compiler.get_converters(columns)
-    if converters:
-        row = next(compiler.apply_converters([row], converters))
+    if _converts_user_rows(database):
+        compiler = _compiler(database)
+        row = next(compiler.apply_converters([row], compiler.get_converters(columns)))
     return User.from_db(database, attnames, row)
+
+
+@cache
+def _converts_user_rows(database: str) -> bool:
+    """Whether the ORM converts any user column as `database`'s driver returns it: the
+    same for every row, so asked once. PostgreSQL's driver returns them as they are, and
+    building a compiler to find that out on every request made a User from its row in
+    24.5 µs instead of 4.7 (on this project's machine, 20,000 times in one process)."""
+    return bool(_compiler(database).get_converters(_user_fields()[0]))
+
+
+def _compiler(database: str) -> SQLCompiler:
+    connection = connections[database]
+    return connection.ops.compiler("SQLCompiler")(Query(User), connection, database)
 
 
 @cache
