@@ -7,11 +7,10 @@ from typing import Any, cast
 
 from django.contrib.auth import SESSION_KEY
 from django.contrib.sessions.backends import db
-from django.core.exceptions import ValidationError
 from django.db import connections, router
 from django.utils import timezone
 
-from users.backends import user_columns, user_from_row
+from users.backends import user_columns, user_from_row, user_key
 from users.models import Session, User
 
 
@@ -37,7 +36,7 @@ class SessionStore(db.SessionStore):
 
     def create_model_instance(self, data: dict[str, Any]) -> Session:
         session = cast(Session, super().create_model_instance(data))
-        session.user_id = _signed_in_key(data)
+        session.user_id = user_key(data.get(SESSION_KEY))
         return session
 
     @property
@@ -71,15 +70,6 @@ class SessionStore(db.SessionStore):
 
 # Where the person's primary key is in the row after the session's data.
 _USER_PK_POSITION = User._meta.concrete_fields.index(User._meta.pk)
-
-
-def _signed_in_key(data: dict[str, Any]) -> int | None:
-    """The primary key of the person `data` signs in, or None."""
-    try:
-        key: int | None = User._meta.pk.to_python(data.get(SESSION_KEY))
-    except ValidationError:
-        return None
-    return key
 
 
 @cache

@@ -23,7 +23,7 @@ from psycopg import pq
 
 class DatabaseWrapper(base.DatabaseWrapper):
     def is_usable(self) -> bool:
-        if self.connection is None or self.connection.closed:
+        if self.connection is None:
             return False
         pgconn = self.connection.pgconn
         if pgconn.status != pq.ConnStatus.OK:
