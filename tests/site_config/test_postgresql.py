@@ -2,6 +2,7 @@
 used without a round trip while the server has said nothing, and replaced once the
 server has ended it."""
 
+import select
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -76,6 +77,10 @@ def test_a_connection_the_server_spoke_on_is_asked(wire):
     with connection.cursor() as cursor:
         cursor.execute("LISTEN site_test")
     from_another_connection("NOTIFY site_test", [])
+    # The server delivers the notification on its own time; wait until it is here, or
+    # the check below would find a quiet socket and (rightly) not ask.
+    readable, _, _ = select.select([connection.connection.pgconn.socket], [], [], 10)
+    assert readable, "the notification never reached the connection"
 
     assert connection.is_usable()
     assert "SELECT 1" in wire.read_text()
