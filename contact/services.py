@@ -66,7 +66,8 @@ class MessageRateLimited(Exception):
 
 
 def message_create(*, sender: User, subject: str, body: str) -> Message:
-    """Save a message as queued; its delivery is enqueued once the row is committed.
+    """Save a message as queued. The outbox relay (contact.relay) enqueues its delivery;
+    in the embedded mode, which has none, it is enqueued once the row is committed.
 
     Raises MessageRateLimited when the sender has used up MESSAGES_PER_HOUR. The check
     and the insert are one statement with no lock, so submits from one person arriving
@@ -77,9 +78,11 @@ def message_create(*, sender: User, subject: str, body: str) -> Message:
     message = Message(sender=sender, sender_email=sender.email, subject=subject, body=body)
     if not _insert_within_hourly_limit(message, limit=settings.MESSAGES_PER_HOUR):
         raise MessageRateLimited
-    # After commit (at once, unless a caller's transaction is still open), so the
-    # worker never looks for a row it cannot see yet.
-    transaction.on_commit(partial(_enqueue_delivery, message.pk), using=message._state.db)
+    if not settings.MESSAGE_OUTBOX_RELAY:
+        # The embedded mode has no relay. After commit (at once, unless a caller's
+        # transaction is still open), so the worker never looks for a row it cannot
+        # see yet.
+        transaction.on_commit(partial(_enqueue_delivery, message.pk), using=message._state.db)
     return message
 
 
@@ -191,12 +194,17 @@ def _fail_abandoned_last_attempts(now: datetime) -> None:
     )
 
 
-def _enqueue_delivery(message_id: int) -> None:
+def enqueue_delivery(message_id: int) -> None:
+    """Enqueue the task that delivers the message; raises when the broker is down."""
     # The actor module imports this one, so it is imported here, when first needed.
     from contact.tasks import deliver_message
 
+    deliver_message.send(message_id)
+
+
+def _enqueue_delivery(message_id: int) -> None:
     try:
-        deliver_message.send(message_id)
+        enqueue_delivery(message_id)
     except Exception:
         # The broker being down must not turn a saved message into a server error for
         # the person who wrote it: the row is committed and stays queued.

@@ -317,6 +317,11 @@ MESSAGE_ATTEMPT_TIME_LIMIT = 4 * EMAIL_TIMEOUT + USER_DIRECTORY_TOTAL_TIMEOUT + 
 # task was lost) and messages whose worker died mid-attempt (their lease ran out).
 MESSAGE_SWEEP_INTERVAL = env.float("MESSAGE_SWEEP_INTERVAL", default=30.0)
 MESSAGE_SWEEP_QUEUED_AFTER = env.float("MESSAGE_SWEEP_QUEUED_AFTER", default=120.0)
+# The outbox relay (contact.relay), inside the worker, enqueues each message the web
+# has written; it looks for new ones every MESSAGE_RELAY_INTERVAL seconds. The embedded
+# mode has none: the web process enqueues into its own memory as it writes.
+MESSAGE_OUTBOX_RELAY = bool(REDIS_URL)
+MESSAGE_RELAY_INTERVAL = env.float("MESSAGE_RELAY_INTERVAL", default=0.2)
 
 # ---------------------------------------------------------------- task queue
 
@@ -367,6 +372,7 @@ DRAMATIQ_BROKER = {
         "django_dramatiq.middleware.DbConnectionsMiddleware",
         "contact.smtp.SmtpConnectionsMiddleware",
         "contact.sweeper.OutboxSweeper",
+        "contact.relay.OutboxRelay",
     ],
 }
 
