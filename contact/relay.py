@@ -40,6 +40,11 @@ logger = logging.getLogger(__name__)
 
 # How long a key below the highest read may stay unseen before the relay stops asking.
 GAP_SECONDS = 10.0
+# At most this many keys below a row just read are waited for: the keys of inserts
+# still in flight, of which there are about as many as requests the web serves at once.
+# A longer run of missing keys is keys that were never used (rolled back inserts, a
+# table emptied), and waiting for all of them would hold a key per row ever written.
+GAP_RUN = 64
 # Rows read per round; a full batch is followed at once by the next round.
 BATCH = 500
 # The advisory lock's key: one relay per database. Any constant that no other code uses.
@@ -55,52 +60,63 @@ class RelayPosition:
     gaps: dict[int, float] = field(default_factory=dict)
 
 
-def relay_start() -> RelayPosition:
-    """Where a relay that starts now begins: before the oldest queued message that is
-    due and that the sweeper would not take yet, or after the last message."""
+def relay_start(*, now: float | None = None) -> RelayPosition:
+    """Where a relay that starts now begins: before the oldest message still waiting
+    for its first attempt that the sweeper would not take yet, or after the last one;
+    the keys just below that no row has yet are gaps (inserts still in flight)."""
     from contact.models import Message
 
-    now = timezone.now()
-    recent_due = Message.objects.filter(
+    # The last key first: a row written after it is read by the rounds, whatever the
+    # query below sees of it.
+    last = Message.objects.aggregate(last=Max("pk"))["last"] or 0
+    wall_clock = timezone.now()
+    first_waiting = Message.objects.filter(
         status=Message.Status.QUEUED,
-        next_attempt_at__lte=now,
-        next_attempt_at__gt=now - timedelta(seconds=settings.MESSAGE_SWEEP_QUEUED_AFTER),
+        attempts=0,
+        next_attempt_at__lte=wall_clock,
+        next_attempt_at__gt=wall_clock - timedelta(seconds=settings.MESSAGE_SWEEP_QUEUED_AFTER),
     ).aggregate(first=Min("pk"))["first"]
-    if recent_due is not None:
-        return RelayPosition(last_key=recent_due - 1)
-    return RelayPosition(last_key=Message.objects.aggregate(last=Max("pk"))["last"] or 0)
+    start = last if first_waiting is None else first_waiting - 1
+    below = range(max(1, start - GAP_RUN + 1), start + 1)
+    present = set(Message.objects.filter(pk__in=below).values_list("pk", flat=True))
+    now = time.monotonic() if now is None else now
+    return RelayPosition(last_key=start, gaps={key: now for key in below if key not in present})
 
 
 def relay_round(
     position: RelayPosition, enqueue: Callable[[int], None], *, now: float | None = None
 ) -> int:
-    """Enqueue the queued messages written since `position`, and those of its gaps that
-    have appeared; moves `position` on and returns how many rows it read.
+    """Enqueue the messages written since `position` that wait for their first attempt,
+    and those of its gaps that have appeared; moves `position` on and returns how many
+    rows it read. (A queued message with attempts is waiting out a retry's backoff: its
+    task is in the broker's delay queue.)
 
     `enqueue(message_id)` raises when the broker is down: the round stops there, and
     the next one starts again from that message.
     """
     from contact.models import Message
 
+    def waiting_for_first_attempt(status: str, attempts: int) -> bool:
+        return status == Message.Status.QUEUED and attempts == 0
+
     now = time.monotonic() if now is None else now
+    read = ("pk", "status", "attempts")
     if position.gaps:
-        appeared = Message.objects.filter(pk__in=list(position.gaps)).values_list("pk", "status")
-        for message_id, status in appeared:
-            if status == Message.Status.QUEUED:
+        appeared = Message.objects.filter(pk__in=list(position.gaps)).values_list(*read)
+        for message_id, status, attempts in appeared:
+            if waiting_for_first_attempt(status, attempts):
                 enqueue(message_id)
             del position.gaps[message_id]
         for message_id, missed_at in list(position.gaps.items()):
             if now - missed_at > GAP_SECONDS:
                 del position.gaps[message_id]
     rows = list(
-        Message.objects.filter(pk__gt=position.last_key)
-        .order_by("pk")
-        .values_list("pk", "status")[:BATCH]
+        Message.objects.filter(pk__gt=position.last_key).order_by("pk").values_list(*read)[:BATCH]
     )
-    for message_id, status in rows:
-        if status == Message.Status.QUEUED:
+    for message_id, status, attempts in rows:
+        if waiting_for_first_attempt(status, attempts):
             enqueue(message_id)
-        for missing in range(position.last_key + 1, message_id):
+        for missing in range(max(position.last_key + 1, message_id - GAP_RUN), message_id):
             position.gaps[missing] = now
         position.last_key = message_id
     return len(rows)
