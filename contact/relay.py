@@ -45,6 +45,8 @@ GAP_SECONDS = 10.0
 # A longer run of missing keys is keys that were never used (rolled back inserts, a
 # table emptied), and waiting for all of them would hold a key per row ever written.
 GAP_RUN = 64
+# Seconds between rounds while the database or the broker is away.
+FAILING_INTERVAL = 2.0
 # Rows read per round; a full batch is followed at once by the next round.
 BATCH = 500
 # The advisory lock's key: one relay per database. Any constant that no other code uses.
@@ -146,6 +148,9 @@ class OutboxRelay(dramatiq.Middleware):
         from contact.services import enqueue_delivery
 
         position: RelayPosition | None = None
+        # What is failing now ("database", "broker"), so that an outage is logged once
+        # when it starts and once when it ends, not on every round.
+        failing: str | None = None
         while not self._stop.is_set():
             try:
                 if position is None:
@@ -153,20 +158,31 @@ class OutboxRelay(dramatiq.Middleware):
                         self._stop.wait(settings.MESSAGE_RELAY_INTERVAL * 10)
                         continue
                     position = relay_start()
-                if relay_round(position, enqueue_delivery) == BATCH:
-                    continue
+                read = relay_round(position, enqueue_delivery)
             except DatabaseError:
-                # The database is away, and the lock went with the connection: once it is
-                # back, whoever holds the lock starts where the queued rows say.
-                logger.exception("Outbox relay lost the database; starting over.")
+                # The lock went with the connection: once the database is back, whoever
+                # holds the lock starts where the waiting rows say.
                 position = None
                 connection.close()
+                failing = _log_failure(failing, "database")
             except Exception:
-                # The broker is away: the round stopped at the message it could not
-                # enqueue, and the next one starts there.
-                logger.exception("Outbox relay could not enqueue; trying again.")
-            self._stop.wait(settings.MESSAGE_RELAY_INTERVAL)
+                # The round stopped at the message it could not enqueue, and the next
+                # one starts there.
+                failing = _log_failure(failing, "broker")
+            else:
+                if failing is not None:
+                    logger.warning("Outbox relay: the %s is back; relaying again.", failing)
+                    failing = None
+                if read == BATCH:
+                    continue
+            self._stop.wait(FAILING_INTERVAL if failing else settings.MESSAGE_RELAY_INTERVAL)
         connection.close()
+
+
+def _log_failure(failing: str | None, part: str) -> str:
+    if failing != part:
+        logger.exception("Outbox relay: the %s is away; trying again every few seconds.", part)
+    return part
 
 
 def _elected() -> bool:

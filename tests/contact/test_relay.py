@@ -1,9 +1,11 @@
 """The outbox relay (contact.relay): every message the web writes is enqueued once, in
 key order, including rows that become visible after a higher key."""
 
+import logging
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 
 import pytest
@@ -22,6 +24,7 @@ from contact.relay import (
     relay_start,
 )
 from contact.services import message_create
+from contact.tasks import deliver_message
 from tests.conftest import queued_message_ids
 from tests.contact.factories import make_message
 
@@ -176,10 +179,8 @@ def test_a_relay_waits_for_missing_keys_just_below_where_it_starts(user):
 
 
 def test_with_the_relay_a_submit_enqueues_nothing_itself(
-    user, broker, settings, django_capture_on_commit_callbacks
+    user, broker, django_capture_on_commit_callbacks
 ):
-    settings.MESSAGE_OUTBOX_RELAY = True
-
     with django_capture_on_commit_callbacks(execute=True) as callbacks:
         message_create(sender=user, subject="Hello", body="Hi")
 
@@ -187,24 +188,65 @@ def test_with_the_relay_a_submit_enqueues_nothing_itself(
     assert queued_message_ids(broker) == []
 
 
-@pytest.fixture
-def relay_thread(settings, broker) -> Iterator[None]:
-    settings.MESSAGE_OUTBOX_RELAY = True
-    settings.MESSAGE_RELAY_INTERVAL = 0.02
+@contextmanager
+def relay_running(broker) -> Iterator[None]:
     relay = OutboxRelay()
     relay.after_worker_boot(broker, worker=None)
-    yield
-    relay.before_worker_shutdown(broker, worker=None)
+    try:
+        yield
+    finally:
+        relay.before_worker_shutdown(broker, worker=None)
+
+
+@pytest.fixture(autouse=True)
+def relay_settings(settings) -> None:
+    settings.MESSAGE_OUTBOX_RELAY = True
+    settings.MESSAGE_RELAY_INTERVAL = 0.02
+
+
+@pytest.fixture
+def relay_thread(broker) -> Iterator[None]:
+    with relay_running(broker):
+        yield
+
+
+def wait_for(condition, timeout: float = 10) -> bool:
+    deadline = time.monotonic() + timeout
+    while not condition() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    return condition()
 
 
 @pytest.mark.django_db(transaction=True)
 def test_the_worker_relays_what_the_web_commits(user, broker, relay_thread):
     message = message_create(sender=user, subject="Hello", body="Hi")
 
-    deadline = time.monotonic() + 10
-    while queued_message_ids(broker) != [message.pk] and time.monotonic() < deadline:
-        time.sleep(0.02)
-    assert queued_message_ids(broker) == [message.pk]
+    assert wait_for(lambda: queued_message_ids(broker) == [message.pk])
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_broker_outage_is_logged_once_and_the_message_relayed_after_it(
+    user, broker, monkeypatch, caplog
+):
+    attempts = []
+
+    def broker_down(message_id: int) -> None:
+        attempts.append(message_id)
+        raise ConnectionError("Redis is away")
+
+    monkeypatch.setattr("contact.relay.FAILING_INTERVAL", 0.02)
+    monkeypatch.setattr(deliver_message, "send", broker_down)
+    message = message_create(sender=user, subject="Hello", body="Hi")
+    with caplog.at_level(logging.WARNING, logger="contact.relay"), relay_running(broker):
+        assert wait_for(lambda: len(attempts) >= 5)
+        monkeypatch.undo()
+        assert wait_for(lambda: queued_message_ids(broker) == [message.pk])
+
+    logged = [record.getMessage() for record in caplog.records]
+    assert logged == [
+        "Outbox relay: the broker is away; trying again every few seconds.",
+        "Outbox relay: the broker is back; relaying again.",
+    ]
 
 
 @pytest.mark.django_db(transaction=True)
