@@ -31,6 +31,7 @@ from contact.directory import DirectoryLookup, shared_directory_client, user_dir
 from contact.emails import admin_email
 from contact.models import Message
 from contact.smtp import send_email
+from site_config.postgresql import repeated_statement_cursor
 from users.models import User
 
 logger = logging.getLogger(__name__)
@@ -105,7 +106,7 @@ def _insert_within_hourly_limit(message: Message, *, limit: int) -> bool:
         field.get_db_prep_save(field.pre_save(message, True), db_connection) for field in fields
     ]
     since = db_connection.ops.adapt_datetimefield_value(message.created_at - timedelta(hours=1))
-    with db_connection.cursor() as cursor:
+    with repeated_statement_cursor(db_connection) as cursor:
         cursor.execute(statement, [*values, message.sender_id, since, limit, limit])
         inserted = cursor.fetchone()
     if inserted is None:

@@ -10,6 +10,7 @@ from django.contrib.sessions.backends import db
 from django.db import connections, router
 from django.utils import timezone
 
+from site_config.postgresql import repeated_statement_cursor
 from users.backends import user_columns, user_from_row, user_key
 from users.models import Session, User
 
@@ -54,7 +55,7 @@ class SessionStore(db.SessionStore):
         connection = connections[database]
         # The ORM's own conversion of the cut-off: SQLite stores datetimes as text.
         now = connection.ops.adapt_datetimefield_value(timezone.now())
-        with connection.cursor() as cursor:
+        with repeated_statement_cursor(connection) as cursor:
             cursor.execute(_session_read(database), [self.session_key, now])
             row = cursor.fetchone()
         if row is None:

@@ -1,6 +1,6 @@
-"""The PostgreSQL backend's health check (site_config/postgresql): a kept connection is
-used without a round trip while the server has said nothing, and replaced once the
-server has ended it."""
+"""The PostgreSQL backend (site_config/postgresql): a kept connection is used without a
+round trip while the server has said nothing, and replaced once the server has ended
+it; the statements every request runs are prepared, and no others."""
 
 import select
 from collections.abc import Iterator
@@ -10,6 +10,12 @@ import pytest
 from django.db import close_old_connections, connection
 from django.db.backends.postgresql.base import DatabaseWrapper as DjangoDatabaseWrapper
 from psycopg import pq
+
+from contact.services import message_create
+from site_config.postgresql import repeated_statement_cursor
+from site_config.postgresql.base import PREPARE_THRESHOLD, DatabaseWrapper
+from users.models import User
+from users.sessions import SessionStore
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -94,3 +100,47 @@ def test_the_request_after_a_restart_gets_a_new_connection():
     close_old_connections()
 
     assert backend_pid() != ended
+
+
+def prepared_statements() -> list[str]:
+    """The statements prepared on this connection (the view is per connection)."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT statement FROM pg_prepared_statements")
+        return [statement for (statement,) in cursor.fetchall()]
+
+
+def test_a_repeated_statement_is_prepared_once_it_has_run_a_few_times():
+    statement = "SELECT %s::integer + 1"
+    for run in range(PREPARE_THRESHOLD + 1):
+        with repeated_statement_cursor(connection) as cursor:
+            cursor.execute(statement, [run])
+            assert cursor.fetchone() == (run + 1,)
+
+    assert any("$1::integer + 1" in prepared for prepared in prepared_statements())
+
+
+def test_djangos_own_statements_are_never_prepared():
+    for _ in range(PREPARE_THRESHOLD * 2):
+        list(User.objects.filter(email="nobody@example.org"))
+
+    assert prepared_statements() == []
+
+
+def test_a_signed_in_request_and_a_submit_use_prepared_statements(client, user):
+    client.force_login(user)
+    session_key = client.cookies["sessionid"].value
+    for _ in range(PREPARE_THRESHOLD + 1):
+        SessionStore(session_key).load()
+        message_create(sender=user, subject="Hello", body="Hi")
+
+    prepared = prepared_statements()
+    assert any("users_session" in statement for statement in prepared)
+    assert any(statement.startswith("INSERT INTO") for statement in prepared)
+
+
+def test_prepared_statements_can_be_turned_off_for_a_pooler():
+    settings_dict = {**connection.settings_dict, "OPTIONS": {"prepare_threshold": None}}
+    off = DatabaseWrapper(settings_dict)
+
+    assert off.get_connection_params()["prepare_threshold"] is None
+    assert connection.get_connection_params()["prepare_threshold"] == PREPARE_THRESHOLD
