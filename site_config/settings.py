@@ -123,9 +123,14 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # threads fails at once on a table lock instead of waiting.
     DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test.sqlite3")}
 else:
-    # Django's PostgreSQL backend, checking kept connections without a round trip.
+    # Django's PostgreSQL backend, checking kept connections without a round trip and
+    # preparing the statements every request runs.
     if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
         DATABASES["default"]["ENGINE"] = "site_config.postgresql"
+        # Off for a connection pooler that does not keep prepared statements (PgBouncer
+        # in transaction mode before 1.21, or without max_prepared_statements).
+        if not env.bool("DATABASE_PREPARED_STATEMENTS", default=True):
+            DATABASES["default"].setdefault("OPTIONS", {})["prepare_threshold"] = None
     # Keep connections across requests (checked before reuse) rather than reconnect.
     DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=60)
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
