@@ -111,7 +111,7 @@ def test_lists_and_database_url_come_from_the_environment(tmp_path):
     assert settings["DATABASE"]["ENGINE"] == "site_config.postgresql"
     assert settings["DATABASE"]["HOST"] == "db.internal"
     # Prepared statements on: the backend's own default (site_config/postgresql).
-    assert "prepare_threshold" not in settings["DATABASE"]["OPTIONS"]
+    assert "prepare_threshold" not in settings["DATABASE"].get("OPTIONS", {})
 
 
 def test_prepared_statements_can_be_turned_off_for_a_pooler(tmp_path):
