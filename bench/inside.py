@@ -4,8 +4,8 @@ database, its Redis), and reads the one JSON document printed.
 
     profile-submit --count N   SQL queries of one htmx submit, and a cProfile of N
     admin-queries              SQL queries of the admin index page, signed in as staff
-    queue --count N            N messages written as people do (message_create), each
-                               enqueued for the worker
+    queue --count N            N messages written as people do (message_create), for
+                               the worker's relay to enqueue
 
 Requests go through django.test.Client: the whole middleware stack and view, without
 the network and gunicorn in the way.
@@ -127,7 +127,7 @@ def admin_queries() -> dict:
 
 def queue_messages(count: int, senders: int, tag: str) -> dict:
     """`count` messages from `senders` people (those the directory knows first), written
-    by the service the view calls: each row is committed, then its task enqueued."""
+    by the service the view calls; the worker's outbox relay enqueues them once it runs."""
     emails = [user["email"] for user in USERS][:senders]
     emails += [f"{tag}-sender-{number}@example.org" for number in range(len(emails), senders)]
     people = [User.objects.get_or_create(email=email)[0] for email in emails]
