@@ -20,9 +20,10 @@ are noise; the ratios are what to compare between runs.
    profile: the SQL of one submit, and cProfile over 200 submits through
    django.test.Client in a process of the topology's (bench/inside.py).
 2. latency: the same submits while every SMTP DATA and every directory request takes
-   2 s (the worker is busy with item 1's mail meanwhile), three runs, the one with the
-   median p99 judged. Baseline: item 1's submit run. Every load run starts once what
-   earlier steps wrote is on disk (os.sync).
+   2 s (the worker is busy with item 1's mail meanwhile), three rounds of a run with the
+   services at normal speed then a slow one; the median p99 of the slow runs against
+   the median of the normal ones (item 1's p99 reported beside it). Every load run
+   starts once what earlier steps wrote is on disk (os.sync).
 3. drain: 2,000 messages queued with the worker stopped, then drained into the SMTP sink
    by the worker with the shipped defaults (DRAMATIQ_NPROCS x DRAMATIQ_NTHREADS of
    .env.example), then 2,000 more with 2 processes; timed from the first email's

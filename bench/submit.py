@@ -264,33 +264,45 @@ def without_worker(topology: Topology, people: Path, seconds: float) -> tuple[li
 
 
 def latency_isolation(
-    topology: Topology, people: Path, seconds: float, reference: LoadRun
+    topology: Topology, people: Path, seconds: float, item_1: LoadRun
 ) -> tuple[list[Result], dict]:
     """Item 2: the same submits while every SMTP DATA and every directory request takes
-    SLOW_SECONDS, against item 1's run.
+    SLOW_SECONDS, against the same submits with the services at their normal speed.
 
-    ROUNDS runs, and the one with the median p99 is judged: a run's p99 rose threefold
-    when the machine stalled on the disk during it (see DiskStalls), and a single run
-    decided the item by whether one fell into it.
+    ROUNDS rounds of a normal run then a slow one, and the median p99 of each kind is
+    compared: a run's p99 rose threefold when the machine stalled on the disk during it
+    (see DiskStalls), and a single run decided the item by whether one fell into it.
+    The normal runs sit next to the slow ones because item 1's, minutes earlier, ran on
+    a smaller table and a quieter machine: in the full run at ffcc97c the slow runs cost
+    the web 0.5 ms and PostgreSQL 0.2 ms more CPU per submit than item 1's, although a
+    submit touches neither slow service. Item 1's p99 is reported beside it.
     """
-    sink_before, directory_before = len(topology.sink.attempts), len(topology.directory.requests)
-    topology.sink.delay = topology.directory.delay = SLOW_SECONDS
-    runs = []
-    try:
-        for number in range(1, ROUNDS + 1):
-            log(
-                f"item 2: run {number} of {ROUNDS}, submits for {seconds:.0f} s, "
-                f"SMTP and directory {SLOW_SECONDS:.0f} s each"
-            )
-            runs.append(submits(topology, people, seconds=seconds))
-    finally:
-        topology.sink.delay = topology.directory.delay = 0.0
-    slow = _median(runs, key=lambda run: run.wrk.p99_ms)
+    normal_runs, slow_runs = [], []
+    # What the slow services answered during the slow runs.
+    smtp_answered = directory_answered = 0
+    for number in range(1, ROUNDS + 1):
+        log(f"item 2: round {number} of {ROUNDS}, submits for {seconds:.0f} s, services normal")
+        normal_runs.append(submits(topology, people, seconds=seconds))
+        log(
+            f"item 2: round {number} of {ROUNDS}, submits for {seconds:.0f} s, "
+            f"SMTP and directory {SLOW_SECONDS:.0f} s each"
+        )
+        sink_before = len(topology.sink.attempts)
+        directory_before = len(topology.directory.requests)
+        topology.sink.delay = topology.directory.delay = SLOW_SECONDS
+        try:
+            slow_runs.append(submits(topology, people, seconds=seconds))
+        finally:
+            topology.sink.delay = topology.directory.delay = 0.0
+        smtp_answered += len(topology.sink.attempts) - sink_before
+        directory_answered += len(topology.directory.requests) - directory_before
+    slow = _median(slow_runs, key=lambda run: run.wrk.p99_ms)
+    reference = _median(normal_runs, key=lambda run: run.wrk.p99_ms)
     ratio = slow.wrk.p99_ms / reference.wrk.p99_ms
     results = [
         Result(
             "latency",
-            f"submit p99, SMTP + directory {SLOW_SECONDS:.0f} s",
+            f"submit p99, SMTP + directory {SLOW_SECONDS:.0f} s (vs normal, same rounds)",
             "ms",
             slow.wrk.p99_ms,
             baseline=reference.wrk.p99_ms,
@@ -298,17 +310,27 @@ def latency_isolation(
             goal=f"ratio <= {ISOLATION_GOAL}",
             passed=ratio <= ISOLATION_GOAL,
         ),
-        *stall_results("latency", "slow-services submits (vs item 1's)", slow, reference),
+        Result(
+            "latency",
+            f"submit p99, SMTP + directory {SLOW_SECONDS:.0f} s (vs item 1)",
+            "ms",
+            slow.wrk.p99_ms,
+            baseline=item_1.wrk.p99_ms,
+            ratio=slow.wrk.p99_ms / item_1.wrk.p99_ms,
+        ),
+        *stall_results("latency", "slow-services submits (vs normal)", slow, reference),
         *submit_checks("latency", "slow-services submits", slow),
     ]
     details = {
         "slow_seconds": SLOW_SECONDS,
+        "item_1": item_1.summary,
         "reference": reference.summary,
         "slow": slow.summary,
-        "p99_ms_by_run": [run.wrk.p99_ms for run in runs],
+        "p99_ms_by_run": [run.wrk.p99_ms for run in slow_runs],
+        "reference_p99_ms_by_run": [run.wrk.p99_ms for run in normal_runs],
         # The worker was busy with the slow services meanwhile (the earlier runs' mail).
-        "smtp_data_answered_during_slow_runs": len(topology.sink.attempts) - sink_before,
-        "directory_requests_during_slow_runs": len(topology.directory.requests) - directory_before,
+        "smtp_data_answered_during_slow_runs": smtp_answered,
+        "directory_requests_during_slow_runs": directory_answered,
     }
     return results, details
 
