@@ -32,7 +32,7 @@ from datetime import timedelta
 
 import dramatiq
 from django.conf import settings
-from django.db import DatabaseError, connection
+from django.db import DatabaseError, InterfaceError, connection
 from django.db.models import Max, Min
 from django.utils import timezone
 
@@ -159,9 +159,10 @@ class OutboxRelay(dramatiq.Middleware):
                         continue
                     position = relay_start()
                 read = relay_round(position, enqueue_delivery)
-            except DatabaseError:
-                # The lock went with the connection: once the database is back, whoever
-                # holds the lock starts where the waiting rows say.
+            except (DatabaseError, InterfaceError):
+                # The lock went with the connection (InterfaceError: one already closed):
+                # once the database is back, whoever holds the lock starts where the
+                # waiting rows say.
                 position = None
                 connection.close()
                 failing = _log_failure(failing, "database")

@@ -9,7 +9,7 @@ from contextlib import contextmanager
 from datetime import timedelta
 
 import pytest
-from django.db import connection
+from django.db import InterfaceError, OperationalError, connection
 from django.utils import timezone
 
 from contact.models import Message
@@ -246,6 +246,39 @@ def test_a_broker_outage_is_logged_once_and_the_message_relayed_after_it(
     assert logged == [
         "Outbox relay: the broker is away; trying again every few seconds.",
         "Outbox relay: the broker is back; relaying again.",
+    ]
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("fault", [OperationalError, InterfaceError])
+def test_a_lost_database_is_logged_once_and_the_relay_starts_over(
+    user, broker, monkeypatch, caplog, fault
+):
+    starts = []
+    rounds = []
+
+    def start_counted(**kwargs) -> RelayPosition:
+        starts.append(1)
+        return relay_start(**kwargs)
+
+    def database_away(position, enqueue, **kwargs) -> int:
+        rounds.append(1)
+        raise fault("the connection is gone")
+
+    monkeypatch.setattr("contact.relay.FAILING_INTERVAL", 0.02)
+    monkeypatch.setattr("contact.relay.relay_start", start_counted)
+    monkeypatch.setattr("contact.relay.relay_round", database_away)
+    with caplog.at_level(logging.WARNING, logger="contact.relay"), relay_running(broker):
+        assert wait_for(lambda: len(rounds) >= 3)
+        monkeypatch.setattr("contact.relay.relay_round", relay_round)
+        message = message_create(sender=user, subject="Hello", body="Hi")
+        assert wait_for(lambda: queued_message_ids(broker) == [message.pk])
+
+    # A start after every failure: the lock may have gone with the connection.
+    assert len(starts) >= 4
+    assert [record.getMessage() for record in caplog.records] == [
+        "Outbox relay: the database is away; trying again every few seconds.",
+        "Outbox relay: the database is back; relaying again.",
     ]
 
 
