@@ -24,7 +24,6 @@ reached.
 """
 
 import logging
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -35,6 +34,8 @@ from django.conf import settings
 from django.db import DatabaseError, InterfaceError, connection
 from django.db.models import Max, Min
 from django.utils import timezone
+
+from site_config.task_queue import WorkerThread
 
 logger = logging.getLogger(__name__)
 
@@ -124,38 +125,27 @@ def relay_round(
     return len(rows)
 
 
-class OutboxRelay(dramatiq.Middleware):
+class OutboxRelay(WorkerThread):
     """Runs the relay on a thread of each worker process, when MESSAGE_OUTBOX_RELAY is
     on (the Redis broker)."""
 
-    def __init__(self) -> None:
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+    thread_name = "outbox-relay"
 
-    def after_worker_boot(self, broker: dramatiq.Broker, worker: dramatiq.Worker) -> None:
-        if not settings.MESSAGE_OUTBOX_RELAY:
-            return
-        self._stop.clear()
-        self._thread = threading.Thread(target=self._run, name="outbox-relay", daemon=True)
-        self._thread.start()
+    def wanted(self, broker: dramatiq.Broker) -> bool:
+        return bool(settings.MESSAGE_OUTBOX_RELAY)
 
-    def before_worker_shutdown(self, broker: dramatiq.Broker, worker: dramatiq.Worker) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=10)
-
-    def _run(self) -> None:
+    def run(self, broker: dramatiq.Broker) -> None:
         from contact.services import enqueue_delivery
 
         position: RelayPosition | None = None
         # What is failing now ("database", "broker"), so that an outage is logged once
         # when it starts and once when it ends, not on every round.
         failing: str | None = None
-        while not self._stop.is_set():
+        while not self.stopping.is_set():
             try:
                 if position is None:
                     if not _elected():
-                        self._stop.wait(settings.MESSAGE_RELAY_INTERVAL * 10)
+                        self.stopping.wait(settings.MESSAGE_RELAY_INTERVAL * 10)
                         continue
                     position = relay_start()
                 read = relay_round(position, enqueue_delivery)
@@ -176,7 +166,7 @@ class OutboxRelay(dramatiq.Middleware):
                     failing = None
                 if read == BATCH:
                     continue
-            self._stop.wait(FAILING_INTERVAL if failing else settings.MESSAGE_RELAY_INTERVAL)
+            self.stopping.wait(FAILING_INTERVAL if failing else settings.MESSAGE_RELAY_INTERVAL)
         connection.close()
 
 

@@ -6,41 +6,27 @@ processes, and in the web process in the embedded mode. No one has to remember a
 """
 
 import logging
-import threading
 
 import dramatiq
 from django.conf import settings
 from django.db import close_old_connections, connections
 from dramatiq.brokers.stub import StubBroker
 
+from site_config.task_queue import WorkerThread
+
 logger = logging.getLogger(__name__)
 
 
-class OutboxSweeper(dramatiq.Middleware):
-    def __init__(self) -> None:
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+class OutboxSweeper(WorkerThread):
+    thread_name = "outbox-sweeper"
 
-    def after_worker_boot(self, broker: dramatiq.Broker, worker: dramatiq.Worker) -> None:
+    def run(self, broker: dramatiq.Broker) -> None:
         # The embedded mode's queue lived in the memory of a process that has stopped:
         # whatever is queued and due now has no task anywhere, so the first sweep comes at
         # once and takes all of it.
-        embedded = isinstance(broker, StubBroker)
-        self._stop.clear()
-        self._thread = threading.Thread(
-            target=self._run, args=(embedded,), name="outbox-sweeper", daemon=True
-        )
-        self._thread.start()
-
-    def before_worker_shutdown(self, broker: dramatiq.Broker, worker: dramatiq.Worker) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=10)
-
-    def _run(self, embedded: bool) -> None:
-        if embedded:
+        if isinstance(broker, StubBroker):
             self.sweep_once(queued_after=0)
-        while not self._stop.wait(settings.MESSAGE_SWEEP_INTERVAL):
+        while not self.stopping.wait(settings.MESSAGE_SWEEP_INTERVAL):
             self.sweep_once()
 
     @staticmethod
