@@ -87,6 +87,13 @@ def user(db) -> User:
 
 
 @pytest.fixture
+def signed_in_key(client, user: User) -> str:
+    """The session key of `user`, signed in through the test client."""
+    client.force_login(user)
+    return client.cookies["sessionid"].value
+
+
+@pytest.fixture
 def directory(settings) -> Iterator[DirectoryStandIn]:
     """The directory stand-in, with the site pointed at it and short deadlines."""
     stand_in = DirectoryStandIn().start()

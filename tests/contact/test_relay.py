@@ -3,7 +3,6 @@ key order, including rows that become visible after a higher key."""
 
 import logging
 import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import timedelta
@@ -25,7 +24,7 @@ from contact.relay import (
 )
 from contact.services import message_create
 from contact.tasks import deliver_message
-from tests.conftest import queued_message_ids
+from tests.conftest import queued_message_ids, wait_until
 from tests.contact.factories import make_message
 
 pytestmark = pytest.mark.django_db
@@ -210,18 +209,11 @@ def relay_thread(broker) -> Iterator[None]:
         yield
 
 
-def wait_for(condition, timeout: float = 10) -> bool:
-    deadline = time.monotonic() + timeout
-    while not condition() and time.monotonic() < deadline:
-        time.sleep(0.02)
-    return condition()
-
-
 @pytest.mark.django_db(transaction=True)
 def test_the_worker_relays_what_the_web_commits(user, broker, relay_thread):
     message = message_create(sender=user, subject="Hello", body="Hi")
 
-    assert wait_for(lambda: queued_message_ids(broker) == [message.pk])
+    assert wait_until(lambda: queued_message_ids(broker) == [message.pk], timeout=10)
 
 
 @pytest.mark.django_db(transaction=True)
@@ -238,9 +230,9 @@ def test_a_broker_outage_is_logged_once_and_the_message_relayed_after_it(
     monkeypatch.setattr(deliver_message, "send", broker_down)
     message = message_create(sender=user, subject="Hello", body="Hi")
     with caplog.at_level(logging.WARNING, logger="contact.relay"), relay_running(broker):
-        assert wait_for(lambda: len(attempts) >= 5)
+        assert wait_until(lambda: len(attempts) >= 5, timeout=10)
         monkeypatch.undo()
-        assert wait_for(lambda: queued_message_ids(broker) == [message.pk])
+        assert wait_until(lambda: queued_message_ids(broker) == [message.pk], timeout=10)
 
     logged = [record.getMessage() for record in caplog.records]
     assert logged == [
@@ -269,10 +261,10 @@ def test_a_lost_database_is_logged_once_and_the_relay_starts_over(
     monkeypatch.setattr("contact.relay.relay_start", start_counted)
     monkeypatch.setattr("contact.relay.relay_round", database_away)
     with caplog.at_level(logging.WARNING, logger="contact.relay"), relay_running(broker):
-        assert wait_for(lambda: len(rounds) >= 3)
+        assert wait_until(lambda: len(rounds) >= 3, timeout=10)
         monkeypatch.setattr("contact.relay.relay_round", relay_round)
         message = message_create(sender=user, subject="Hello", body="Hi")
-        assert wait_for(lambda: queued_message_ids(broker) == [message.pk])
+        assert wait_until(lambda: queued_message_ids(broker) == [message.pk], timeout=10)
 
     # A start after every failure: the lock may have gone with the connection.
     assert len(starts) >= 4

@@ -126,11 +126,9 @@ def test_djangos_own_statements_are_never_prepared():
     assert prepared_statements() == []
 
 
-def test_a_signed_in_request_and_a_submit_use_prepared_statements(client, user):
-    client.force_login(user)
-    session_key = client.cookies["sessionid"].value
+def test_a_signed_in_request_and_a_submit_use_prepared_statements(signed_in_key, user):
     for _ in range(PREPARE_THRESHOLD + 1):
-        SessionStore(session_key).load()
+        SessionStore(signed_in_key).load()
         message_create(sender=user, subject="Hello", body="Hi")
 
     prepared = prepared_statements()

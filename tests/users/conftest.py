@@ -1,13 +1,4 @@
-import pytest
-
 from users.models import User
-
-
-@pytest.fixture
-def signed_in_key(client, user: User) -> str:
-    """The session key of `user`, signed in through the test client."""
-    client.force_login(user)
-    return client.cookies["sessionid"].value
 
 
 def account(user: User) -> tuple[object, ...]:
