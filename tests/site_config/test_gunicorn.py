@@ -1,3 +1,4 @@
+import gc
 import importlib
 import multiprocessing
 
@@ -25,3 +26,14 @@ def test_an_empty_web_concurrency_is_the_default(monkeypatch):
     monkeypatch.setattr(multiprocessing, "cpu_count", lambda: 4)
 
     assert settings_with(monkeypatch, WEB_CONCURRENCY="").workers == 9
+
+
+def test_a_worker_freezes_what_it_loaded_before_serving():
+    gc.unfreeze()
+    assert gc.get_freeze_count() == 0
+
+    try:
+        gunicorn.post_worker_init(worker=None)
+        assert gc.get_freeze_count() > 0
+    finally:
+        gc.unfreeze()
