@@ -1,6 +1,7 @@
 import gc
 import importlib
 import multiprocessing
+import weakref
 
 from site_config import gunicorn
 
@@ -37,3 +38,21 @@ def test_a_worker_freezes_what_it_loaded_before_serving():
         assert gc.get_freeze_count() > 0
     finally:
         gc.unfreeze()
+
+
+class Node:
+    pass
+
+
+def test_a_worker_frees_what_start_up_left_unreachable_rather_than_freezing_it():
+    cycle = Node()
+    cycle.itself = cycle
+    left_behind = weakref.ref(cycle)
+    del cycle
+    gc.disable()  # no collection of its own between here and the hook
+    try:
+        gunicorn.post_worker_init(worker=None)
+        assert left_behind() is None
+    finally:
+        gc.unfreeze()
+        gc.enable()
