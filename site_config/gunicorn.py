@@ -2,7 +2,6 @@
 tests, the bench): `gunicorn -c python:site_config.gunicorn site_config.wsgi:application`.
 Options given on the command line (--bind, --access-logfile) win over these."""
 
-import gc
 import multiprocessing
 import os
 
@@ -16,15 +15,3 @@ bind = "0.0.0.0:8000"
 # Heartbeats between the master and its workers in memory rather than on disk: a
 # container's overlay file system can stall them (gunicorn's Docker advice).
 worker_tmp_dir = "/dev/shm"
-
-
-def post_worker_init(worker) -> None:
-    """Once the worker has loaded Django, what it loaded (its modules, models and
-    settings: about 80,000 objects that live as long as the process) leaves the garbage
-    collector's view. A full collection walked them all, 45-48 ms here, while the request
-    the worker held waited; it came about once per 1,000 submits. Frozen, it takes under
-    a millisecond."""
-    # Garbage first: whatever start-up left unreachable would otherwise be frozen with
-    # the rest, and kept for the life of the process.
-    gc.collect()
-    gc.freeze()
