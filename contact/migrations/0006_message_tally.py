@@ -6,64 +6,71 @@ from django.db import migrations, models
 # The tally's triggers. Each backend counts in its own way; both keep, per status, the
 # sum of the tally rows equal to the number of messages.
 #
+# The statements are templates: every table and column name comes from the historical
+# models, quoted (see _names), so the SQL follows the migration state instead of
+# repeating it. Transition tables and aliases are the SQL's own.
+#
 # PostgreSQL: statement-level triggers with transition tables, so a statement touching
 # many rows (a bulk retry, a sweep, a bulk load) makes one upsert per status it changes,
 # on one shard picked at random: concurrent writers rarely meet on a row, and the rows
 # of one statement are locked in status order, so two statements cannot deadlock on
 # them. TRUNCATE (which fires no row triggers) empties the tally too.
 POSTGRESQL_INSTALL = """
-CREATE FUNCTION contact_message_tally() RETURNS trigger LANGUAGE plpgsql AS $$
+CREATE FUNCTION {function}() RETURNS trigger LANGUAGE plpgsql AS $$
 DECLARE
-    chosen_shard smallint := floor(random() * 16);
+    chosen_shard smallint := floor(random() * {shards});
 BEGIN
     -- Each branch names only the transition tables its event has.
     IF TG_OP = 'INSERT' THEN
-        INSERT INTO contact_messagetally AS tally (shard, status, count)
-        SELECT chosen_shard, status, count(*) FROM new_rows
-        GROUP BY status ORDER BY status
-        ON CONFLICT (shard, status) DO UPDATE SET count = tally.count + EXCLUDED.count;
+        INSERT INTO {tally_table} AS tally ({tally_shard}, {tally_status}, {tally_count})
+        SELECT chosen_shard, {message_status}, count(*) FROM new_rows
+        GROUP BY {message_status} ORDER BY {message_status}
+        ON CONFLICT ({tally_shard}, {tally_status})
+        DO UPDATE SET {tally_count} = tally.{tally_count} + EXCLUDED.{tally_count};
     ELSIF TG_OP = 'UPDATE' THEN
-        INSERT INTO contact_messagetally AS tally (shard, status, count)
-        SELECT chosen_shard, changes.status, sum(changes.delta)
+        INSERT INTO {tally_table} AS tally ({tally_shard}, {tally_status}, {tally_count})
+        SELECT chosen_shard, changes.{message_status}, sum(changes.delta)
         FROM (
-            SELECT status, 1 AS delta FROM new_rows
+            SELECT {message_status}, 1 AS delta FROM new_rows
             UNION ALL
-            SELECT status, -1 AS delta FROM old_rows
+            SELECT {message_status}, -1 AS delta FROM old_rows
         ) AS changes
-        GROUP BY changes.status
+        GROUP BY changes.{message_status}
         -- An update that changes no status touches no tally row.
         HAVING sum(changes.delta) <> 0
-        ORDER BY changes.status
-        ON CONFLICT (shard, status) DO UPDATE SET count = tally.count + EXCLUDED.count;
+        ORDER BY changes.{message_status}
+        ON CONFLICT ({tally_shard}, {tally_status})
+        DO UPDATE SET {tally_count} = tally.{tally_count} + EXCLUDED.{tally_count};
     ELSIF TG_OP = 'DELETE' THEN
-        INSERT INTO contact_messagetally AS tally (shard, status, count)
-        SELECT chosen_shard, status, -count(*) FROM old_rows
-        GROUP BY status ORDER BY status
-        ON CONFLICT (shard, status) DO UPDATE SET count = tally.count + EXCLUDED.count;
+        INSERT INTO {tally_table} AS tally ({tally_shard}, {tally_status}, {tally_count})
+        SELECT chosen_shard, {message_status}, -count(*) FROM old_rows
+        GROUP BY {message_status} ORDER BY {message_status}
+        ON CONFLICT ({tally_shard}, {tally_status})
+        DO UPDATE SET {tally_count} = tally.{tally_count} + EXCLUDED.{tally_count};
     ELSE
-        DELETE FROM contact_messagetally;
+        DELETE FROM {tally_table};
     END IF;
     RETURN NULL;
 END
 $$;
-CREATE TRIGGER contact_message_tally_insert AFTER INSERT ON contact_message
+CREATE TRIGGER {on_insert} AFTER INSERT ON {message_table}
     REFERENCING NEW TABLE AS new_rows
-    FOR EACH STATEMENT EXECUTE FUNCTION contact_message_tally();
-CREATE TRIGGER contact_message_tally_update AFTER UPDATE ON contact_message
+    FOR EACH STATEMENT EXECUTE FUNCTION {function}();
+CREATE TRIGGER {on_update} AFTER UPDATE ON {message_table}
     REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
-    FOR EACH STATEMENT EXECUTE FUNCTION contact_message_tally();
-CREATE TRIGGER contact_message_tally_delete AFTER DELETE ON contact_message
+    FOR EACH STATEMENT EXECUTE FUNCTION {function}();
+CREATE TRIGGER {on_delete} AFTER DELETE ON {message_table}
     REFERENCING OLD TABLE AS old_rows
-    FOR EACH STATEMENT EXECUTE FUNCTION contact_message_tally();
-CREATE TRIGGER contact_message_tally_truncate AFTER TRUNCATE ON contact_message
-    FOR EACH STATEMENT EXECUTE FUNCTION contact_message_tally();
+    FOR EACH STATEMENT EXECUTE FUNCTION {function}();
+CREATE TRIGGER {on_truncate} AFTER TRUNCATE ON {message_table}
+    FOR EACH STATEMENT EXECUTE FUNCTION {function}();
 """
 POSTGRESQL_REMOVE = """
-DROP TRIGGER contact_message_tally_insert ON contact_message;
-DROP TRIGGER contact_message_tally_update ON contact_message;
-DROP TRIGGER contact_message_tally_delete ON contact_message;
-DROP TRIGGER contact_message_tally_truncate ON contact_message;
-DROP FUNCTION contact_message_tally();
+DROP TRIGGER {on_insert} ON {message_table};
+DROP TRIGGER {on_update} ON {message_table};
+DROP TRIGGER {on_delete} ON {message_table};
+DROP TRIGGER {on_truncate} ON {message_table};
+DROP FUNCTION {function}();
 """
 
 # SQLite: one writer at a time, so one tally row per status and row-level triggers. A
@@ -72,51 +79,84 @@ DROP FUNCTION contact_message_tally();
 # leave a negative count behind.
 SQLITE_INSTALL = [
     """
-    CREATE TRIGGER contact_message_tally_insert AFTER INSERT ON contact_message BEGIN
-        INSERT INTO contact_messagetally (shard, status, count) VALUES (0, NEW.status, 1)
-        ON CONFLICT (shard, status) DO UPDATE SET count = count + 1;
+    CREATE TRIGGER {on_insert} AFTER INSERT ON {message_table} BEGIN
+        INSERT INTO {tally_table} ({tally_shard}, {tally_status}, {tally_count})
+        VALUES (0, NEW.{message_status}, 1)
+        ON CONFLICT ({tally_shard}, {tally_status})
+        DO UPDATE SET {tally_count} = {tally_count} + 1;
     END
     """,
     """
-    CREATE TRIGGER contact_message_tally_update AFTER UPDATE OF status ON contact_message
-    WHEN OLD.status <> NEW.status BEGIN
-        UPDATE contact_messagetally SET count = count - 1
-        WHERE shard = 0 AND status = OLD.status;
-        INSERT INTO contact_messagetally (shard, status, count) VALUES (0, NEW.status, 1)
-        ON CONFLICT (shard, status) DO UPDATE SET count = count + 1;
+    CREATE TRIGGER {on_update} AFTER UPDATE OF {message_status} ON {message_table}
+    WHEN OLD.{message_status} <> NEW.{message_status} BEGIN
+        UPDATE {tally_table} SET {tally_count} = {tally_count} - 1
+        WHERE {tally_shard} = 0 AND {tally_status} = OLD.{message_status};
+        INSERT INTO {tally_table} ({tally_shard}, {tally_status}, {tally_count})
+        VALUES (0, NEW.{message_status}, 1)
+        ON CONFLICT ({tally_shard}, {tally_status})
+        DO UPDATE SET {tally_count} = {tally_count} + 1;
     END
     """,
     """
-    CREATE TRIGGER contact_message_tally_delete AFTER DELETE ON contact_message BEGIN
-        UPDATE contact_messagetally SET count = count - 1
-        WHERE shard = 0 AND status = OLD.status;
+    CREATE TRIGGER {on_delete} AFTER DELETE ON {message_table} BEGIN
+        UPDATE {tally_table} SET {tally_count} = {tally_count} - 1
+        WHERE {tally_shard} = 0 AND {tally_status} = OLD.{message_status};
     END
     """,
 ]
 SQLITE_REMOVE = [
-    "DROP TRIGGER contact_message_tally_insert",
-    "DROP TRIGGER contact_message_tally_update",
-    "DROP TRIGGER contact_message_tally_delete",
+    "DROP TRIGGER {on_insert}",
+    "DROP TRIGGER {on_update}",
+    "DROP TRIGGER {on_delete}",
 ]
 
 # The messages written before the triggers: counted once the triggers are in place (in
 # the same transaction on PostgreSQL, whose CREATE TRIGGER holds off other writers).
 BACKFILL = """
-INSERT INTO contact_messagetally (shard, status, count)
-SELECT 0, status, count(*) FROM contact_message GROUP BY status
+INSERT INTO {tally_table} ({tally_shard}, {tally_status}, {tally_count})
+SELECT 0, {message_status}, count(*) FROM {message_table} GROUP BY {message_status}
 """
+EMPTY_TALLY = "DELETE FROM {tally_table}"
+
+# The shards PostgreSQL's triggers spread a status's count over.
+SHARDS = 16
 
 
 def install_triggers(apps, schema_editor):
+    names = _names(apps, schema_editor)
     statements = _for_backend(schema_editor, POSTGRESQL_INSTALL, SQLITE_INSTALL)
     for statement in [*statements, BACKFILL]:
-        schema_editor.execute(statement)
+        schema_editor.execute(statement.format_map(names))
 
 
 def remove_triggers(apps, schema_editor):
+    names = _names(apps, schema_editor)
     for statement in _for_backend(schema_editor, POSTGRESQL_REMOVE, SQLITE_REMOVE):
-        schema_editor.execute(statement)
-    schema_editor.execute("DELETE FROM contact_messagetally")
+        schema_editor.execute(statement.format_map(names))
+    schema_editor.execute(EMPTY_TALLY.format_map(names))
+
+
+def _names(apps, schema_editor) -> dict[str, object]:
+    """What the templates' placeholders stand for, quoted for the backend."""
+    quote = schema_editor.quote_name
+    message = apps.get_model("contact", "Message")._meta
+    tally = apps.get_model("contact", "MessageTally")._meta
+    # The function and the triggers are named after the table they watch.
+    prefix = f"{message.db_table}_tally"
+    return {
+        "message_table": quote(message.db_table),
+        "message_status": quote(message.get_field("status").column),
+        "tally_table": quote(tally.db_table),
+        "tally_shard": quote(tally.get_field("shard").column),
+        "tally_status": quote(tally.get_field("status").column),
+        "tally_count": quote(tally.get_field("count").column),
+        "function": quote(prefix),
+        "on_insert": quote(f"{prefix}_insert"),
+        "on_update": quote(f"{prefix}_update"),
+        "on_delete": quote(f"{prefix}_delete"),
+        "on_truncate": quote(f"{prefix}_truncate"),
+        "shards": SHARDS,
+    }
 
 
 def _for_backend(schema_editor, postgresql, sqlite):
@@ -126,7 +166,6 @@ def _for_backend(schema_editor, postgresql, sqlite):
     if vendor == "sqlite":
         return sqlite
     raise NotImplementedError(f"The message tally supports PostgreSQL and SQLite, not {vendor}.")
-
 
 
 class Migration(migrations.Migration):

@@ -6,6 +6,7 @@ import threading
 
 import pytest
 from django.db import connection, connections
+from django.db.migrations.executor import MigrationExecutor
 from django.db.models import Count
 
 from contact.models import Message, MessageTally
@@ -117,3 +118,30 @@ def test_concurrent_writers_keep_the_tally_exact(user):
     assert errors == []
     assert sum(message_counts_by_status().values()) == 8 * 40
     assert message_counts_by_status() == counted()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_migrating_the_tally_away_and_back_leaves_it_consistent_with_the_rows(user):
+    """0006 reversed drops the triggers with the tally; applied again, it counts the
+    messages written meanwhile, and its triggers count every write from there on."""
+    for status in ["queued", "sent", "sent", "failed"]:
+        make_message(user, status=status)
+    before_tally = [("contact", "0005_translatable_names")]
+    MigrationExecutor(connection).migrate(before_tally)
+
+    # Written with no triggers to count them, through the model as it was then.
+    executor = MigrationExecutor(connection)
+    then = executor.loader.project_state(before_tally).apps.get_model("contact", "Message")
+    then.objects.create(
+        sender_id=user.pk, sender_email=user.email, subject="s", body="b", status="sending"
+    )
+    then.objects.filter(status="sent").update(status="failed")
+    executor.migrate(executor.loader.graph.leaf_nodes())
+
+    expected = {"queued": 1, "sending": 1, "sent": 0, "failed": 3}
+    assert message_counts_by_status() == counted() == expected
+    make_message(user, status="sent")
+    Message.objects.filter(status="failed").update(status="queued")
+    Message.objects.filter(status="sending").delete()
+    expected = {"queued": 4, "sending": 0, "sent": 1, "failed": 0}
+    assert message_counts_by_status() == counted() == expected
