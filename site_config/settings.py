@@ -79,7 +79,7 @@ MIDDLEWARE = [
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
-    "users.middleware.AuthenticationMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
@@ -123,15 +123,9 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # threads fails at once on a table lock instead of waiting.
     DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test.sqlite3")}
 else:
-    # Django's PostgreSQL backend, checking kept connections without a round trip and
-    # preparing the statements every request runs.
-    if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
-        DATABASES["default"]["ENGINE"] = "site_config.postgresql"
-        # Off for a connection pooler that does not keep prepared statements (PgBouncer
-        # in transaction mode before 1.21, or without max_prepared_statements).
-        if not env.bool("DATABASE_PREPARED_STATEMENTS", default=True):
-            DATABASES["default"].setdefault("OPTIONS", {})["prepare_threshold"] = None
-    # Keep connections across requests (checked before reuse) rather than reconnect.
+    # Keep connections across requests rather than reconnect, and check a kept one before
+    # a request uses it, so that one the server dropped (a restart, a failover) is
+    # replaced instead of failing the request.
     DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=60)
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
@@ -147,11 +141,11 @@ LOGOUT_REDIRECT_URL = "home"
 # client before the password is even looked at.
 AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",
-    "users.backends.ModelBackend",
+    "django.contrib.auth.backends.ModelBackend",
 ]
 # Sessions live in the database, as Django's default keeps them: signing out ends one
 # for good, and nothing is lost when Redis restarts.
-SESSION_ENGINE = "users.sessions"
+SESSION_ENGINE = "django.contrib.sessions.backends.db"
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -199,13 +193,16 @@ REDIS_URL = env.str("REDIS_URL", default="")
 # The cache the address-based limits count in: Redis when there is one, shared by every
 # process; otherwise this process's memory, which is all the embedded mode has.
 if REDIS_URL:
-    CACHES = {"default": {"BACKEND": "site_config.cache.RedisCache", "LOCATION": REDIS_URL}}
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            # Bounded waits, so that a Redis that does not answer costs a request little.
+            "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1},
+        }
+    }
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
-# Renderings that change only with a deploy (the blank message form that answers each
-# message sent, contact.views.blank_message_form), and whatever {% cache %} keeps: each
-# process keeps its own, a dictionary lookup away rather than a round trip to Redis.
-CACHES["template_fragments"] = {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
 
 # ---------------------------------------------------------------- browser policy
 
@@ -317,15 +314,14 @@ USER_DIRECTORY_CACHE_SECONDS = env.float("USER_DIRECTORY_CACHE_SECONDS", default
 # outcome through a database restart included. Dramatiq interrupts an attempt past it,
 # and the sweeper takes back a message claimed that long ago by a worker that died.
 MESSAGE_ATTEMPT_TIME_LIMIT = 4 * EMAIL_TIMEOUT + USER_DIRECTORY_TOTAL_TIMEOUT + 30
-# The sweeper, inside every worker: every MESSAGE_SWEEP_INTERVAL seconds it enqueues again
-# messages queued for longer than MESSAGE_SWEEP_QUEUED_AFTER past their due time (their
-# task was lost) and messages whose worker died mid-attempt (their lease ran out).
+# The sweeper, beside every worker: every MESSAGE_SWEEP_INTERVAL seconds it hands back to
+# the relay messages queued for longer than MESSAGE_SWEEP_QUEUED_AFTER past their due
+# time (their task was lost) and messages whose worker died mid-attempt (their lease ran
+# out).
 MESSAGE_SWEEP_INTERVAL = env.float("MESSAGE_SWEEP_INTERVAL", default=30.0)
 MESSAGE_SWEEP_QUEUED_AFTER = env.float("MESSAGE_SWEEP_QUEUED_AFTER", default=120.0)
-# The outbox relay (contact.relay), inside the worker, enqueues each message the web
-# has written; it looks for new ones every MESSAGE_RELAY_INTERVAL seconds. The embedded
-# mode has none: the web process enqueues into its own memory as it writes.
-MESSAGE_OUTBOX_RELAY = bool(REDIS_URL)
+# The outbox relay (contact.relay), beside every worker, hands each message the web has
+# written to the broker; it looks for new ones every MESSAGE_RELAY_INTERVAL seconds.
 MESSAGE_RELAY_INTERVAL = env.float("MESSAGE_RELAY_INTERVAL", default=0.2)
 
 # ---------------------------------------------------------------- task queue

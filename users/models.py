@@ -1,7 +1,6 @@
 from typing import Any, ClassVar
 
 from django.contrib.auth.models import AbstractBaseUser, BaseUserManager, PermissionsMixin
-from django.contrib.sessions.base_session import AbstractBaseSession
 from django.db import models
 from django.db.models import Value
 from django.db.models.functions import Lower
@@ -82,28 +81,3 @@ class User(AbstractBaseUser, PermissionsMixin):
 
     def __str__(self) -> str:
         return self.email
-
-
-class Session(AbstractBaseSession):
-    """A browser's session (SESSION_ENGINE is users.sessions), stored as Django stores
-    it, with the person it signs in.
-
-    Django's own session table holds the encoded data alone, so every signed-in request
-    read the session, then the person. With the person's key in a column of its own, one
-    statement reads both, and deleting an account ends its sessions.
-    """
-
-    user = models.ForeignKey(
-        User,
-        verbose_name=_("user"),
-        on_delete=models.CASCADE,
-        null=True,
-        blank=True,
-        related_name="sessions",
-    )
-
-    @classmethod
-    def get_session_store_class(cls) -> type:
-        from users.sessions import SessionStore
-
-        return SessionStore

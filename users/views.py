@@ -47,7 +47,7 @@ class RegisterView(HtmxFormMixin, RedirectURLMixin, FormView):
             form.add_error("email", EMAIL_TAKEN_MESSAGE)
             return self.form_invalid(form)
         # login() rotates the session key, as sign-in does.
-        login(self.request, user, backend="users.backends.ModelBackend")
+        login(self.request, user, backend="django.contrib.auth.backends.ModelBackend")
         return super().form_valid(form)
 
 

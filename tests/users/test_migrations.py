@@ -1,45 +1,64 @@
-"""users' migrations that move data: 0002 copies Django's sessions into users.Session."""
+"""users' migrations that move data: 0003 moves the sessions of users.Session back into
+Django's own table, so that nobody is signed out by the upgrade."""
+
+from datetime import timedelta
 
 import pytest
 from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
-from django.contrib.sessions.backends.db import SessionStore as DjangoSessionStore
+from django.contrib.sessions.backends.db import SessionStore
+from django.contrib.sessions.models import Session
 from django.db import connection
 from django.db.migrations.executor import MigrationExecutor
-
-from users.models import Session
+from django.urls import reverse
+from django.utils import timezone
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-def migrate(*targets: tuple[str, str]) -> None:
+def migrate(*targets: tuple[str, str]):
+    """Migrate to `targets` (the latest without), and the historical apps there."""
     executor = MigrationExecutor(connection)
     executor.migrate(list(targets) or executor.loader.graph.leaf_nodes())
+    executor.loader.build_graph()
+    return executor.loader.project_state(list(targets) or None).apps
 
 
-def django_session(**data) -> str:
-    """A session saved by Django's own engine, in Django's table."""
-    session = DjangoSessionStore()
-    session.update(data)
-    session.create()
-    return session.session_key
+def old_session(apps, *, expires_in: timedelta = timedelta(days=1), **data) -> str:
+    """A session as the old engine saved it, in users.Session."""
+    codec = SessionStore()
+    key = codec._get_new_session_key()
+    apps.get_model("users", "Session").objects.create(
+        session_key=key,
+        session_data=codec.encode(data),
+        expire_date=timezone.now() + expires_in,
+    )
+    return key
 
 
 def test_the_upgrade_keeps_people_signed_in(client, user):
-    migrate(("users", "0001_initial"))
-    signed_in = django_session(
+    old = migrate(("users", "0002_session"))
+    signed_in = old_session(
+        old,
         **{
             SESSION_KEY: str(user.pk),
             BACKEND_SESSION_KEY: "users.backends.ModelBackend",
             HASH_SESSION_KEY: user.get_session_auth_hash(),
-        }
+        },
     )
-    of_nobody = django_session(colour="plum")
-    of_a_deleted_account = django_session(**{SESSION_KEY: "999999"})
+    # Django's table still has the copy an earlier upgrade left of this session.
+    stale = SessionStore(session_key=signed_in)
+    stale["colour"] = "an old copy"
+    stale.save(must_create=True)
+    of_nobody = old_session(old, colour="plum")
+    expired = old_session(old, expires_in=timedelta(days=-1), colour="teal")
 
     migrate()
 
-    assert Session.objects.get(session_key=signed_in).user == user
-    assert Session.objects.get(session_key=of_nobody).user is None
-    assert Session.objects.get(session_key=of_a_deleted_account).user is None
+    moved = Session.objects.get(session_key=signed_in).get_decoded()
+    assert moved[BACKEND_SESSION_KEY] == "django.contrib.auth.backends.ModelBackend"
+    assert "colour" not in moved
+    assert Session.objects.get(session_key=of_nobody).get_decoded() == {"colour": "plum"}
+    assert not Session.objects.filter(session_key=expired).exists()
+    assert "users_session" not in connection.introspection.table_names()
     client.cookies["sessionid"] = signed_in
-    assert client.get("/messages/").status_code == 200
+    assert client.get(reverse("message-list")).status_code == 200

@@ -1,105 +1,99 @@
+"""Who is signed in, as Django's own sessions and authentication keep it: what the site
+relies on them for."""
+
 from datetime import timedelta
 
 import pytest
+from django.contrib.sessions.backends.db import SessionStore
+from django.contrib.sessions.models import Session
 from django.core.management import call_command
-from django.db import connection
-from django.test.utils import CaptureQueriesContext
+from django.test import override_settings
+from django.urls import reverse
 from django.utils import timezone
 
-from tests.users.conftest import account
-from users.models import Session
-from users.sessions import SessionStore
+from tests.conftest import GOOD_PASSWORD, HTMX
+from tests.standins.smtp import free_port
+from users.models import User
 
 pytestmark = pytest.mark.django_db
 
 
-def saved_session(**data) -> SessionStore:
-    session = SessionStore()
-    session.update(data)
-    session.save()
-    return session
+def signed_in(client) -> bool:
+    return client.get(reverse("message-list")).status_code == 200
 
 
-def test_a_saved_session_loads_with_its_data_in_one_query():
-    key = saved_session(colour="plum", count=3).session_key
+def test_a_signed_in_session_is_kept_in_djangos_session_table(client, signed_in_key, user):
+    data = Session.objects.get(session_key=signed_in_key).get_decoded()
 
-    with CaptureQueriesContext(connection) as queries:
-        loaded = SessionStore(key)
-        assert dict(loaded.items()) == {"colour": "plum", "count": 3}
-
-    assert len(queries) == 1
-    assert loaded.session_key == key
-
-
-def test_an_expired_session_loads_empty_and_saves_under_a_new_key():
-    key = saved_session(colour="plum").session_key
-    an_instant_ago = timezone.now() - timedelta(seconds=1)
-    Session.objects.filter(session_key=key).update(expire_date=an_instant_ago)
-
-    loaded = SessionStore(key)
-    assert dict(loaded.items()) == {}
-    loaded["colour"] = "teal"
-    loaded.save()
-
-    assert loaded.session_key != key
-
-
-def test_an_unknown_key_loads_empty_and_is_not_adopted():
-    loaded = SessionStore("unknown-session-key-0123456789")
-
-    assert dict(loaded.items()) == {}
-    loaded["colour"] = "teal"
-    loaded.save()
-
-    assert loaded.session_key != "unknown-session-key-0123456789"
-    assert not Session.objects.filter(session_key="unknown-session-key-0123456789").exists()
-
-
-def test_a_session_whose_data_was_tampered_with_loads_empty():
-    key = saved_session(colour="plum").session_key
-    Session.objects.filter(session_key=key).update(session_data="forged:data")
-
-    assert dict(SessionStore(key).items()) == {}
-
-
-def test_the_site_uses_this_store(client, user):
-    client.force_login(user)
-
+    assert data["_auth_user_id"] == str(user.pk)
     assert isinstance(client.session, SessionStore)
 
 
-def test_a_signed_in_session_names_its_person_on_its_row(signed_in_key, user):
-    assert Session.objects.get(session_key=signed_in_key).user == user
+def test_deleting_an_account_signs_it_out_everywhere(client, user):
+    other_browser = type(client)()
+    client.force_login(user)
+    other_browser.force_login(user)
 
-
-def test_the_person_is_read_with_the_session_in_one_query(signed_in_key, user):
-    with CaptureQueriesContext(connection) as queries:
-        loaded = SessionStore(signed_in_key)
-        person = loaded.user_read_with_it
-
-    assert len(queries) == 1
-    assert account(person) == account(user)
-
-
-def test_a_session_that_signs_nobody_in_reads_nobody():
-    key = saved_session(colour="plum").session_key
-
-    assert Session.objects.get(session_key=key).user is None
-    assert SessionStore(key).user_read_with_it is None
-
-
-def test_deleting_an_account_ends_its_sessions(signed_in_key, user):
     user.delete()
 
-    assert not Session.objects.filter(session_key=signed_in_key).exists()
+    assert not signed_in(client)
+    assert not signed_in(other_browser)
 
 
-def test_clearsessions_deletes_the_expired_sessions_only():
-    expired = saved_session(colour="plum").session_key
-    live = saved_session(colour="teal").session_key
-    an_instant_ago = timezone.now() - timedelta(seconds=1)
-    Session.objects.filter(session_key=expired).update(expire_date=an_instant_ago)
+def test_a_password_changed_elsewhere_signs_the_other_sessions_out(client, user):
+    client.force_login(user)
+    assert signed_in(client)
+
+    user.set_password(GOOD_PASSWORD + "-new")
+    user.save()
+
+    assert not signed_in(client)
+
+
+def test_an_account_made_inactive_is_signed_out(client, user):
+    client.force_login(user)
+
+    User.objects.filter(pk=user.pk).update(is_active=False)
+
+    assert not signed_in(client)
+
+
+def test_a_tampered_session_cookie_signs_nobody_in(client, signed_in_key):
+    Session.objects.filter(session_key=signed_in_key).update(session_data="forged:data")
+
+    assert not signed_in(client)
+
+
+def test_clearsessions_deletes_the_expired_sessions_only(client, user):
+    client.force_login(user)
+    live = client.session.session_key
+    expired = SessionStore()
+    expired["colour"] = "plum"
+    expired.create()
+    Session.objects.filter(session_key=expired.session_key).update(
+        expire_date=timezone.now() - timedelta(seconds=1)
+    )
 
     call_command("clearsessions")
 
     assert list(Session.objects.values_list("session_key", flat=True)) == [live]
+
+
+def test_with_redis_away_a_signed_in_person_still_reads_and_writes(client, user):
+    # Sessions live in the database, so a cache that cannot be reached is no one's
+    # concern on these pages.
+    redis_away = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": f"redis://127.0.0.1:{free_port()}/0",
+        },
+    }
+    client.force_login(user)
+
+    with override_settings(CACHES=redis_away):
+        home = client.get(reverse("home"))
+        listed = client.get(reverse("message-list"))
+        sent = client.post(reverse("message-new"), {"subject": "Hi", "body": "Hello"}, **HTMX)
+
+    assert (home.status_code, listed.status_code, sent.status_code) == (200, 200, 200)
+    assert "is queued" in sent.content.decode()

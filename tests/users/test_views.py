@@ -6,7 +6,7 @@ from django.urls import reverse
 
 from tests.conftest import GOOD_PASSWORD, HTMX
 from users.forms import EMAIL_TAKEN_MESSAGE
-from users.models import Session, User
+from users.models import User
 
 pytestmark = pytest.mark.django_db
 
@@ -135,12 +135,6 @@ def test_login_by_htmx_signs_in_and_redirects_with_hx_redirect(client, user):
 
     assert response["HX-Redirect"] == "/"
     assert signed_in_user_id(client) == str(user.pk)
-
-
-def test_the_session_row_of_a_sign_in_names_the_person(client, user):
-    client.post(reverse("login"), {"username": user.email, "password": GOOD_PASSWORD}, **HTMX)
-
-    assert Session.objects.get(session_key=client.session.session_key).user == user
 
 
 def test_login_by_plain_post_redirects(client, user):
