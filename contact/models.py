@@ -11,9 +11,9 @@ BODY_MAX_LENGTH = 5000
 class Message(models.Model):
     """A message to the administrator and the record of its delivery.
 
-    The row is the outbox: it is saved as queued before the task that delivers it is
-    enqueued, and every attempt, its outcome and what the directory knew of the sender
-    are written back here.
+    The row is the outbox: it is saved as queued, the relay hands it to the broker, and
+    every attempt, its outcome and what the directory knew of the sender are written back
+    here.
     """
 
     class Status(models.TextChoices):
@@ -55,6 +55,10 @@ class Message(models.Model):
     # its worker, and another worker may take it over.
     lease_expires_at = models.DateTimeField(_("lease expires"), null=True, blank=True)
 
+    # When the relay handed the message to the broker; empty while it waits for the relay
+    # (new, retried, or swept after its task was lost).
+    relayed_at = models.DateTimeField(_("relayed"), null=True, blank=True)
+
     # Blank until the first attempt has asked the directory.
     directory_status = models.CharField(
         _("directory"), max_length=16, choices=DirectoryStatus, blank=True
@@ -77,6 +81,12 @@ class Message(models.Model):
             # The sweeper's two questions: queued and overdue, sending and abandoned.
             models.Index(fields=["status", "next_attempt_at"], name="contact_msg_status_due"),
             models.Index(fields=["status", "lease_expires_at"], name="contact_msg_status_lease"),
+            # The relay's question: queued and not handed to the broker yet, oldest first.
+            models.Index(
+                fields=["id"],
+                condition=models.Q(status="queued", relayed_at__isnull=True),
+                name="contact_msg_awaiting_relay",
+            ),
         ]
 
     def __str__(self) -> str:

@@ -3,35 +3,26 @@
 Each status change of a Message happens in one function here: message_create
 (queued), message_deliver (sending, then sent, failed, or queued again for a retry),
 messages_retry (failed back to queued) and messages_sweep (abandoned sending back to
-queued, or to failed when it was the last attempt).
+queued, or to failed when it was the last attempt). messages_relay is the one place that
+hands messages to the broker.
 """
 
 import logging
 import smtplib
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
-from functools import cache, partial
-from typing import Any
 
 from django.conf import settings
 from django.core.mail import BadHeaderError
-from django.db import (
-    InterfaceError,
-    OperationalError,
-    connection,
-    connections,
-    router,
-    transaction,
-)
-from django.db.models import Field
+from django.db import InterfaceError, OperationalError, connection, transaction
+from django.db.models import F
 from django.utils import timezone
 
 from contact.directory import DirectoryLookup, shared_directory_client, user_directory
 from contact.emails import admin_email
 from contact.models import Message
 from contact.smtp import send_email
-from site_config.postgresql import repeated_statement_cursor
 from users.models import User
 
 logger = logging.getLogger(__name__)
@@ -43,6 +34,8 @@ ERROR_TEXT_MAX_LENGTH = 2000
 OUTCOME_WRITE_RETRY_SECONDS = 20
 # What every attempt writes back, whatever its outcome.
 RECORDED_FIELDS = ["status", "last_error", "lease_expires_at", "directory_status", "directory_data"]
+# Messages one relay round takes at most; a full round is followed at once by the next.
+RELAY_BATCH = 500
 
 
 class DeliveryDeferred(Exception):
@@ -63,103 +56,83 @@ class MessageRateLimited(Exception):
     """The sender has written MESSAGES_PER_HOUR messages in the last hour already."""
 
 
+class BrokerUnavailable(Exception):
+    """The broker refused a message; the relay round stopped there."""
+
+
 # ---------------------------------------------------------------- writing
 
 
 def message_create(*, sender: User, subject: str, body: str) -> Message:
-    """Save a message as queued. The outbox relay (contact.relay) enqueues its delivery;
-    in the embedded mode, which has none, it is enqueued once the row is committed.
+    """Save a message as queued; the relay (messages_relay) hands it to the broker.
 
-    Raises MessageRateLimited when the sender has used up MESSAGES_PER_HOUR. The check
-    and the insert are one statement with no lock, so submits from one person arriving
-    at the same instant may each pass it: the limit can be overshot by that many, never
-    by a steady flood. Locking the sender's row made it exact for three more database
-    round trips on every submit.
+    Raises MessageRateLimited when the sender has used up MESSAGES_PER_HOUR. The count
+    and the insert take no lock, so submits from one person arriving at the same instant
+    may each pass the check: the limit can be overshot by that many, never by a steady
+    flood.
     """
-    message = Message(sender=sender, sender_email=sender.email, subject=subject, body=body)
-    if not _insert_within_hourly_limit(message, limit=settings.MESSAGES_PER_HOUR):
-        raise MessageRateLimited
-    if not settings.MESSAGE_OUTBOX_RELAY:
-        # The embedded mode has no relay. After commit (at once, unless a caller's
-        # transaction is still open), so the worker never looks for a row it cannot
-        # see yet.
-        transaction.on_commit(partial(_enqueue_delivery, message.pk), using=message._state.db)
-    return message
-
-
-def _insert_within_hourly_limit(message: Message, *, limit: int) -> bool:
-    """Insert `message` unless its sender has written `limit` messages in the hour before
-    it; whether it was inserted (its primary key is then set).
-
-    INSERT ... SELECT ... WHERE, which the ORM does not write: the limit's count (which
-    stops at `limit` rows) and the insert in one statement and one round trip, where a
-    sliced count() then create() took two. On this project's machine that took a submit
-    from 6.0 to 5.0 ms of CPU in-process. PostgreSQL, and SQLite since 3.35.
-    """
-    database = router.db_for_write(Message)
-    # The connection itself, not django.db.connection: that proxy looks the connection up
-    # again on every attribute read, and the conversions below read it many times.
-    db_connection = connections[database]
-    statement, fields = _hourly_limit_insert(database)
-    # What create() would send: each field's default and its conversion for the database.
-    values = [
-        field.get_db_prep_save(field.pre_save(message, True), db_connection) for field in fields
-    ]
-    since = db_connection.ops.adapt_datetimefield_value(message.created_at - timedelta(hours=1))
-    with repeated_statement_cursor(db_connection) as cursor:
-        cursor.execute(statement, [*values, message.sender_id, since, limit, limit])
-        inserted = cursor.fetchone()
-    if inserted is None:
-        return False
-    # As create() leaves it: saved, in this database.
-    message.pk = inserted[0]
-    message._state.adding = False
-    message._state.db = database
-    return True
-
-
-@cache
-def _hourly_limit_insert(database: str) -> "tuple[str, tuple[Field[Any, Any], ...]]":
-    """_insert_within_hourly_limit's statement in `database`'s dialect, and the fields
-    whose values it takes first, in order: the same for every submit, so built once."""
-    quote = connections[database].ops.quote_name
-    meta = Message._meta
-    table = quote(meta.db_table)
-    fields = tuple(field for field in meta.concrete_fields if not field.primary_key)
-    column = {field.name: quote(field.column) for field in fields}
-    statement = (
-        f"INSERT INTO {table} ({', '.join(column.values())}) "
-        f"SELECT {', '.join(['%s'] * len(fields))} "
-        f"WHERE (SELECT COUNT(*) FROM (SELECT 1 FROM {table} "
-        f"WHERE {column['sender']} = %s AND {column['created_at']} >= %s LIMIT %s) AS recent) "
-        f"< %s "
-        f"RETURNING {quote(meta.pk.column)}"
+    limit = settings.MESSAGES_PER_HOUR
+    recent = Message.objects.filter(
+        sender=sender, created_at__gte=timezone.now() - timedelta(hours=1)
     )
-    return statement, fields
+    # Sliced, so the count stops at the limit however many there are.
+    if recent[:limit].count() >= limit:
+        raise MessageRateLimited
+    return Message.objects.create(
+        sender=sender, sender_email=sender.email, subject=subject, body=body
+    )
+
+
+def messages_relay(*, enqueue: Callable[[int], object], limit: int = RELAY_BATCH) -> int:
+    """Hand the queued messages that no relay has handed over yet to the broker, oldest
+    first, and stamp them; returns how many.
+
+    The rows are locked with SKIP LOCKED, so relays running side by side each take
+    others and none waits. A relay that dies between a send and the commit leaves its
+    rows unstamped, and they are sent again: message_deliver's claim makes the second
+    task do nothing. Raises BrokerUnavailable when `enqueue` fails; what was sent before
+    it is stamped, the rest waits for the next round.
+    """
+    with transaction.atomic():
+        waiting = list(
+            Message.objects.select_for_update(skip_locked=True)
+            .filter(status=Message.Status.QUEUED, relayed_at__isnull=True)
+            .order_by("pk")
+            .values_list("pk", flat=True)[:limit]
+        )
+        relayed: list[int] = []
+        refused: Exception | None = None
+        for message_id in waiting:
+            try:
+                enqueue(message_id)
+            except Exception as error:
+                refused = error
+                break
+            relayed.append(message_id)
+        if relayed:
+            Message.objects.filter(pk__in=relayed).update(relayed_at=timezone.now())
+    if refused is not None:
+        raise BrokerUnavailable(f"{type(refused).__name__}: {refused}") from refused
+    return len(relayed)
 
 
 def messages_retry(*, message_ids: Iterable[int]) -> int:
     """Queue failed messages for a fresh round of attempts; returns how many."""
-    retried = 0
-    for message_id in message_ids:
-        # Conditional, so a message that is not failed (any more) is left alone.
-        if Message.objects.filter(pk=message_id, status=Message.Status.FAILED).update(
-            status=Message.Status.QUEUED, attempts=0, next_attempt_at=timezone.now()
-        ):
-            transaction.on_commit(partial(_enqueue_delivery, message_id))
-            retried += 1
-    return retried
+    # Conditional, so a message that is not failed (any more) is left alone.
+    return Message.objects.filter(pk__in=list(message_ids), status=Message.Status.FAILED).update(
+        status=Message.Status.QUEUED, attempts=0, next_attempt_at=timezone.now(), relayed_at=None
+    )
 
 
 def messages_sweep(*, queued_after: float | None = None) -> int:
-    """Enqueue again what lost its task; returns how many messages.
+    """Hand back to the relay what lost its task; returns how many messages.
 
     Two kinds of message are stranded: queued ones well past their due time (the broker
-    was down when they were enqueued, or lost its memory: the embedded mode's queue dies
-    with its process), and sending ones whose lease ran out (their worker died). The
-    latter go back to queued first, or to failed if that was their last attempt. Each
-    row is taken by a conditional update, so sweepers running side by side in several
-    worker processes enqueue each message once. `queued_after` overrides
+    lost their task: the embedded mode's queue dies with its process, a Redis may lose
+    its memory), and sending ones whose lease ran out (their worker died). The latter go
+    back to queued first, or to failed if that was their last attempt. Clearing
+    `relayed_at` is all it takes: the relay enqueues them on its next round, and
+    sweepers side by side change nothing more than one would. `queued_after` overrides
     MESSAGE_SWEEP_QUEUED_AFTER (0: every queued message that is due).
     """
     if queued_after is None:
@@ -168,17 +141,13 @@ def messages_sweep(*, queued_after: float | None = None) -> int:
     overdue = now - timedelta(seconds=queued_after)
     _fail_abandoned_last_attempts(now)
     abandoned = Message.objects.filter(status=Message.Status.SENDING, lease_expires_at__lt=now)
-    abandoned.update(status=Message.Status.QUEUED, lease_expires_at=None, next_attempt_at=overdue)
-    swept = 0
-    stranded = Message.objects.filter(status=Message.Status.QUEUED, next_attempt_at__lte=overdue)
-    for message_id, due in stranded.values_list("pk", "next_attempt_at"):
-        # Moving the due time forward marks the row as swept until the threshold passes
-        # again; only the sweeper whose update lands enqueues it.
-        if Message.objects.filter(
-            pk=message_id, status=Message.Status.QUEUED, next_attempt_at=due
-        ).update(next_attempt_at=now):
-            transaction.on_commit(partial(_enqueue_delivery, message_id))
-            swept += 1
+    swept = abandoned.update(
+        status=Message.Status.QUEUED, lease_expires_at=None, next_attempt_at=now, relayed_at=None
+    )
+    # Moving the due time forward marks a row as swept until the threshold passes again.
+    swept += Message.objects.filter(
+        status=Message.Status.QUEUED, next_attempt_at__lte=overdue, relayed_at__isnull=False
+    ).update(relayed_at=None, next_attempt_at=now)
     return swept
 
 
@@ -193,23 +162,6 @@ def _fail_abandoned_last_attempts(now: datetime) -> None:
         lease_expires_at=None,
         last_error="The worker stopped during the last allowed attempt.",
     )
-
-
-def enqueue_delivery(message_id: int) -> None:
-    """Enqueue the task that delivers the message; raises when the broker is down."""
-    # The actor module imports this one, so it is imported here, when first needed.
-    from contact.tasks import deliver_message
-
-    deliver_message.send(message_id)
-
-
-def _enqueue_delivery(message_id: int) -> None:
-    try:
-        enqueue_delivery(message_id)
-    except Exception:
-        # The broker being down must not turn a saved message into a server error for
-        # the person who wrote it: the row is committed and stays queued.
-        logger.exception("Could not enqueue message %s; it stays queued.", message_id)
 
 
 # ---------------------------------------------------------------- delivering
@@ -283,23 +235,13 @@ def _claim(message_id: int) -> Message | None:
     conditional update: of two workers holding the same task only one goes on, and a
     task for a message already sent, failed or in flight does nothing."""
     lease_ends = timezone.now() + timedelta(seconds=settings.MESSAGE_ATTEMPT_TIME_LIMIT)
-    # UPDATE ... RETURNING, which the ORM does not write: the claim and the row it took
-    # in one round trip (PostgreSQL, and SQLite since 3.35).
-    claimed = Message.objects.raw(
-        f"UPDATE {Message._meta.db_table} "
-        "SET status = %s, attempts = attempts + 1, lease_expires_at = %s "
-        "WHERE id = %s AND status = %s RETURNING *",
-        [
-            Message.Status.SENDING,
-            connection.ops.adapt_datetimefield_value(lease_ends),
-            message_id,
-            Message.Status.QUEUED,
-        ],
+    claimed = Message.objects.filter(pk=message_id, status=Message.Status.QUEUED).update(
+        status=Message.Status.SENDING, attempts=F("attempts") + 1, lease_expires_at=lease_ends
     )
-    for message in claimed:
-        return message
-    logger.info("Message %s is not queued; nothing to deliver.", message_id)
-    return None
+    if not claimed:
+        logger.info("Message %s is not queued; nothing to deliver.", message_id)
+        return None
+    return Message.objects.get(pk=message_id)
 
 
 def _record_sent(message: Message) -> None:

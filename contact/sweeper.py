@@ -1,5 +1,5 @@
-"""The outbox sweeper: a thread in every worker process that periodically enqueues
-again the messages whose task was lost (see contact.services.messages_sweep).
+"""The outbox sweeper: a thread beside every worker that periodically hands back to the
+relay the messages whose task was lost (see contact.services.messages_sweep).
 
 It is Dramatiq middleware, so it runs wherever workers run: in `manage.py rundramatiq`
 processes, and in the web process in the embedded mode. No one has to remember a command.
@@ -36,7 +36,7 @@ class OutboxSweeper(WorkerThread):
         close_old_connections()
         try:
             if swept := messages_sweep(queued_after=queued_after):
-                logger.warning("Sweeper enqueued %d stranded message(s) again.", swept)
+                logger.warning("Sweeper handed %d stranded message(s) back to the relay.", swept)
         except Exception:
             # The database may be down: the next round tries again.
             logger.exception("Sweeper round failed.")

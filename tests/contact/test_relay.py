@@ -1,31 +1,23 @@
-"""The outbox relay (contact.relay): every message the web writes is enqueued once, in
-key order, including rows that become visible after a higher key."""
+"""The outbox relay: every queued message no relay has handed over is handed to the
+broker once, oldest first, by relays that may run side by side."""
 
 import logging
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import timedelta
 
 import pytest
 from django.db import InterfaceError, OperationalError, connection
 from django.utils import timezone
+from dramatiq.brokers.redis import RedisBroker
 
 from contact.models import Message
-from contact.relay import (
-    BATCH,
-    GAP_RUN,
-    GAP_SECONDS,
-    OutboxRelay,
-    RelayPosition,
-    _elected,
-    relay_round,
-    relay_start,
-)
-from contact.services import message_create
+from contact.relay import OutboxRelay
+from contact.services import RELAY_BATCH, BrokerUnavailable, message_create, messages_relay
 from contact.tasks import deliver_message
-from tests.conftest import queued_message_ids, wait_until
+from tests.conftest import awaiting_relay, queued_message_ids, wait_until
 from tests.contact.factories import make_message
+from tests.standins.smtp import free_port
 
 pytestmark = pytest.mark.django_db
 
@@ -43,138 +35,110 @@ class Enqueued(list):
         self.append(message_id)
 
 
-def test_each_new_message_is_enqueued_once_in_key_order(user):
-    position = relay_start()
+def relayed_ids() -> set[int]:
+    return set(Message.objects.filter(relayed_at__isnull=False).values_list("pk", flat=True))
+
+
+def test_each_new_message_is_relayed_once_in_key_order(user):
     written = [make_message(user).pk for _ in range(3)]
 
     first, second = Enqueued(), Enqueued()
-    relay_round(position, first)
-    relay_round(position, second)
+    assert messages_relay(enqueue=first) == 3
+    assert messages_relay(enqueue=second) == 0
 
     assert first == written
     assert second == []
-    assert position.last_key == written[-1]
+    assert relayed_ids() == set(written)
 
 
-def test_messages_past_their_first_attempt_are_read_but_not_enqueued(user):
-    position = relay_start()
-    sent = make_message(user, status=Message.Status.SENT).pk
+def test_only_queued_messages_no_relay_has_handed_over_are_relayed(user):
+    make_message(user, status=Message.Status.SENT)
+    make_message(user, status=Message.Status.FAILED)
     # Queued again after a transient failure: its retry waits in the broker.
-    backing_off = make_message(user, attempts=1, next_attempt_at=timezone.now()).pk
+    make_message(user, attempts=1, relayed_at=timezone.now())
     new = make_message(user).pk
 
     enqueued = Enqueued()
-    relay_round(position, enqueued)
+    messages_relay(enqueue=enqueued)
 
     assert enqueued == [new]
-    assert position.last_key == max(sent, backing_off, new)
-
-
-def after_the_last_message() -> RelayPosition:
-    """A relay that has read every row there is, and waits for no key."""
-    return RelayPosition(last_key=relay_start().last_key)
-
-
-def test_a_row_committed_after_a_higher_key_is_enqueued_when_it_appears(user):
-    position = after_the_last_message()
-    base = position.last_key
-    # Key base + 1 was taken by an insert that has not committed yet.
-    later = make_message(user, pk=base + 2).pk
-
-    before = Enqueued()
-    relay_round(position, before, now=100.0)
-    assert before == [later]
-    assert position.gaps == {base + 1: 100.0}
-
-    earlier = make_message(user, pk=base + 1).pk
-    after = Enqueued()
-    relay_round(position, after, now=101.0)
-
-    assert after == [earlier]
-    assert position.gaps == {}
-
-
-def test_a_gap_is_given_up_after_its_time(user):
-    position = after_the_last_message()
-    make_message(user, pk=position.last_key + 2)
-    relay_round(position, Enqueued(), now=100.0)
-    assert position.gaps
-
-    relay_round(position, Enqueued(), now=100.0 + GAP_SECONDS / 2)
-    assert position.gaps
-    relay_round(position, Enqueued(), now=100.0 + GAP_SECONDS + 1)
-    assert position.gaps == {}
-
-
-def test_only_a_short_run_of_missing_keys_is_waited_for(user):
-    position = RelayPosition(last_key=0)
-    # As after a table was emptied: the keys before it were used once and are gone.
-    far = make_message(user, pk=GAP_RUN * 100).pk
-
-    relay_round(position, Enqueued(), now=100.0)
-
-    assert sorted(position.gaps) == list(range(far - GAP_RUN, far))
 
 
 def test_a_broker_that_is_down_stops_the_round_at_that_message(user):
-    position = relay_start()
     first, refused, third = (make_message(user).pk for _ in range(3))
 
     down = Enqueued(refuse=refused)
-    with pytest.raises(ConnectionError):
-        relay_round(position, down)
+    with pytest.raises(BrokerUnavailable, match="the broker is down"):
+        messages_relay(enqueue=down)
     assert down == [first]
-    assert position.last_key == first
+    assert relayed_ids() == {first}
 
     back = Enqueued()
-    relay_round(position, back)
+    messages_relay(enqueue=back)
     assert back == [refused, third]
 
 
-def test_a_round_reads_at_most_a_batch(user):
-    position = RelayPosition(last_key=0)
+def test_with_redis_unreachable_the_message_waits_for_the_next_round(user, monkeypatch):
+    # A real Redis broker on a port nothing listens on, as in production with Redis down.
+    monkeypatch.setattr(
+        deliver_message, "broker", RedisBroker(url=f"redis://127.0.0.1:{free_port()}/0")
+    )
+    message = message_create(sender=user, subject="Hi", body="Broker is down")
+
+    with pytest.raises(BrokerUnavailable, match="ConnectionError"):
+        messages_relay(enqueue=deliver_message.send)
+
+    assert awaiting_relay() == [message.pk]
+
+
+def test_a_round_takes_at_most_a_batch(user):
     Message.objects.bulk_create(
         Message(sender=user, sender_email=user.email, subject=str(n), body="b")
-        for n in range(BATCH + 1)
+        for n in range(RELAY_BATCH + 1)
     )
 
     enqueued = Enqueued()
-    assert relay_round(position, enqueued) == BATCH
-    assert len(enqueued) == BATCH
-    assert relay_round(position, enqueued) == 1
+    assert messages_relay(enqueue=enqueued) == RELAY_BATCH
+    assert messages_relay(enqueue=enqueued) == 1
+    assert len(enqueued) == RELAY_BATCH + 1
 
 
-def test_a_relay_starts_at_the_oldest_message_waiting_for_its_first_attempt(user, settings):
-    now = timezone.now()
-    # The sweeper's: queued longer than MESSAGE_SWEEP_QUEUED_AFTER.
-    stranded = make_message(
-        user, next_attempt_at=now - timedelta(seconds=settings.MESSAGE_SWEEP_QUEUED_AFTER + 1)
-    )
-    waiting = make_message(user)
-    make_message(user, status=Message.Status.SENT)
+@pytest.mark.django_db(transaction=True)
+def test_relays_side_by_side_take_different_messages_without_waiting(user):
+    if connection.vendor != "postgresql":
+        pytest.skip("SQLite has one writer at a time and no row locks")
+    first, *rest = (make_message(user).pk for _ in range(4))
+    holding = threading.Event()
+    release = threading.Event()
+    slow: list[int] = []
 
-    assert relay_start().last_key == waiting.pk - 1
-    assert stranded.pk < waiting.pk
+    def enqueue_slowly(message_id: int) -> None:
+        slow.append(message_id)
+        holding.set()
+        release.wait(30)
 
+    def slow_relay() -> None:
+        try:
+            messages_relay(enqueue=enqueue_slowly, limit=1)
+        finally:
+            connection.close()
 
-def test_a_relay_with_nothing_waiting_starts_after_the_last_message(user):
-    last = make_message(user, status=Message.Status.SENT)
+    thread = threading.Thread(target=slow_relay)
+    thread.start()
+    try:
+        assert holding.wait(10)
+        # The first relay holds its row's lock until it commits; the second skips it.
+        other = Enqueued()
+        assert messages_relay(enqueue=other) == len(rest)
+        # Done while the first is still at work: it did not wait for the lock.
+        assert thread.is_alive()
+    finally:
+        release.set()
+        thread.join()
 
-    assert relay_start().last_key == last.pk
-
-
-def test_a_relay_waits_for_missing_keys_just_below_where_it_starts(user):
-    # Keys 1 to 3 are taken; 2 by an insert still in flight when the relay starts.
-    make_message(user, pk=1, status=Message.Status.SENT)
-    make_message(user, pk=3, status=Message.Status.SENT)
-
-    position = relay_start(now=100.0)
-    assert position == RelayPosition(last_key=3, gaps={2: 100.0})
-
-    make_message(user, pk=2)
-    enqueued = Enqueued()
-    relay_round(position, enqueued, now=101.0)
-    assert enqueued == [2]
+    assert slow == [first]
+    assert other == rest
+    assert relayed_ids() == {first, *rest}
 
 
 def test_with_the_relay_a_submit_enqueues_nothing_itself(
@@ -199,7 +163,6 @@ def relay_running(broker) -> Iterator[None]:
 
 @pytest.fixture(autouse=True)
 def relay_settings(settings) -> None:
-    settings.MESSAGE_OUTBOX_RELAY = True
     settings.MESSAGE_RELAY_INTERVAL = 0.02
 
 
@@ -243,59 +206,26 @@ def test_a_broker_outage_is_logged_once_and_the_message_relayed_after_it(
 
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.parametrize("fault", [OperationalError, InterfaceError])
-def test_a_lost_database_is_logged_once_and_the_relay_starts_over(
+def test_a_lost_database_is_logged_once_and_the_relay_goes_on_after_it(
     user, broker, monkeypatch, caplog, fault
 ):
-    starts = []
-    rounds = []
+    failed_rounds = []
+    real_relay = messages_relay
 
-    def start_counted(**kwargs) -> RelayPosition:
-        starts.append(1)
-        return relay_start(**kwargs)
-
-    def database_away(position, enqueue, **kwargs) -> int:
-        rounds.append(1)
-        raise fault("the connection is gone")
+    def database_away_three_times(**kwargs) -> int:
+        if len(failed_rounds) < 3:
+            failed_rounds.append(1)
+            raise fault("the connection is gone")
+        return real_relay(**kwargs)
 
     monkeypatch.setattr("contact.relay.FAILING_INTERVAL", 0.02)
-    monkeypatch.setattr("contact.relay.relay_start", start_counted)
-    monkeypatch.setattr("contact.relay.relay_round", database_away)
+    monkeypatch.setattr("contact.services.messages_relay", database_away_three_times)
+    message = message_create(sender=user, subject="Hello", body="Hi")
     with caplog.at_level(logging.WARNING, logger="contact.relay"), relay_running(broker):
-        assert wait_until(lambda: len(rounds) >= 3, timeout=10)
-        monkeypatch.setattr("contact.relay.relay_round", relay_round)
-        message = message_create(sender=user, subject="Hello", body="Hi")
         assert wait_until(lambda: queued_message_ids(broker) == [message.pk], timeout=10)
 
-    # A start after every failure: the lock may have gone with the connection.
-    assert len(starts) >= 4
+    assert len(failed_rounds) == 3
     assert [record.getMessage() for record in caplog.records] == [
         "Outbox relay: the database is away; trying again every few seconds.",
         "Outbox relay: the database is back; relaying again.",
     ]
-
-
-@pytest.mark.django_db(transaction=True)
-def test_one_relay_per_postgresql_database():
-    if connection.vendor != "postgresql":
-        pytest.skip("the advisory lock is PostgreSQL's")
-
-    def elected_elsewhere() -> bool:
-        # Another thread has a connection of its own, as another process would.
-        answer = []
-        thread = threading.Thread(target=lambda: answer.append(_elected_then_close()))
-        thread.start()
-        thread.join()
-        return answer[0]
-
-    assert _elected()
-    assert not elected_elsewhere()
-    # The lock goes with the connection that holds it.
-    connection.close()
-    assert elected_elsewhere()
-
-
-def _elected_then_close() -> bool:
-    try:
-        return _elected()
-    finally:
-        connection.close()

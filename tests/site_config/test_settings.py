@@ -107,26 +107,11 @@ def test_lists_and_database_url_come_from_the_environment(tmp_path):
 
     assert settings["ALLOWED_HOSTS"] == ["a.example", "b.example"]
     assert settings["CSRF_TRUSTED_ORIGINS"] == ["https://a.example"]
-    # Django's PostgreSQL backend, with a health check of its own (site_config/postgresql).
-    assert settings["DATABASE"]["ENGINE"] == "site_config.postgresql"
+    assert settings["DATABASE"]["ENGINE"] == "django.db.backends.postgresql"
     assert settings["DATABASE"]["HOST"] == "db.internal"
-    # Prepared statements on: the backend's own default (site_config/postgresql).
-    assert "prepare_threshold" not in settings["DATABASE"].get("OPTIONS", {})
-
-
-def test_prepared_statements_can_be_turned_off_for_a_pooler(tmp_path):
-    settings = loaded(
-        load_settings(
-            tmp_path,
-            environ={
-                "SECRET_KEY": STRONG_KEY,
-                "DATABASE_URL": "postgres://site:pw@pgbouncer.internal:6432/site",
-                "DATABASE_PREPARED_STATEMENTS": "false",
-            },
-        )
-    )
-
-    assert settings["DATABASE"]["OPTIONS"]["prepare_threshold"] is None
+    # Kept connections, checked before a request uses them.
+    assert settings["DATABASE"]["CONN_MAX_AGE"] == 60
+    assert settings["DATABASE"]["CONN_HEALTH_CHECKS"] is True
 
 
 def test_missing_secret_key_stops_start_up_and_says_what_to_set(tmp_path):

@@ -2,7 +2,6 @@ import re
 from datetime import datetime, timedelta
 
 from django.core.management.base import BaseCommand, CommandError
-from django.db import transaction
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
@@ -37,7 +36,5 @@ class Command(BaseCommand):
         failed = Message.objects.filter(status=Message.Status.FAILED)
         if since is not None:
             failed = failed.filter(created_at__gte=since)
-        # The deliveries are enqueued when this commits.
-        with transaction.atomic():
-            retried = messages_retry(message_ids=list(failed.values_list("pk", flat=True)))
+        retried = messages_retry(message_ids=list(failed.values_list("pk", flat=True)))
         self.stdout.write(f"{retried} failed message(s) queued for delivery again.")
