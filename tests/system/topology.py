@@ -90,6 +90,74 @@ class RedisServer:
         return result.stdout.strip() == "PONG"
 
 
+PGBOUNCER = shutil.which("pgbouncer") or "/usr/sbin/pgbouncer"
+# PgBouncer refuses to run as root; as root it is told to switch to this user.
+PGBOUNCER_USER = "postgres"
+
+
+class PgBouncer:
+    """PgBouncer in transaction mode in front of one database: each transaction may get
+    another server connection, so nothing may outlive one (session locks, prepared
+    statements, server-side cursors)."""
+
+    def __init__(self, folder: Path, database_url: str) -> None:
+        self.port = free_port()
+        self.folder = folder
+        self.target = urlsplit(database_url)
+        self.process: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return urlunsplit(
+            self.target._replace(
+                netloc=f"{self.target.netloc.rsplit('@', 1)[0]}@127.0.0.1:{self.port}"
+            )
+        )
+
+    def start(self) -> None:
+        self.folder.mkdir(mode=0o777)
+        self.folder.chmod(0o777)
+        database = self.target.path.lstrip("/")
+        server = (
+            f"host={self.target.hostname} port={self.target.port or 5432} dbname={database} "
+            f"user={self.target.username} password={self.target.password}"
+        )
+        config = self.folder / "pgbouncer.ini"
+        config.write_text(
+            "[databases]\n"
+            f"{database} = {server}\n"
+            "[pgbouncer]\n"
+            "listen_addr = 127.0.0.1\n"
+            f"listen_port = {self.port}\n"
+            "unix_socket_dir =\n"
+            # The server connection carries the credentials; clients are on loopback.
+            "auth_type = any\n"
+            "pool_mode = transaction\n"
+            "max_client_conn = 200\n"
+            "default_pool_size = 10\n"
+            "ignore_startup_parameters = extra_float_digits,options\n"
+            f"logfile = {self.folder / 'pgbouncer.log'}\n"
+        )
+        config.chmod(0o644)
+        as_root = ["-u", PGBOUNCER_USER] if os.geteuid() == 0 else []
+        self.process = subprocess.Popen(
+            [PGBOUNCER, *as_root, str(config)], stdout=subprocess.DEVNULL
+        )
+        assert wait_until(self._answers, timeout=10), "pgbouncer did not start"
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(timeout=10)
+
+    def _answers(self) -> bool:
+        try:
+            psycopg.connect(self.url, connect_timeout=1).close()
+        except psycopg.Error:
+            return False
+        return True
+
+
 @dataclass
 class Topology:
     base_url: str
@@ -100,8 +168,16 @@ class Topology:
     redis: RedisServer
     processes: list[subprocess.Popen] = field(default_factory=list)
     worker: subprocess.Popen | None = None
+    pgbouncer: PgBouncer | None = None
 
-    def start_worker(self, processes: int = 1, threads: int = WORKER_THREADS) -> None:
+    def pgbouncer_log(self) -> str:
+        assert self.pgbouncer is not None, "this topology has no PgBouncer"
+        return (self.pgbouncer.folder / "pgbouncer.log").read_text()
+
+    def start_worker(
+        self, processes: int = 1, threads: int = WORKER_THREADS, **environment: str
+    ) -> None:
+        """Start `rundramatiq`; `environment` overrides the topology's variables for it."""
         # Its own session, so the supervisor and the processes it forks die together.
         self.worker = self.spawn(
             [
@@ -117,6 +193,7 @@ class Topology:
                 str(threads),
             ],
             start_new_session=True,
+            env={**self.env, **environment},
         )
         # A new session is a scheduling group of its own where the kernel groups by
         # session (autogroup): its weight is what counts against the web's, not the
@@ -158,9 +235,8 @@ class Topology:
         return response.text
 
     def spawn(self, command: list[str], **options) -> subprocess.Popen:
-        process = subprocess.Popen(
-            command, cwd=ROOT, env=self.env, stdout=subprocess.DEVNULL, **options
-        )
+        options.setdefault("env", self.env)
+        process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, **options)
         self.processes.append(process)
         return process
 
@@ -188,8 +264,12 @@ class Topology:
                 admin.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true')
 
 
-def topology_environment(**overrides: str) -> Iterator[Topology]:
-    """Start the whole topology; yields it and stops it all afterwards."""
+def topology_environment(
+    *, through_pgbouncer: bool = False, **overrides: str
+) -> Iterator[Topology]:
+    """Start the whole topology; yields it and stops it all afterwards. With
+    `through_pgbouncer`, the web and the worker reach the database through PgBouncer in
+    transaction mode (migrations go straight to it, as an operator's would)."""
     server_url = os.environ.get("DATABASE_URL", "")
     if not server_url.startswith(("postgres://", "postgresql://")):
         pytest.skip("runs when DATABASE_URL points at PostgreSQL (CI's second run)")
@@ -201,6 +281,12 @@ def topology_environment(**overrides: str) -> Iterator[Topology]:
     with psycopg.connect(server_url, autocommit=True) as connection:
         connection.execute(f'CREATE DATABASE "{database}"')
     database_url = urlunsplit(urlsplit(server_url)._replace(path=f"/{database}"))
+    pgbouncer = None
+    if through_pgbouncer:
+        if not os.path.exists(PGBOUNCER):
+            skip_or_fail("needs pgbouncer: sudo apt-get install pgbouncer")
+        pgbouncer = PgBouncer(folder / "pgbouncer", database_url)
+        pgbouncer.start()
     redis = RedisServer(folder / "redis")
     redis.start()
     sink = SmtpSink().start()
@@ -235,7 +321,6 @@ def topology_environment(**overrides: str) -> Iterator[Topology]:
         "dramatiq_prom_db": str(folder / "worker-metrics"),
         **overrides,
     }
-    topology = Topology(f"http://127.0.0.1:{port}", database_url, env, sink, directory, redis)
     for command in (["migrate"], ["collectstatic"], ["createsuperuser"]):
         subprocess.run(
             [sys.executable, "manage.py", *command, "--no-input", "-v0"],
@@ -243,6 +328,11 @@ def topology_environment(**overrides: str) -> Iterator[Topology]:
             env=env,
             check=True,
         )
+    if pgbouncer is not None:
+        env = {**env, "DATABASE_URL": pgbouncer.url, "DATABASE_TRANSACTION_POOLER": "true"}
+    topology = Topology(
+        f"http://127.0.0.1:{port}", database_url, env, sink, directory, redis, pgbouncer=pgbouncer
+    )
     try:
         topology.spawn(
             [
@@ -268,6 +358,8 @@ def topology_environment(**overrides: str) -> Iterator[Topology]:
         directory.stop()
         sink.stop()
         redis.stop()
+        if pgbouncer is not None:
+            pgbouncer.stop()
         shutil.rmtree(folder, ignore_errors=True)
         with psycopg.connect(server_url, autocommit=True) as connection:
             connection.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
