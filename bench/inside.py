@@ -2,8 +2,12 @@
 `python -m bench inside COMMAND` with the environment of the topology under test (its
 database, its Redis), and reads the one JSON document printed.
 
-    profile-submit --count N   SQL queries of one htmx submit, and a cProfile of N
+    profile-submit --count N   SQL queries of one htmx submit, its time with the relay
+                               and with an enqueue of its own on commit, and a cProfile
+                               of N
     admin-queries              SQL queries of the admin index page, signed in as staff
+    admin-timing --count N     the admin index page's median time, with the header's
+                               counts read from the tally and counted from the rows
     queue --count N            N messages written as people do (message_create), for
                                the worker's relay to enqueue
 
@@ -15,16 +19,23 @@ import argparse
 import cProfile
 import json
 import pstats
+import statistics
 import time
+from functools import partial
 from pathlib import Path
+from unittest import mock
 
 from django.conf import settings
-from django.db import connection
+from django.db import connection, transaction
+from django.db.models import Count
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
+from contact.models import Message
+from contact.selectors import MessageCounts
 from contact.services import message_create
+from contact.tasks import deliver_message
 from tests.standins.directory import USERS
 from tests.system.topology import STAFF
 from users.models import User
@@ -43,6 +54,7 @@ def main(argv: list[str]) -> int:
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("profile-submit").add_argument("--count", type=int, default=200)
     commands.add_parser("admin-queries")
+    commands.add_parser("admin-timing").add_argument("--count", type=int, default=30)
     queue = commands.add_parser("queue")
     queue.add_argument("--count", type=int, required=True)
     queue.add_argument("--senders", type=int, default=20)
@@ -52,6 +64,8 @@ def main(argv: list[str]) -> int:
         result = profile_submit(arguments.count)
     elif arguments.command == "admin-queries":
         result = admin_queries()
+    elif arguments.command == "admin-timing":
+        result = admin_timing(arguments.count)
     else:
         result = queue_messages(arguments.count, arguments.senders, arguments.tag)
     print(json.dumps(result))
@@ -85,6 +99,9 @@ def profile_submit(count: int) -> dict:
     # own floor in this process, with no network or gunicorn in either figure.
     ms_per_submit = _ms_per_call(submit, count)
     ms_per_healthz = _ms_per_call(lambda: client.get(reverse("healthz")), count)
+    # The alternative to the relay: the submit enqueues its own delivery once committed.
+    with mock.patch("contact.views.message_create", _create_and_enqueue_on_commit):
+        ms_per_submit_enqueueing = _ms_per_call(submit, count)
     profiler = cProfile.Profile()
     started = time.perf_counter()
     profiler.enable()
@@ -97,6 +114,7 @@ def profile_submit(count: int) -> dict:
         "submits_profiled": count,
         "ms_per_submit": ms_per_submit,
         "ms_per_healthz": ms_per_healthz,
+        "ms_per_submit_enqueueing_on_commit": ms_per_submit_enqueueing,
         "ms_per_submit_profiled": elapsed * 1000 / count,
         "queries_per_submit": len(queries),
         "queries": queries,
@@ -104,6 +122,12 @@ def profile_submit(count: int) -> dict:
         "top_own_time": _top_entries(stats, "tottime", count),
         "top_cumulative_time": _top_entries(stats, "cumulative", count),
     }
+
+
+def _create_and_enqueue_on_commit(**fields) -> Message:
+    message = message_create(**fields)
+    transaction.on_commit(partial(deliver_message.send, message.pk))
+    return message
 
 
 def _ms_per_call(call, count: int) -> float:
@@ -123,6 +147,35 @@ def admin_queries() -> dict:
         assert client.get(url).status_code == 200
     queries = [query["sql"][:SQL_SHOWN] for query in capture.captured_queries]
     return {"queries_per_page": len(queries), "queries": queries}
+
+
+def admin_timing(count: int) -> dict:
+    """The admin index page, `count` times each way after a warm-up: with the header's
+    counts from the tally (as shipped) and with the tally turned off, counted from the
+    rows by the plain aggregate the tally stands in for."""
+    staff = User.objects.get(email=STAFF[0])
+    client = signed_in_client(staff)
+    url = reverse("admin:index")
+
+    def page() -> None:
+        assert client.get(url).status_code == 200
+
+    def counted_from_rows() -> MessageCounts:
+        rows = Message.objects.order_by().values("status").annotate(count=Count("pk"))
+        by_status = {row["status"]: row["count"] for row in rows}
+        return MessageCounts(
+            total=sum(by_status.values()), failed=by_status.get(Message.Status.FAILED, 0)
+        )
+
+    page()
+    with_tally = [_ms_per_call(page, 1) for _ in range(count)]
+    with mock.patch("site_config.admin.message_counts", counted_from_rows):
+        page()
+        without_tally = [_ms_per_call(page, 1) for _ in range(count)]
+    return {
+        "median_ms_with_tally": statistics.median(with_tally),
+        "median_ms_without_tally": statistics.median(without_tally),
+    }
 
 
 def queue_messages(count: int, senders: int, tag: str) -> dict:

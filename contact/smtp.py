@@ -1,13 +1,12 @@
 """Each worker thread's connection to the SMTP server, kept open from one email to the
-next.
+next (EMAIL_KEEP_CONNECTION; docs/performance.md says what it gains).
 
 A connection per email costs the worker and the server a TCP handshake (and a TLS one
-with a real relay), the greeting, EHLO and QUIT: on this project's machine, smtplib and
-the aiosmtpd sink together spent 4.2-4.4 ms of CPU per email that way, 2.1-2.6 ms over a
-kept connection. A kept connection is replaced before it is used when the server has
-closed it (its socket has something to read: a 421 goodbye, or the end of the stream),
-when it has been idle long enough for a server to drop it, when it has carried its
-quota of emails, when the email settings changed, and after any error.
+with a real relay), the greeting, EHLO and QUIT. A kept connection is replaced before it
+is used when the server has closed it (its socket has something to read: a 421 goodbye,
+or the end of the stream), when it has been idle long enough for a server to drop it,
+when it has carried its quota of emails, when the email settings changed, and after any
+error.
 """
 
 import select
@@ -65,6 +64,10 @@ _this_thread = threading.local()
 def send_email(email: EmailMessage) -> None:
     """Send `email` over this thread's connection, opened first if need be. Raises what
     the backend raises (smtplib's errors, OSError); the connection is then closed."""
+    if not settings.EMAIL_KEEP_CONNECTION:
+        # Django's backend opens a connection for the email and closes it after.
+        get_connection().send_messages([email])
+        return
     kept: _KeptConnection | None = getattr(_this_thread, "kept", None)
     if kept is None or not kept.reusable():
         close_connection()

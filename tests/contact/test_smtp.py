@@ -23,6 +23,16 @@ def test_emails_from_one_thread_share_a_connection(smtp_sink):
     assert smtp_sink.connections() == 1
 
 
+def test_with_keeping_off_each_email_opens_and_closes_its_own_connection(smtp_sink, settings):
+    settings.EMAIL_KEEP_CONNECTION = False
+
+    for number in range(3):
+        send_email(email(number))
+
+    assert len(smtp_sink.received) == 3
+    assert smtp_sink.connections() == 3
+
+
 def test_each_thread_has_a_connection_of_its_own(smtp_sink):
     send_email(email(0))
     other = threading.Thread(target=lambda: (send_email(email(1)), smtp.close_connection()))
