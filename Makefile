@@ -16,7 +16,7 @@ help:
 	@echo "make faults  fault injection into the production topology (DATABASE_URL=postgres://...)"
 	@echo "make bench   benchmarks of the production topology under load (ONLY=submit,latency,drain,admin,memory)"
 	@echo "make lint    ruff check and ruff format --check"
-	@echo "make typecheck  mypy over the services and selectors"
+	@echo "make typecheck  mypy over the application's modules"
 	@echo "make format  apply ruff's fixes and formatting"
 	@echo "make migr    apply database migrations (the compose stack's, when it runs)"
 	@echo "make super   create a superuser (DJANGO_SUPERUSER_EMAIL/PASSWORD for no prompts)"

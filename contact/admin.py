@@ -13,7 +13,7 @@ from contact.services import messages_retry
 
 
 @admin.register(Message)
-class MessageAdmin(admin.ModelAdmin):
+class MessageAdmin(admin.ModelAdmin[Message]):
     """Delivery records: read-only, since each field is written by delivery itself."""
 
     list_display = (

@@ -1,10 +1,12 @@
+from typing import Any, cast
+
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
 from contact.models import BODY_MAX_LENGTH, SUBJECT_MAX_LENGTH, Message
 
 
-class MessageForm(forms.ModelForm):
+class MessageForm(forms.ModelForm[Message]):
     """A message to the administrator: a one-line subject and a body."""
 
     class Meta:
@@ -16,13 +18,14 @@ class MessageForm(forms.ModelForm):
             "body": forms.Textarea(attrs={"rows": 8, "maxlength": BODY_MAX_LENGTH}),
         }
 
-    def __init__(self, *args, **kwargs) -> None:
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         # The model's TextField carries no max_length of its own; the form tells people.
-        self.fields["body"].max_length = BODY_MAX_LENGTH
+        # `fields` holds plain Fields to the type checker; the body's is a CharField.
+        cast(forms.CharField, self.fields["body"]).max_length = BODY_MAX_LENGTH
 
     def clean_subject(self) -> str:
-        subject = self.cleaned_data["subject"]
+        subject: str = self.cleaned_data["subject"]
         # The subject becomes an email header: a line break there could forge headers.
         if "\n" in subject or "\r" in subject:
             raise forms.ValidationError(

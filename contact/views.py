@@ -14,6 +14,7 @@ from contact.models import Message
 from contact.selectors import messages_of
 from contact.services import MessageRateLimited, message_create
 from site_config.form_views import (
+    AuthenticatedHttpRequest,
     FormValidationView,
     HtmxFormMixin,
     HtmxLoginRequiredMixin,
@@ -33,7 +34,7 @@ class HomeView(TemplateView):
         return context
 
 
-class MessageCreateView(HtmxLoginRequiredMixin, HtmxFormMixin, FormView):
+class MessageCreateView(HtmxLoginRequiredMixin, HtmxFormMixin[MessageForm], FormView[MessageForm]):
     """Writes a message to the administrator.
 
     By htmx, success swaps in a blank form and puts a confirmation that names the
@@ -41,6 +42,7 @@ class MessageCreateView(HtmxLoginRequiredMixin, HtmxFormMixin, FormView):
     with the same confirmation.
     """
 
+    request: AuthenticatedHttpRequest
     form_class = MessageForm
     template_name = "home.html"
     partial_template_name = "partials/message_form.html"
@@ -86,11 +88,12 @@ def confirmation(message: Message) -> str:
     return gettext("Your message “%(subject)s” is queued.") % {"subject": message.subject}
 
 
-class MessageListView(HtmxLoginRequiredMixin, HtmxTemplateMixin, ListView):
+class MessageListView(HtmxLoginRequiredMixin, HtmxTemplateMixin, ListView[Message]):
     """A person's own messages and where each one is. While any shown is still queued
     or sending, the list asks for itself again every few seconds (htmx), and stops
     once every one has arrived or failed."""
 
+    request: AuthenticatedHttpRequest
     template_name = "contact/message_list.html"
     # The list alone, which replaces itself on each poll.
     partial_template_name = "partials/message_list.html"

@@ -9,7 +9,8 @@ def client_ip(request: HttpRequest) -> str:
     CLIENT_IP_HEADER. For X-Forwarded-For that is the last entry, the one our own proxy
     appended: entries before it come from the client and prove nothing."""
     if settings.CLIENT_IP_HEADER:
-        reported = request.META.get(settings.CLIENT_IP_HEADER, "")
+        reported: str = request.META.get(settings.CLIENT_IP_HEADER, "")
         if address := reported.split(",")[-1].strip():
             return address
-    return request.META.get("REMOTE_ADDR", "")
+    remote_address: str = request.META.get("REMOTE_ADDR", "")
+    return remote_address

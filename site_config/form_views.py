@@ -4,24 +4,50 @@ validated field by field by the live-validation script (static/js/live-validatio
 Both bind the page's own form class, so the rules live in the form and nowhere else.
 """
 
-from typing import Any
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from django import forms
 from django.conf import settings
 from django.contrib.auth.mixins import LoginRequiredMixin
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
+from django.http.response import HttpResponseBase
 from django.utils.cache import patch_vary_headers
 from django.views import View
+from django.views.generic import FormView
+from django.views.generic.base import TemplateResponseMixin
 from django_htmx.http import HttpResponseClientRedirect
 from django_htmx.middleware import HtmxDetails
 from django_ratelimit.core import is_ratelimited
+
+from users.models import User
+
+_FormT = TypeVar("_FormT", bound=forms.BaseForm)
 
 
 class HtmxHttpRequest(HttpRequest):
     htmx: HtmxDetails
 
 
-class HtmxTemplateMixin:
+class AuthenticatedHttpRequest(HtmxHttpRequest):
+    """A request that got past the sign-in check: its user is an account."""
+
+    user: User
+
+
+if TYPE_CHECKING:
+    # To the type checker the mixins are the views they go into, so their calls to
+    # super() resolve; at run time they stand alone, ahead of the view's own classes.
+    class _TemplateView(TemplateResponseMixin, View): ...
+
+    _FormView = FormView
+    _View = View
+else:
+    _TemplateView = object
+    _FormView = Generic
+    _View = object
+
+
+class HtmxTemplateMixin(_TemplateView):
     """A view whose URL answers a whole page, or, to htmx, the part of it that htmx
     swaps: the template is chosen by `request.htmx`."""
 
@@ -34,14 +60,14 @@ class HtmxTemplateMixin:
             return [self.partial_template_name]
         return super().get_template_names()
 
-    def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+    def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
         response = super().dispatch(request, *args, **kwargs)
         # The same URL answers a page or a fragment; caches must keep them apart.
         patch_vary_headers(response, ("HX-Request",))
         return response
 
 
-class HtmxFormMixin(HtmxTemplateMixin):
+class HtmxFormMixin(HtmxTemplateMixin, _FormView[_FormT]):
     """A form view that answers htmx with the form partial alone.
 
     Invalid input re-renders the partial with status 200, because htmx 2 does not swap
@@ -50,13 +76,13 @@ class HtmxFormMixin(HtmxTemplateMixin):
     and the old page must not keep posting with the stale one.
     """
 
-    def form_valid(self, form: forms.BaseForm) -> HttpResponse:
+    def form_valid(self, form: _FormT) -> HttpResponse:
         response = super().form_valid(form)
         if self.request.htmx and isinstance(response, HttpResponseRedirect):
             return HttpResponseClientRedirect(response.url)
         return response
 
-    def form_refused(self, form: forms.BaseForm, *, status: int) -> HttpResponse:
+    def form_refused(self, form: _FormT, *, status: int) -> HttpResponse:
         """The form again, saying why it was refused (a rate limit, say): status 200 for
         htmx, which swaps nothing else in, and `status` for a plain request."""
         response = self.form_invalid(form)
@@ -65,13 +91,14 @@ class HtmxFormMixin(HtmxTemplateMixin):
         return response
 
 
-class HtmxLoginRequiredMixin(LoginRequiredMixin):
+class HtmxLoginRequiredMixin(LoginRequiredMixin, _View):
     """Sends anonymous people to sign in: plain requests by redirect, htmx requests by
     HX-Redirect, so the sign-in page replaces the whole page, not a fragment of it."""
 
     request: HtmxHttpRequest
 
-    def handle_no_permission(self) -> HttpResponse:
+    # django-stubs narrows this hook to HttpResponseRedirect; dispatch passes on any response.
+    def handle_no_permission(self) -> HttpResponse:  # type: ignore[override]
         response = super().handle_no_permission()
         if self.request.htmx and isinstance(response, HttpResponseRedirect):
             return HttpResponseClientRedirect(response.url)

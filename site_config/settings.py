@@ -9,10 +9,15 @@ import os
 from datetime import timedelta
 from pathlib import Path
 
+import django_stubs_ext
 import environ
 import redis
 from csp.constants import NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
+
+# Django's generic views, forms and admin classes take type arguments at run time, as the
+# application's classes give them for mypy (`FormView[MessageForm]`).
+django_stubs_ext.monkeypatch()
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 # Local state (the SQLite database, emails written to files) lives here, out of git.

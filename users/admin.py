@@ -12,14 +12,15 @@ class UserCreationAdminForm(AdminUserCreationForm):
         fields = ("email",)
 
 
-class UserChangeAdminForm(UserChangeForm):
+class UserChangeAdminForm(UserChangeForm[User]):
     class Meta:
         model = User
         fields = "__all__"
 
 
+# django-stubs bounds UserAdmin to AbstractUser; Django's serves any model whose fields it names.
 @admin.register(User)
-class UserAdmin(DjangoUserAdmin):
+class UserAdmin(DjangoUserAdmin[User]):  # type: ignore[type-var]
     form = UserChangeAdminForm
     add_form = UserCreationAdminForm
     ordering = ("email",)

@@ -44,7 +44,7 @@ class RegistrationForm(forms.Form):
         return email
 
     def clean_password2(self) -> str:
-        confirmation = self.cleaned_data["password2"]
+        confirmation: str = self.cleaned_data["password2"]
         password = self.cleaned_data.get("password1")
         if password and confirmation != password:
             raise forms.ValidationError(
@@ -55,7 +55,8 @@ class RegistrationForm(forms.Form):
     def clean(self) -> dict[str, Any]:
         # The password rules run after every field is cleaned, so a weak password does
         # not hide a mismatched confirmation; the email is there for the similarity check.
-        cleaned_data = super().clean()
+        super().clean()
+        cleaned_data = self.cleaned_data
         password = cleaned_data.get("password1")
         if password:
             candidate = User(email=cleaned_data.get("email", ""))

@@ -1,8 +1,10 @@
 """Sign-in brute-force protection: the parts of django-axes made ours (settings in
 site_config/settings.py, "abuse limits")."""
 
+from collections.abc import Sequence
 from typing import Any
 
+from django.apps import AppConfig
 from django.conf import settings
 from django.core import checks
 from django.http import HttpRequest, HttpResponse
@@ -47,7 +49,9 @@ def lockout_response(
 
 
 @checks.register(checks.Tags.security)
-def check_lockout_bounds(app_configs, **kwargs) -> list[checks.CheckMessage]:
+def check_lockout_bounds(
+    app_configs: Sequence[AppConfig] | None, **kwargs: Any
+) -> list[checks.CheckMessage]:
     minutes = settings.AXES_COOLOFF_TIME.total_seconds() / 60
     per_hour = settings.AXES_FAILURE_LIMIT * 60 / minutes if minutes else float("inf")
     if per_hour <= MAX_FAILURES_PER_ACCOUNT_PER_HOUR:

@@ -2,6 +2,7 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.auth import login
+from django.contrib.auth.forms import AuthenticationForm
 from django.contrib.auth.views import LoginView, RedirectURLMixin
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import resolve_url
@@ -16,7 +17,7 @@ from users.services import EmailAlreadyRegistered, user_register
 SIGNUPS_LIMITED_MESSAGE = _("Too many accounts were created from your network. Try again later.")
 
 
-class RegisterView(HtmxFormMixin, RedirectURLMixin, FormView):
+class RegisterView(HtmxFormMixin[RegistrationForm], RedirectURLMixin, FormView[RegistrationForm]):
     """Sign-up; the new account is signed in at once and sent on to `next` or home."""
 
     form_class = RegistrationForm
@@ -51,7 +52,7 @@ class RegisterView(HtmxFormMixin, RedirectURLMixin, FormView):
         return super().form_valid(form)
 
 
-class SignInView(HtmxFormMixin, LoginView):
+class SignInView(HtmxFormMixin[AuthenticationForm], LoginView):
     form_class = SignInForm
     template_name = "users/login.html"
     partial_template_name = "partials/login_form.html"

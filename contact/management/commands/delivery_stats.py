@@ -1,3 +1,5 @@
+from typing import Any
+
 from django.core.management.base import BaseCommand
 from django.utils import timezone
 
@@ -7,7 +9,7 @@ from contact.selectors import delivery_stats
 class Command(BaseCommand):
     help = "Messages by delivery status and age: the last hour, the last day, all time."
 
-    def handle(self, *args, **options) -> None:
+    def handle(self, *args: Any, **options: Any) -> None:
         now = timezone.now()
         self.stdout.write(f"{'status':<8} {'last hour':>10} {'last day':>10} {'total':>8}  oldest")
         for stats in delivery_stats():

@@ -1,7 +1,8 @@
 import re
 from datetime import datetime, timedelta
+from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
@@ -25,14 +26,14 @@ def since(value: str) -> datetime:
 class Command(BaseCommand):
     help = "Queue failed messages for a fresh round of delivery attempts."
 
-    def add_arguments(self, parser) -> None:
+    def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument(
             "--since",
             type=since,
             help="only messages written since then: 30m, 6h, 2d, or an ISO 8601 date-time",
         )
 
-    def handle(self, *args, since: datetime | None = None, **options) -> None:
+    def handle(self, *args: Any, since: datetime | None = None, **options: Any) -> None:
         failed = Message.objects.filter(status=Message.Status.FAILED)
         if since is not None:
             failed = failed.filter(created_at__gte=since)
