@@ -17,8 +17,8 @@ from django.views.generic import FormView
 from django.views.generic.base import TemplateResponseMixin
 from django_htmx.http import HttpResponseClientRedirect
 from django_htmx.middleware import HtmxDetails
-from django_ratelimit.core import is_ratelimited
 
+from site_config.rate_limits import over_limit
 from users.models import User
 
 _FormT = TypeVar("_FormT", bound=forms.BaseForm)
@@ -123,8 +123,7 @@ class FormValidationView(View):
         return {"data": self.request.POST}
 
     def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> JsonResponse:
-        rate = f"{settings.VALIDATIONS_PER_MINUTE}/m"
-        if is_ratelimited(request, group="validation", key="ip", rate=rate, increment=True):
+        if over_limit(request, group="validation", rate=f"{settings.VALIDATIONS_PER_MINUTE}/m"):
             # The script shows nothing for it; the submit still validates everything.
             return JsonResponse({"errors": {}, "limited": True}, status=429)
         form = self.form_class(**self.get_form_kwargs())

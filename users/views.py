@@ -8,9 +8,9 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import resolve_url
 from django.utils.translation import gettext_lazy as _
 from django.views.generic import FormView
-from django_ratelimit.core import is_ratelimited
 
 from site_config.form_views import FormValidationView, HtmxFormMixin
+from site_config.rate_limits import over_limit
 from users.forms import EMAIL_TAKEN_MESSAGE, RegistrationForm, SignInForm
 from users.services import EmailAlreadyRegistered, user_register
 
@@ -36,8 +36,7 @@ class RegisterView(HtmxFormMixin[RegistrationForm], RedirectURLMixin, FormView[R
         return super().get_context_data(**kwargs, next=self.get_redirect_url())
 
     def form_valid(self, form: RegistrationForm) -> HttpResponse:
-        rate = f"{settings.SIGNUPS_PER_HOUR}/h"
-        if is_ratelimited(self.request, group="signup", key="ip", rate=rate, increment=True):
+        if over_limit(self.request, group="signup", rate=f"{settings.SIGNUPS_PER_HOUR}/h"):
             form.add_error(None, SIGNUPS_LIMITED_MESSAGE)
             return self.form_refused(form, status=429)
         try:

@@ -1,7 +1,10 @@
 import pytest
+from django.conf import settings
+from django.test import override_settings
 from django.urls import reverse
 
 from tests.conftest import GOOD_PASSWORD, HTMX
+from tests.standins.smtp import free_port
 from users.models import User
 from users.views import SIGNUPS_LIMITED_MESSAGE
 
@@ -65,3 +68,26 @@ def test_live_validation_is_limited_per_address(client, settings):
     assert limited.status_code == 429
     assert limited.json() == {"errors": {}, "limited": True}
     assert elsewhere.status_code == 200
+
+
+def test_with_redis_away_sign_up_and_live_validation_still_answer(client, caplog):
+    # The limits count in the cache; an unreachable one lets people through, logged.
+    redis_away = {
+        **settings.CACHES,
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": f"redis://127.0.0.1:{free_port()}/0",
+        },
+    }
+
+    with override_settings(CACHES=redis_away):
+        validated = client.post(
+            reverse("register-validate"), {"email": "nope", "_touched": "email"}, **HTMX
+        )
+        signed_up = sign_up(client, 1, address="192.0.2.1")
+
+    assert validated.status_code == 200
+    assert "email" in validated.json()["errors"]
+    assert signed_up["HX-Redirect"] == "/"
+    assert User.objects.filter(email="person1@example.org").exists()
+    assert "Rate limit 'signup' not counted: the cache is unavailable." in caplog.text

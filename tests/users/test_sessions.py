@@ -4,6 +4,7 @@ relies on them for."""
 from datetime import timedelta
 
 import pytest
+from django.conf import settings
 from django.contrib.sessions.backends.db import SessionStore
 from django.contrib.sessions.models import Session
 from django.core.management import call_command
@@ -83,6 +84,7 @@ def test_with_redis_away_a_signed_in_person_still_reads_and_writes(client, user)
     # Sessions live in the database, so a cache that cannot be reached is no one's
     # concern on these pages.
     redis_away = {
+        **settings.CACHES,
         "default": {
             "BACKEND": "django.core.cache.backends.redis.RedisCache",
             "LOCATION": f"redis://127.0.0.1:{free_port()}/0",
