@@ -3,8 +3,8 @@ from typing import Any
 from django.conf import settings
 from django.contrib import messages
 from django.db.models import QuerySet
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
-from django.template.loader import render_to_string
+from django.http import HttpResponse, HttpResponseRedirect
+from django.shortcuts import render
 from django.urls import reverse
 from django.utils.translation import gettext, ngettext
 from django.views.generic import FormView, ListView, TemplateView
@@ -66,20 +66,10 @@ class MessageCreateView(HtmxLoginRequiredMixin, HtmxFormMixin[MessageForm], Form
             form.add_error(None, error)
             return self.form_refused(form, status=429)
         if self.request.htmx:
-            answer = {
-                "blank_form": blank_message_form(self.request),
-                "confirmation": confirmation(message),
-            }
-            return HttpResponse(render_to_string("partials/message_sent.html", answer))
+            answer = {"form": MessageForm(), "confirmation": confirmation(message)}
+            return render(self.request, "partials/message_sent.html", answer)
         messages.success(self.request, confirmation(message))
         return HttpResponseRedirect(reverse("home"))
-
-
-def blank_message_form(request: HttpRequest) -> str:
-    """The empty message form as it answers an htmx request, for the next message."""
-    return render_to_string(
-        MessageCreateView.partial_template_name, {"form": MessageForm()}, request
-    )
 
 
 def confirmation(message: Message) -> str:

@@ -213,6 +213,9 @@ if REDIS_URL:
     }
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+# What {% cache %} keeps (the blank message form answering each message sent): the same
+# until the next deploy, so each process keeps its own, in memory.
+CACHES["template_fragments"] = {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
 
 # ---------------------------------------------------------------- browser policy
 

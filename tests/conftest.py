@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterator
 import dramatiq
 import pytest
 import redis
-from django.core.cache import cache
+from django.core.cache import cache, caches
 from dramatiq.brokers.stub import StubBroker
 
 from contact.smtp import close_connection
@@ -62,10 +62,13 @@ def test_redis() -> Iterator[redis.Redis]:
 
 @pytest.fixture(autouse=True)
 def fresh_cache():
-    # The rate limits count in the cache; each test starts from zero.
-    cache.clear()
+    # The rate limits count in the cache, and {% cache %} keeps renderings; each test
+    # starts from nothing.
+    for cleared in (cache, caches["template_fragments"]):
+        cleared.clear()
     yield
-    cache.clear()
+    for cleared in (cache, caches["template_fragments"]):
+        cleared.clear()
 
 
 @pytest.fixture(autouse=True)

@@ -92,6 +92,20 @@ def test_the_confirmation_goes_to_the_page_status_line_out_of_band(client, user)
     assert html.index("</form>") < html.index('id="message-status"')
 
 
+def test_the_blank_form_is_rendered_once_per_language(client, user):
+    client.force_login(user)
+    client.post(reverse("message-new"), VALID, **HTMX)
+
+    again = client.post(reverse("message-new"), VALID, **HTMX)
+    in_russian = client.post(reverse("message-new"), VALID, HTTP_ACCEPT_LANGUAGE="ru", **HTMX)
+
+    rendered = [template.name for template in again.templates]
+    assert "partials/message_sent.html" in rendered
+    assert "partials/message_form.html" not in rendered
+    assert "partials/message_form.html" in [template.name for template in in_russian.templates]
+    assert again.content.decode().count('name="subject"') == 1
+
+
 def test_the_blank_form_for_the_next_message_follows_the_language(client, user):
     client.force_login(user)
     client.post(reverse("message-new"), VALID, **HTMX)
