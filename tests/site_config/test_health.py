@@ -41,12 +41,22 @@ def test_readyz_names_an_unreachable_database(client, monkeypatch):
         raise connection.Database.OperationalError("connection refused")
 
     # No local stand-in can make the test database vanish under a running test.
-    monkeypatch.setattr(connection, "cursor", refuse)
+    monkeypatch.setattr(connection, "ensure_connection", refuse)
 
     response = client.get(reverse("readyz"))
 
     assert response.status_code == 503
     assert response.json()["database"] == "error: OperationalError: connection refused"
+
+
+@pytest.mark.django_db
+def test_readyz_names_a_database_connection_that_does_not_answer(client, monkeypatch):
+    monkeypatch.setattr(connection, "is_usable", lambda: False)
+
+    response = client.get(reverse("readyz"))
+
+    assert response.status_code == 503
+    assert response.json()["database"] == "error: the database does not answer"
 
 
 def test_probes_are_exempt_from_the_https_redirect(client, settings):
