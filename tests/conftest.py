@@ -7,12 +7,13 @@ from collections.abc import Callable, Iterator
 import dramatiq
 import pytest
 import redis
+from django.conf import settings as site_settings
 from django.core.cache import cache, caches
 from dramatiq.brokers.stub import StubBroker
 
 from contact.smtp import close_connection
 from tests.standins.directory import DirectoryStandIn
-from tests.standins.smtp import SmtpSink
+from tests.standins.smtp import SmtpSink, free_port
 from users.models import User
 
 # The stand-ins' and the HTTP client's own chatter would drown the site's log lines.
@@ -147,3 +148,14 @@ def awaiting_relay() -> list[int]:
 
     waiting = Message.objects.filter(status=Message.Status.QUEUED, relayed_at__isnull=True)
     return sorted(waiting.values_list("pk", flat=True))
+
+
+def caches_with_redis_away() -> dict:
+    """The site's caches, with the default one on a Redis that nothing answers for."""
+    return {
+        **site_settings.CACHES,
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": f"redis://127.0.0.1:{free_port()}/0",
+        },
+    }

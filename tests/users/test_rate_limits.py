@@ -1,10 +1,8 @@
 import pytest
-from django.conf import settings
 from django.test import override_settings
 from django.urls import reverse
 
-from tests.conftest import GOOD_PASSWORD, HTMX
-from tests.standins.smtp import free_port
+from tests.conftest import GOOD_PASSWORD, HTMX, caches_with_redis_away
 from users.models import User
 from users.views import SIGNUPS_LIMITED_MESSAGE
 
@@ -72,15 +70,8 @@ def test_live_validation_is_limited_per_address(client, settings):
 
 def test_with_redis_away_sign_up_and_live_validation_still_answer(client, caplog):
     # The limits count in the cache; an unreachable one lets people through, logged.
-    redis_away = {
-        **settings.CACHES,
-        "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
-            "LOCATION": f"redis://127.0.0.1:{free_port()}/0",
-        },
-    }
 
-    with override_settings(CACHES=redis_away):
+    with override_settings(CACHES=caches_with_redis_away()):
         validated = client.post(
             reverse("register-validate"), {"email": "nope", "_touched": "email"}, **HTMX
         )

@@ -4,7 +4,6 @@ relies on them for."""
 from datetime import timedelta
 
 import pytest
-from django.conf import settings
 from django.contrib.sessions.backends.db import SessionStore
 from django.contrib.sessions.models import Session
 from django.core.management import call_command
@@ -12,8 +11,7 @@ from django.test import override_settings
 from django.urls import reverse
 from django.utils import timezone
 
-from tests.conftest import GOOD_PASSWORD, HTMX
-from tests.standins.smtp import free_port
+from tests.conftest import GOOD_PASSWORD, HTMX, caches_with_redis_away
 from users.models import User
 
 pytestmark = pytest.mark.django_db
@@ -83,16 +81,9 @@ def test_clearsessions_deletes_the_expired_sessions_only(client, user):
 def test_with_redis_away_a_signed_in_person_still_reads_and_writes(client, user):
     # Sessions live in the database, so a cache that cannot be reached is no one's
     # concern on these pages.
-    redis_away = {
-        **settings.CACHES,
-        "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
-            "LOCATION": f"redis://127.0.0.1:{free_port()}/0",
-        },
-    }
     client.force_login(user)
 
-    with override_settings(CACHES=redis_away):
+    with override_settings(CACHES=caches_with_redis_away()):
         home = client.get(reverse("home"))
         listed = client.get(reverse("message-list"))
         sent = client.post(reverse("message-new"), {"subject": "Hi", "body": "Hello"}, **HTMX)
