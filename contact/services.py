@@ -144,7 +144,8 @@ def messages_sweep(*, queued_after: float | None = None) -> int:
     swept = abandoned.update(
         status=Message.Status.QUEUED, lease_expires_at=None, next_attempt_at=now, relayed_at=None
     )
-    # Moving the due time forward marks a row as swept until the threshold passes again.
+    # The due time moves to now, so the threshold runs afresh once the relay has handed
+    # the message over again.
     swept += Message.objects.filter(
         status=Message.Status.QUEUED, next_attempt_at__lte=overdue, relayed_at__isnull=False
     ).update(relayed_at=None, next_attempt_at=now)
