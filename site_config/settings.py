@@ -157,6 +157,15 @@ AUTHENTICATION_BACKENDS = [
 # for good, and nothing is lost when Redis restarts.
 SESSION_ENGINE = "django.contrib.sessions.backends.db"
 
+# Argon2 first, as Django recommends; a password hashed with one of the others (PBKDF2,
+# as accounts made before it were) is rehashed with Argon2 at its next sign-in.
+PASSWORD_HASHERS = [
+    "django.contrib.auth.hashers.Argon2PasswordHasher",
+    "django.contrib.auth.hashers.PBKDF2PasswordHasher",
+    "django.contrib.auth.hashers.PBKDF2SHA1PasswordHasher",
+    "django.contrib.auth.hashers.ScryptPasswordHasher",
+]
+
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {
