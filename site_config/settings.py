@@ -189,7 +189,9 @@ CLIENT_IP_HEADER = env.str("CLIENT_IP_HEADER", default="")
 AXES_FAILURE_LIMIT = env.int("SIGNIN_FAILURE_LIMIT", default=5)
 AXES_COOLOFF_TIME = timedelta(minutes=env.int("SIGNIN_COOLOFF_MINUTES", default=15))
 AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
-AXES_RESET_ON_SUCCESS = True
+# A successful sign-in clears that account's failures alone (users.lockout): axes' own
+# reset would also clear every failure from the client's address, against any account.
+AXES_RESET_ON_SUCCESS = False
 # Failed tries during a cool-off do not extend it, so an attacker cannot keep a person
 # locked out for ever.
 AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False

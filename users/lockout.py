@@ -4,9 +4,12 @@ site_config/settings.py, "abuse limits")."""
 from collections.abc import Sequence
 from typing import Any
 
+from axes.models import AccessAttempt
 from django.apps import AppConfig
 from django.conf import settings
+from django.contrib.auth.signals import user_logged_in
 from django.core import checks
+from django.dispatch import receiver
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils.translation import ngettext
@@ -30,6 +33,17 @@ def lockout_username(request: HttpRequest, credentials: dict[str, Any] | None) -
     account, so they share one count of failures."""
     username = (credentials or {}).get("username") or request.POST.get("username", "")
     return str(username).strip().lower()
+
+
+@receiver(user_logged_in)
+def forget_the_accounts_failures(
+    sender: object, request: HttpRequest, user: Any, **kwargs: Any
+) -> None:
+    """A sign-in to an account proves that account's failures were its owner's: they go,
+    and only they. (django-axes' own reset on success, off in the settings, also deletes
+    every failure from the client's address, whichever account it was against.)"""
+    username = lockout_username(request, {"username": user.get_username()})
+    AccessAttempt.objects.filter(username=username).delete()
 
 
 def lockout_response(

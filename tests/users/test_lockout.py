@@ -8,6 +8,7 @@ from django.urls import reverse
 
 from tests.conftest import GOOD_PASSWORD, HTMX
 from users.lockout import check_lockout_bounds
+from users.models import User
 
 pytestmark = pytest.mark.django_db
 
@@ -99,6 +100,33 @@ def test_a_success_resets_the_count(client, user, settings):
     fail_times(client, user.email, 2)
 
     assert sign_in(client, user.email, GOOD_PASSWORD)["HX-Redirect"] == "/"
+
+
+def test_signing_in_to_another_account_does_not_reset_the_count(client, user, settings):
+    # An attacker guesses at the victim's password, then signs in to an account of their
+    # own from the same address, hoping to wipe the failures between rounds of guesses.
+    settings.AXES_FAILURE_LIMIT = 3
+    own = "attacker@example.org"
+    User.objects.create_user(email=own, password=GOOD_PASSWORD)
+    fail_times(client, user.email, 2)
+    assert sign_in(client, own, GOOD_PASSWORD)["HX-Redirect"] == "/"
+    client.post(reverse("logout"))
+
+    fail_times(client, user.email, 1)
+
+    assert LOCKED.encode() in sign_in(client, user.email, GOOD_PASSWORD).content
+
+
+def test_a_sign_up_does_not_reset_the_count(client, user, settings):
+    settings.AXES_FAILURE_LIMIT = 3
+    fail_times(client, user.email, 2)
+    data = {"email": "fresh@example.org", "password1": GOOD_PASSWORD, "password2": GOOD_PASSWORD}
+    assert client.post(reverse("register"), data, REMOTE_ADDR="192.0.2.1", **HTMX)["HX-Redirect"]
+    client.post(reverse("logout"))
+
+    fail_times(client, user.email, 1)
+
+    assert LOCKED.encode() in sign_in(client, user.email, GOOD_PASSWORD).content
 
 
 def test_the_shipped_settings_allow_at_most_100_failures_per_account_per_hour(settings):
