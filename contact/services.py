@@ -93,10 +93,14 @@ def messages_relay(*, enqueue: Callable[[int], object], limit: int = RELAY_BATCH
     task do nothing. Raises BrokerUnavailable when `enqueue` fails; what was sent before
     it is stamped, the rest waits for the next round.
     """
+    awaiting = Message.objects.filter(status=Message.Status.QUEUED, relayed_at__isnull=True)
+    # Most rounds find nothing: they ask without a transaction, which on SQLite would take
+    # the write lock from every other writer a few times a second.
+    if not awaiting.exists():
+        return 0
     with transaction.atomic():
         waiting = list(
-            Message.objects.select_for_update(skip_locked=True)
-            .filter(status=Message.Status.QUEUED, relayed_at__isnull=True)
+            awaiting.select_for_update(skip_locked=True)
             .order_by("pk")
             .values_list("pk", flat=True)[:limit]
         )

@@ -42,17 +42,11 @@ class WorkerThread(dramatiq.Middleware):
         self.stopping = threading.Event()
         self._thread: threading.Thread | None = None
 
-    def wanted(self, broker: dramatiq.Broker) -> bool:
-        """Whether this worker runs the thread at all."""
-        return True
-
     def run(self, broker: dramatiq.Broker) -> None:
         """The thread's work; returns once `self.stopping` is set."""
         raise NotImplementedError
 
     def after_worker_boot(self, broker: dramatiq.Broker, worker: dramatiq.Worker) -> None:
-        if not self.wanted(broker):
-            return
         self.stopping.clear()
         self._thread = threading.Thread(
             target=self.run, args=(broker,), name=self.thread_name, daemon=True
