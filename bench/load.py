@@ -21,7 +21,7 @@ from pathlib import Path
 
 from tests.conftest import GOOD_PASSWORD
 from tests.standins.directory import USERS
-from tests.system.visitor import Visitor
+from tests.system.visitor import Mailbox, Visitor
 
 LUA_SCRIPT = Path(__file__).with_name("signed_in.lua")
 INSTALL_WRK = "wrk is not installed. On Debian or Ubuntu: apt-get install -y wrk (as root)"
@@ -77,20 +77,20 @@ def wrk_version() -> str | None:
     return (output.stdout or output.stderr).splitlines()[0].strip()
 
 
-def sign_up_people(base_url: str, count: int) -> list[Person]:
+def sign_up_people(base_url: str, count: int, mailbox: Mailbox) -> list[Person]:
     """`count` people, signed up (and so signed in) through the site itself. The first
     ten have addresses the directory stand-in knows, the rest are unknown to it.
     Two at a time, one per core: each sign-up hashes a password."""
     emails = [user["email"] for user in USERS][:count]
     emails += [f"bench-person-{number}@example.org" for number in range(len(emails), count)]
     with ThreadPoolExecutor(max_workers=2) as pool:
-        return list(pool.map(lambda email: _sign_up(base_url, email), emails))
+        return list(pool.map(lambda email: _sign_up(base_url, email, mailbox), emails))
 
 
-def _sign_up(base_url: str, email: str) -> Person:
+def _sign_up(base_url: str, email: str, mailbox: Mailbox) -> Person:
     visitor = Visitor(base_url)
     try:
-        visitor.sign_up(email, GOOD_PASSWORD)
+        visitor.sign_up(email, GOOD_PASSWORD, mailbox)
         cookies = visitor.http.cookies
         return Person(email, session=cookies["sessionid"], csrf=cookies["csrftoken"])
     finally:

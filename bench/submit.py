@@ -79,7 +79,7 @@ def people_file(topology: Topology, folder: Path) -> Path:
     """Sign up PEOPLE people, warm the server up with their submits, and let the worker
     deliver those, so that the first measurement starts from quiet."""
     log(f"signing up {PEOPLE} people")
-    people = sign_up_people(topology.base_url, PEOPLE)
+    people = sign_up_people(topology.base_url, PEOPLE, topology.sink)
     path = write_people(people, folder / "people.txt")
     submits(topology, path, seconds=WARM_UP_SECONDS)
     worker_caught_up(topology, what="the warm-up's messages")

@@ -29,6 +29,8 @@ class Message(models.Model):
         FOUND = "found", _("Found")
         NOT_FOUND = "not_found", _("Not found")
         UNAVAILABLE = "unavailable", _("Unavailable")
+        # The sender's address was not confirmed as theirs: nothing is looked up.
+        UNCONFIRMED = "unconfirmed", _("Not looked up (address not confirmed)")
 
     # Kept when the account goes: the delivery record is the administrator's history.
     sender = models.ForeignKey(
@@ -40,6 +42,13 @@ class Message(models.Model):
     )
     # The address as it was when the message was written; replies go here.
     sender_email = models.EmailField(_("sender email"), max_length=254)
+    # Whether that address was confirmed as the sender's when they wrote: only then is it
+    # looked up in the directory and what is found attached. Empty for messages written
+    # before addresses were confirmed (and nullable so that adding it left the table, and
+    # the tally's triggers on it, in place on SQLite).
+    sender_email_confirmed = models.BooleanField(
+        _("sender email confirmed"), null=True, blank=True
+    )
     subject = models.CharField(_("subject"), max_length=SUBJECT_MAX_LENGTH)
     body = models.TextField(_("message"), validators=[MaxLengthValidator(BODY_MAX_LENGTH)])
     created_at = models.DateTimeField(_("created"), default=timezone.now)

@@ -1,6 +1,7 @@
 """The outbox relay: a thread beside every worker that hands the messages the web has
 written to the broker (contact.services.messages_relay), so that a submit writes its row
-and nothing else, and a broker that is away costs a submit nothing.
+and nothing else, and a broker that is away costs a submit nothing. The account emails
+(users.services.account_emails_relay) go the same way, in the same rounds.
 
 It is Dramatiq middleware, like the sweeper, so it runs wherever workers run: in
 `manage.py rundramatiq` processes, and in the web process in the embedded mode. Relays
@@ -27,8 +28,11 @@ class OutboxRelay(WorkerThread):
 
     def run(self, broker: dramatiq.Broker) -> None:
         # Imported once running: the broker's middleware is built before Django's apps.
-        from contact.services import RELAY_BATCH, BrokerUnavailable, messages_relay
+        from contact.services import RELAY_BATCH, messages_relay
         from contact.tasks import deliver_message
+        from site_config.outbox import BrokerUnavailable
+        from users.services import account_emails_relay
+        from users.tasks import send_account_email
 
         # What is failing now ("database", "broker"), so that an outage is logged once
         # when it starts and once when it ends, not on every round.
@@ -36,7 +40,10 @@ class OutboxRelay(WorkerThread):
         while not self.stopping.is_set():
             close_old_connections()
             try:
-                relayed = messages_relay(enqueue=deliver_message.send)
+                relayed = max(
+                    messages_relay(enqueue=deliver_message.send),
+                    account_emails_relay(enqueue=send_account_email.send),
+                )
             except (DatabaseError, InterfaceError):
                 # InterfaceError: a connection already closed, which is not a DatabaseError.
                 connection.close()

@@ -8,14 +8,12 @@ hands messages to the broker.
 """
 
 import logging
-import smtplib
 import time
 from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.core.mail import BadHeaderError
-from django.db import InterfaceError, OperationalError, connection, transaction
+from django.db import InterfaceError, OperationalError, connection
 from django.db.models import F
 from django.utils import timezone
 
@@ -23,6 +21,13 @@ from contact.directory import DirectoryLookup, shared_directory_client, user_dir
 from contact.emails import admin_email
 from contact.models import Message
 from contact.smtp import send_email
+from site_config.outbox import (
+    DeliveryDeferred,
+    DeliveryFailed,
+    is_permanent_send_error,
+    relay,
+    retry_delay,
+)
 from users.models import User
 
 logger = logging.getLogger(__name__)
@@ -38,26 +43,12 @@ RECORDED_FIELDS = ["status", "last_error", "lease_expires_at", "directory_status
 RELAY_BATCH = 500
 
 
-class DeliveryDeferred(Exception):
-    """A transient failure with attempts left: the row is queued again, and the next
-    attempt should come after `retry_in` seconds."""
-
-    def __init__(self, reason: str, *, retry_in: float) -> None:
-        super().__init__(reason)
-        self.retry_in = retry_in
-
-
-class DeliveryFailed(Exception):
-    """The row has just been marked failed: the error is permanent, or the attempts are
-    used up. Trying again cannot help."""
-
-
 class MessageRateLimited(Exception):
     """The sender has written MESSAGES_PER_HOUR messages in the last hour already."""
 
 
-class BrokerUnavailable(Exception):
-    """The broker refused a message; the relay round stopped there."""
+class SenderUnconfirmed(Exception):
+    """The sender has not confirmed their address yet: they cannot write."""
 
 
 # ---------------------------------------------------------------- writing
@@ -66,11 +57,14 @@ class BrokerUnavailable(Exception):
 def message_create(*, sender: User, subject: str, body: str) -> Message:
     """Save a message as queued; the relay (messages_relay) hands it to the broker.
 
-    Raises MessageRateLimited when the sender has used up MESSAGES_PER_HOUR. The count
+    Raises SenderUnconfirmed unless the sender's address is confirmed, and
+    MessageRateLimited when the sender has used up MESSAGES_PER_HOUR. The count
     and the insert take no lock, so submits from one person arriving at the same instant
     may each pass the check: the limit can be overshot by that many, never by a steady
     flood.
     """
+    if not sender.email_verified:
+        raise SenderUnconfirmed
     limit = settings.MESSAGES_PER_HOUR
     recent = Message.objects.filter(
         sender=sender, created_at__gte=timezone.now() - timedelta(hours=1)
@@ -79,45 +73,19 @@ def message_create(*, sender: User, subject: str, body: str) -> Message:
     if recent[:limit].count() >= limit:
         raise MessageRateLimited
     return Message.objects.create(
-        sender=sender, sender_email=sender.email, subject=subject, body=body
+        sender=sender,
+        sender_email=sender.email,
+        sender_email_confirmed=True,
+        subject=subject,
+        body=body,
     )
 
 
 def messages_relay(*, enqueue: Callable[[int], object], limit: int = RELAY_BATCH) -> int:
-    """Hand the queued messages that no relay has handed over yet to the broker, oldest
-    first, and stamp them; returns how many.
-
-    The rows are locked with SKIP LOCKED, so relays running side by side each take
-    others and none waits. A relay that dies between a send and the commit leaves its
-    rows unstamped, and they are sent again: message_deliver's claim makes the second
-    task do nothing. Raises BrokerUnavailable when `enqueue` fails; what was sent before
-    it is stamped, the rest waits for the next round.
-    """
+    """Hand the queued messages that no relay has handed over yet to the broker
+    (site_config.outbox.relay); returns how many."""
     awaiting = Message.objects.filter(status=Message.Status.QUEUED, relayed_at__isnull=True)
-    # Most rounds find nothing: they ask without a transaction, which on SQLite would take
-    # the write lock from every other writer a few times a second.
-    if not awaiting.exists():
-        return 0
-    with transaction.atomic():
-        waiting = list(
-            awaiting.select_for_update(skip_locked=True)
-            .order_by("pk")
-            .values_list("pk", flat=True)[:limit]
-        )
-        relayed: list[int] = []
-        refused: Exception | None = None
-        for message_id in waiting:
-            try:
-                enqueue(message_id)
-            except Exception as error:
-                refused = error
-                break
-            relayed.append(message_id)
-        if relayed:
-            Message.objects.filter(pk__in=relayed).update(relayed_at=timezone.now())
-    if refused is not None:
-        raise BrokerUnavailable(f"{type(refused).__name__}: {refused}") from refused
-    return len(relayed)
+    return relay(awaiting, enqueue=enqueue, limit=limit)
 
 
 def messages_retry(*, message_ids: Iterable[int]) -> int:
@@ -184,8 +152,13 @@ def message_deliver(*, message_id: int) -> None:
     if message is None:
         return
     started = time.monotonic()
-    # The directory never raises: whatever it does, the email goes out.
-    lookup = user_directory(shared_directory_client()).lookup(message.sender_email)
+    if message.sender_email_confirmed is True:
+        # The directory never raises: whatever it does, the email goes out.
+        lookup = user_directory(shared_directory_client()).lookup(message.sender_email)
+    else:
+        # Anyone could have typed that address: what the directory holds on its owner
+        # is not this sender's to attach.
+        lookup = DirectoryLookup(Message.DirectoryStatus.UNCONFIRMED)
     looked_up = time.monotonic()
     message.directory_status = lookup.status
     message.directory_data = lookup.users
@@ -288,20 +261,3 @@ def _save_outcome(message: Message, fields: list[str]) -> None:
             logger.warning("Database unavailable; retrying the outcome of message %s.", message.pk)
             connection.close()
             time.sleep(1)
-
-
-def is_permanent_send_error(error: Exception) -> bool:
-    """Whether sending again could not succeed: the server refused for good (5xx,
-    including bad credentials), or the email itself is malformed. Refused or dropped
-    connections, timeouts and 4xx answers are transient."""
-    if isinstance(error, smtplib.SMTPRecipientsRefused):
-        return all(500 <= code < 600 for code, _ in error.recipients.values())
-    if isinstance(error, smtplib.SMTPResponseException):
-        return 500 <= error.smtp_code < 600
-    return isinstance(error, BadHeaderError | smtplib.SMTPNotSupportedError)
-
-
-def retry_delay(attempts: int) -> float:
-    """Seconds to wait after `attempts` attempts: exponential, capped."""
-    backoff: float = settings.MESSAGE_RETRY_BACKOFF * 2 ** (attempts - 1)
-    return min(backoff, float(settings.MESSAGE_RETRY_BACKOFF_MAX))

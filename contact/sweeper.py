@@ -1,5 +1,6 @@
 """The outbox sweeper: a thread beside every worker that periodically hands back to the
-relay the messages whose task was lost (see contact.services.messages_sweep).
+relay the messages and account emails whose task was lost (see
+contact.services.messages_sweep and users.services.account_emails_sweep).
 
 It is Dramatiq middleware, so it runs wherever workers run: in `manage.py rundramatiq`
 processes, and in the web process in the embedded mode. No one has to remember a command.
@@ -32,11 +33,14 @@ class OutboxSweeper(WorkerThread):
     @staticmethod
     def sweep_once(queued_after: float | None = None) -> None:
         from contact.services import messages_sweep
+        from users.services import account_emails_sweep
 
         close_old_connections()
         try:
             if swept := messages_sweep(queued_after=queued_after):
                 logger.warning("Sweeper handed %d stranded message(s) back to the relay.", swept)
+            if swept := account_emails_sweep(queued_after=queued_after):
+                logger.warning("Sweeper handed %d stranded account email(s) back.", swept)
         except Exception:
             # The database may be down: the next round tries again.
             logger.exception("Sweeper round failed.")

@@ -4,7 +4,8 @@ declared here is how the queue treats each outcome."""
 import dramatiq
 from django.conf import settings
 
-from contact.services import DeliveryDeferred, DeliveryFailed, message_deliver
+from contact.services import message_deliver
+from site_config.outbox import DeliveryDeferred, DeliveryFailed
 
 
 @dramatiq.actor(

@@ -6,13 +6,13 @@ from django.db.models import QuerySet
 from django.http import HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.urls import reverse
-from django.utils.translation import gettext, ngettext
+from django.utils.translation import gettext, gettext_lazy, ngettext
 from django.views.generic import FormView, ListView, TemplateView
 
 from contact.forms import MessageForm
 from contact.models import Message
 from contact.selectors import messages_of
-from contact.services import MessageRateLimited, message_create
+from contact.services import MessageRateLimited, SenderUnconfirmed, message_create
 from site_config.form_views import (
     AuthenticatedHttpRequest,
     FormValidationView,
@@ -29,7 +29,8 @@ class HomeView(TemplateView):
 
     def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
         context = super().get_context_data(**kwargs)
-        if self.request.user.is_authenticated:
+        # Until the address is confirmed, the page says how, in place of the form.
+        if self.request.user.is_authenticated and self.request.user.email_verified:
             context["form"] = MessageForm()
         return context
 
@@ -54,6 +55,9 @@ class MessageCreateView(HtmxLoginRequiredMixin, HtmxFormMixin[MessageForm], Form
                 subject=form.cleaned_data["subject"],
                 body=form.cleaned_data["body"],
             )
+        except SenderUnconfirmed:
+            form.add_error(None, UNCONFIRMED_MESSAGE)
+            return self.form_refused(form, status=403)
         except MessageRateLimited:
             limit = settings.MESSAGES_PER_HOUR
             error = ngettext(
@@ -70,6 +74,12 @@ class MessageCreateView(HtmxLoginRequiredMixin, HtmxFormMixin[MessageForm], Form
             return render(self.request, "partials/message_sent.html", answer)
         messages.success(self.request, confirmation(message))
         return HttpResponseRedirect(reverse("home"))
+
+
+UNCONFIRMED_MESSAGE = gettext_lazy(
+    "Confirm your email address first: follow the link we emailed you, or ask for a new one "
+    "on the home page."
+)
 
 
 def confirmation(message: Message) -> str:

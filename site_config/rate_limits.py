@@ -1,6 +1,8 @@
-"""The limits counted per client address in the cache (sign-ups, live validation)."""
+"""The limits counted in the cache: per client address (sign-ups, live validation,
+password resets) or per some other key (the address a reset is asked for, an account)."""
 
 import logging
+from collections.abc import Callable
 
 import redis
 from django.http import HttpRequest
@@ -8,16 +10,19 @@ from django_ratelimit.core import is_ratelimited
 
 logger = logging.getLogger(__name__)
 
+# django-ratelimit's key: "ip", or a callable of (group, request) returning the key.
+RateKey = str | Callable[[str, HttpRequest], str]
 
-def over_limit(request: HttpRequest, *, group: str, rate: str) -> bool:
-    """Count this request against `rate` (django-ratelimit's "5/h") for its client
-    address in `group`, and say whether it is over.
+
+def over_limit(request: HttpRequest, *, group: str, rate: str, key: RateKey = "ip") -> bool:
+    """Count this request against `rate` (django-ratelimit's "5/h") for its `key` (the
+    client address unless told otherwise) in `group`, and say whether it is over.
 
     With the cache away (Redis down) the request is let through and the outage logged:
     an abuse limit must not turn an outage into errors for everyone.
     """
     try:
-        return bool(is_ratelimited(request, group=group, key="ip", rate=rate, increment=True))
+        return bool(is_ratelimited(request, group=group, key=key, rate=rate, increment=True))
     except redis.RedisError:
         logger.warning("Rate limit %r not counted: the cache is unavailable.", group, exc_info=True)
         return False

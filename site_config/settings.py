@@ -176,6 +176,11 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 
+# The link that confirms a new account's address works this long; so does a password
+# reset link (Django's PASSWORD_RESET_TIMEOUT, in seconds), once each.
+EMAIL_VERIFICATION_MAX_AGE = timedelta(hours=env.int("EMAIL_VERIFICATION_HOURS", default=72))
+PASSWORD_RESET_TIMEOUT = env.int("PASSWORD_RESET_HOURS", default=1) * 3600
+
 # ---------------------------------------------------------------- abuse limits
 
 # Behind a proxy, the request header (as Django names it, e.g. HTTP_X_REAL_IP or
@@ -200,11 +205,15 @@ AXES_LOCKOUT_CALLABLE = "users.lockout.lockout_response"
 AXES_CLIENT_IP_CALLABLE = "site_config.client_ip.client_ip"
 RATELIMIT_IP_META_KEY = "site_config.client_ip.client_ip"
 
-# Rate limits. Messages are counted per person from the database; sign-ups and live
-# validation per client address in the cache.
+# Rate limits. Messages are counted per person from the database; the rest in the cache.
 MESSAGES_PER_HOUR = env.int("MESSAGES_PER_HOUR", default=10)
-SIGNUPS_PER_HOUR = env.int("SIGNUPS_PER_HOUR", default=5)
+# Sign-up posts, valid or not, per client address.
+SIGNUPS_PER_HOUR = env.int("SIGNUPS_PER_HOUR", default=10)
 VALIDATIONS_PER_MINUTE = env.int("VALIDATIONS_PER_MINUTE", default=120)
+# Password reset requests, per address asked for and per client address.
+PASSWORD_RESETS_PER_HOUR = env.int("PASSWORD_RESETS_PER_HOUR", default=5)
+# New address-confirmation links, per account.
+CONFIRMATION_RESENDS_PER_HOUR = env.int("CONFIRMATION_RESENDS_PER_HOUR", default=5)
 
 # ---------------------------------------------------------------- Redis and the cache
 

@@ -9,6 +9,7 @@ import pytest
 import redis
 from django.conf import settings as site_settings
 from django.core.cache import cache, caches
+from django.utils import timezone
 from dramatiq.brokers.stub import StubBroker
 
 from contact.smtp import close_connection
@@ -82,9 +83,23 @@ def plain_static_files(settings):
     }
 
 
+def make_person(email: str, password: str = GOOD_PASSWORD, *, confirmed: bool = True) -> User:
+    """An account, its address confirmed (as most people's are) unless told otherwise."""
+    return User.objects.create_user(
+        email=email, password=password, email_verified_at=timezone.now() if confirmed else None
+    )
+
+
 @pytest.fixture
 def user(db) -> User:
-    return User.objects.create_user(email="Ann.Lee@example.org", password=GOOD_PASSWORD)
+    """Someone signed up and confirmed, who types their address in mixed case."""
+    return make_person("Ann.Lee@example.org")
+
+
+@pytest.fixture
+def unconfirmed_user(db) -> User:
+    """Someone signed up who has not followed the confirmation link yet."""
+    return make_person("new.person@example.org", confirmed=False)
 
 
 @pytest.fixture

@@ -1,28 +1,49 @@
+from collections.abc import Iterator
 from typing import Any
 
 from django import forms
 from django.contrib.auth import password_validation
-from django.contrib.auth.forms import AuthenticationForm
+from django.contrib.auth.forms import (
+    AuthenticationForm,
+    PasswordChangeForm,
+    PasswordResetForm,
+    SetPasswordForm,
+)
 from django.http import HttpRequest
+from django.utils.translation import get_language
 from django.utils.translation import gettext_lazy as _
 
-from users.models import User
+from users.addresses import normalize_email
+from users.models import AccountEmail, User
+from users.services import account_email_queue
 
-EMAIL_TAKEN_MESSAGE = _("An account with this email already exists. Sign in instead.")
+
+class AddressField(forms.EmailField):
+    """An email field that puts the address in the site's one form (users.addresses)
+    before checking it, so that every way of typing an address means the same account."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("label", _("Email"))
+        kwargs.setdefault("max_length", 254)
+        kwargs.setdefault(
+            "widget", forms.EmailInput(attrs={"autocomplete": "email", "autofocus": True})
+        )
+        super().__init__(**kwargs)
+
+    def to_python(self, value: Any) -> str:
+        return normalize_email(str(super().to_python(value)))
 
 
 class RegistrationForm(forms.Form):
-    """Sign-up: an email that is not yet registered in any case, and a good password.
+    """Sign-up: an email and a good password.
 
-    Password rules are the AUTH_PASSWORD_VALIDATORS, reported on the "Password" field
-    itself (Django's own creation form puts them on the confirmation).
+    Whether the address already has an account is never said, here or in live
+    validation (users.services.user_sign_up answers both alike). Password rules are the
+    AUTH_PASSWORD_VALIDATORS, reported on the "Password" field itself (Django's own
+    creation form puts them on the confirmation).
     """
 
-    email = forms.EmailField(
-        label=_("Email"),
-        max_length=254,
-        widget=forms.EmailInput(attrs={"autocomplete": "email", "autofocus": True}),
-    )
+    email = AddressField()
     password1 = forms.CharField(
         label=_("Password"),
         strip=False,
@@ -36,12 +57,6 @@ class RegistrationForm(forms.Form):
         strip=False,
         widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
     )
-
-    def clean_email(self) -> str:
-        email = User.objects.normalize_email(self.cleaned_data["email"])
-        if User.objects.with_email(email).exists():
-            raise forms.ValidationError(EMAIL_TAKEN_MESSAGE, code="email_taken")
-        return email
 
     def clean_password2(self) -> str:
         confirmation: str = self.cleaned_data["password2"]
@@ -76,11 +91,7 @@ class SignInForm(AuthenticationForm):
     and cost a password hash per call.
     """
 
-    username = forms.EmailField(
-        label=_("Email"),
-        max_length=254,
-        widget=forms.EmailInput(attrs={"autocomplete": "email", "autofocus": True}),
-    )
+    username = AddressField()
     error_messages = {
         **AuthenticationForm.error_messages,
         # One message for an unknown email and a wrong password alike.
@@ -101,3 +112,73 @@ class SignInForm(AuthenticationForm):
         if not self.check_credentials:
             return self.cleaned_data
         return super().clean()
+
+
+class PasswordResetRequestForm(PasswordResetForm):
+    """Django's reset form, asking by address in the site's one form of it, and queueing
+    the email for the worker instead of sending it in the request."""
+
+    email = AddressField()
+
+    def get_users(self, email: str) -> Iterator[User]:
+        # Django's own rule (active, with a usable password), on the normalised address.
+        for user in User.objects.filter(email=normalize_email(email), is_active=True):
+            if user.has_usable_password():
+                yield user
+
+    def save(self, *args: Any, request: HttpRequest | None = None, **kwargs: Any) -> None:
+        """Queue a reset email for the account with this address, if there is one; the
+        answer is the same either way. The link is made when the worker sends it."""
+        assert request is not None, "PasswordResetView passes the request"
+        for user in self.get_users(self.cleaned_data["email"]):
+            account_email_queue(
+                user,
+                kind=AccountEmail.Kind.PASSWORD_RESET,
+                language=get_language(),
+                site_url=request.build_absolute_uri("/"),
+            )
+
+
+class NewPasswordForm(SetPasswordForm):  # type: ignore[type-arg]
+    """Django's form for the new password after a reset. Live validation binds it with
+    no account (the link's account is the view's), so only the similarity to the
+    address waits for the submit."""
+
+
+class PasswordChangeWithCheckForm(PasswordChangeForm):
+    """Django's password change: the current password, then the new one twice. With
+    `check_credentials=False` (live validation) the current password is not checked, so
+    the endpoint cannot be used to guess it."""
+
+    def __init__(self, user: User, *args: Any, check_credentials: bool = True, **kwargs: Any):
+        super().__init__(user, *args, **kwargs)
+        self.check_credentials = check_credentials
+
+    def clean_old_password(self) -> str:
+        if not self.check_credentials:
+            return str(self.cleaned_data["old_password"])
+        return str(super().clean_old_password())
+
+
+class AccountDeleteForm(forms.Form):
+    """Deleting one's account: the password, to show it is the owner at the keyboard."""
+
+    password = forms.CharField(
+        label=_("Password"),
+        strip=False,
+        widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}),
+    )
+
+    def __init__(self, user: User, *args: Any, check_credentials: bool = True, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.user = user
+        self.check_credentials = check_credentials
+
+    def clean_password(self) -> str:
+        password: str = self.cleaned_data["password"]
+        if self.check_credentials and not self.user.check_password(password):
+            raise forms.ValidationError(
+                _("Your password was entered incorrectly. Please enter it again."),
+                code="password_incorrect",
+            )
+        return password

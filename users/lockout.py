@@ -14,6 +14,8 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils.translation import ngettext
 
+from users.addresses import normalize_email
+
 # The most failed sign-ins one account may see in an hour, whatever the settings say.
 MAX_FAILURES_PER_ACCOUNT_PER_HOUR = 100
 
@@ -29,10 +31,11 @@ def locked_out_message(minutes: int) -> str:
 
 
 def lockout_username(request: HttpRequest, credentials: dict[str, Any] | None) -> str:
-    """The account a sign-in is for, in one case: "Ann@x.org" and "ann@x.org" are one
-    account, so they share one count of failures."""
+    """The account a sign-in is for, in the one form addresses are compared in:
+    "Ann@x.org", " ann@x.org" and "ａｎｎ@x.org" are one account, so they share one
+    count of failures."""
     username = (credentials or {}).get("username") or request.POST.get("username", "")
-    return str(username).strip().lower()
+    return normalize_email(str(username))
 
 
 @receiver(user_logged_in)

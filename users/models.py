@@ -2,27 +2,24 @@ from typing import Any, ClassVar
 
 from django.contrib.auth.models import AbstractBaseUser, BaseUserManager, PermissionsMixin
 from django.db import models
-from django.db.models import Value
-from django.db.models.functions import Lower
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+
+from users.addresses import normalize_email
 
 
 class UserManager(BaseUserManager["User"]):
     use_in_migrations = True
 
-    def with_email(self, email: str) -> models.QuerySet["User"]:
-        """Users whose address equals `email` in any case.
-
-        Compares LOWER(email) with LOWER(value) in the database, the very expression the
-        unique constraint indexes, so the lookup uses that index and agrees with the
-        constraint on what "the same address" means (`iexact` would compare UPPER()).
-        """
-        return self.alias(email_lower=Lower("email")).filter(email_lower=Lower(Value(email)))
+    @classmethod
+    def normalize_email(cls, email: str | None) -> str:
+        # Addresses are stored in the one form they are compared in (users.addresses),
+        # so the plain unique constraint is the case- and form-blind rule, on any database.
+        return normalize_email(email or "")
 
     def get_by_natural_key(self, email: str | None) -> "User":
-        # People type their address in any case; the account is the same one.
-        return self.with_email(email or "").get()
+        # People type their address in any case or form; the account is the same one.
+        return self.get(email=self.normalize_email(email))
 
     def create_user(self, email: str, password: str | None = None, **extra_fields: Any) -> "User":
         if not email:
@@ -45,9 +42,16 @@ class UserManager(BaseUserManager["User"]):
 class User(AbstractBaseUser, PermissionsMixin):
     """A person who signs in with their email address; there is no username."""
 
-    # `unique` is what Django's auth requires of a login field; the case-blind
-    # constraint in Meta is the rule that matters.
-    email = models.EmailField(_("email"), max_length=254, unique=True)
+    # Always in users.addresses' form, so that unique means "not the same address".
+    email = models.EmailField(
+        _("email"),
+        max_length=254,
+        unique=True,
+        error_messages={"unique": _("A user with this email already exists.")},
+    )
+    # Set when the person followed the link emailed to the address (or reset their
+    # password through it): only then is the address known to be theirs.
+    email_verified_at = models.DateTimeField(_("email verified"), null=True, blank=True)
     is_staff = models.BooleanField(
         _("staff status"),
         default=False,
@@ -69,15 +73,72 @@ class User(AbstractBaseUser, PermissionsMixin):
     class Meta:
         verbose_name = _("user")
         verbose_name_plural = _("users")
-        constraints = [
-            # The database, not only the form, keeps "Ann@x.org" and "ann@x.org" from
-            # becoming two accounts; the index also serves the case-blind lookup above.
-            models.UniqueConstraint(
-                Lower("email"),
-                name="users_user_email_ci_unique",
-                violation_error_message=_("A user with this email already exists."),
+
+    def __str__(self) -> str:
+        return self.email
+
+    def clean(self) -> None:
+        # Model forms (the admin's included) run this before the unique check.
+        super().clean()
+        self.email = normalize_email(self.email)
+
+    @property
+    def email_verified(self) -> bool:
+        return self.email_verified_at is not None
+
+
+class AccountEmail(models.Model):
+    """An email the site sends a person about their account, and the record of its
+    delivery: the outbox row, relayed to the worker as messages are, and rendered there,
+    so that a request never waits on SMTP and no link's token is ever stored.
+
+    These are not messages to the administrator: the admin header does not count them.
+    """
+
+    class Kind(models.TextChoices):
+        VERIFY_ADDRESS = "verify_address", _("Address confirmation")
+        SIGN_UP_ATTEMPT = "sign_up_attempt", _("Sign-up with a registered address")
+        PASSWORD_RESET = "password_reset", _("Password reset")
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", _("Queued")
+        SENDING = "sending", _("Sending")
+        SENT = "sent", _("Sent")
+        FAILED = "failed", _("Failed")
+
+    # Nothing to tell an account that is gone.
+    user = models.ForeignKey(
+        User, on_delete=models.CASCADE, related_name="account_emails", verbose_name=_("user")
+    )
+    kind = models.CharField(_("kind"), max_length=32, choices=Kind)
+    # The language the person used the site in when the email was asked for.
+    language = models.CharField(_("language"), max_length=16)
+    # Scheme and host the email's links point to: the site as the person reached it.
+    site_url = models.CharField(_("site URL"), max_length=255)
+    created_at = models.DateTimeField(_("created"), default=timezone.now)
+
+    status = models.CharField(_("status"), max_length=16, choices=Status, default=Status.QUEUED)
+    next_attempt_at = models.DateTimeField(_("next attempt"), default=timezone.now)
+    attempts = models.PositiveSmallIntegerField(_("attempts"), default=0)
+    last_error = models.TextField(_("last error"), blank=True)
+    sent_at = models.DateTimeField(_("sent"), null=True, blank=True)
+    lease_expires_at = models.DateTimeField(_("lease expires"), null=True, blank=True)
+    relayed_at = models.DateTimeField(_("relayed"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("account email")
+        verbose_name_plural = _("account emails")
+        ordering = ["-created_at"]
+        indexes = [
+            models.Index(fields=["user", "kind", "-created_at"], name="users_acctmail_user_kind"),
+            models.Index(fields=["status", "next_attempt_at"], name="users_acctmail_status_due"),
+            models.Index(fields=["status", "lease_expires_at"], name="users_acctmail_status_lease"),
+            models.Index(
+                fields=["id"],
+                condition=models.Q(status="queued", relayed_at__isnull=True),
+                name="users_acctmail_awaiting_relay",
             ),
         ]
 
     def __str__(self) -> str:
-        return self.email
+        return f"{self.get_kind_display()} → {self.user}"

@@ -1,57 +1,176 @@
+"""Accounts: sign-up and address confirmation, sign-in, password reset and change,
+deletion. Django's own auth views wherever one exists, each answering htmx with its
+form partial (site_config.form_views)."""
+
 from typing import Any
 
 from django.conf import settings
-from django.contrib.auth import login
+from django.contrib import messages
+from django.contrib.auth import logout
+from django.contrib.auth import views as auth_views
 from django.contrib.auth.forms import AuthenticationForm
-from django.contrib.auth.views import LoginView, RedirectURLMixin
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
-from django.shortcuts import resolve_url
-from django.utils.translation import gettext_lazy as _
-from django.views.generic import FormView
+from django.shortcuts import render, resolve_url
+from django.urls import reverse, reverse_lazy
+from django.utils.translation import get_language, gettext_lazy, ngettext
+from django.views import View
+from django.views.generic import FormView, TemplateView
 
-from site_config.form_views import FormValidationView, HtmxFormMixin
+from site_config.form_views import (
+    AuthenticatedHttpRequest,
+    FormValidationView,
+    HtmxFormMixin,
+    HtmxLoginRequiredMixin,
+)
 from site_config.rate_limits import over_limit
-from users.forms import EMAIL_TAKEN_MESSAGE, RegistrationForm, SignInForm
-from users.services import EmailAlreadyRegistered, user_register
+from users.addresses import normalize_email
+from users.forms import (
+    AccountDeleteForm,
+    NewPasswordForm,
+    PasswordChangeWithCheckForm,
+    PasswordResetRequestForm,
+    RegistrationForm,
+    SignInForm,
+)
+from users.models import AccountEmail
+from users.services import account_email_queue, user_confirm_email, user_delete, user_sign_up
+from users.tokens import InvalidVerificationToken, check_verification_token
 
-SIGNUPS_LIMITED_MESSAGE = _("Too many accounts were created from your network. Try again later.")
+SIGNUPS_LIMITED_MESSAGE = gettext_lazy(
+    "Too many sign-up attempts from your network. Try again later."
+)
+RESETS_LIMITED_MESSAGE = gettext_lazy(
+    "Too many password reset requests for this address or from your network. Try again later."
+)
 
 
-class RegisterView(HtmxFormMixin[RegistrationForm], RedirectURLMixin, FormView[RegistrationForm]):
-    """Sign-up; the new account is signed in at once and sent on to `next` or home."""
+def site_url(request: HttpRequest) -> str:
+    """The site as this person reached it, for the links in their emails (its host is
+    one of ALLOWED_HOSTS, as Django's own reset emails rely on)."""
+    return request.build_absolute_uri("/")
+
+
+# ---------------------------------------------------------------- sign-up
+
+
+class RegisterView(HtmxFormMixin[RegistrationForm], FormView[RegistrationForm]):
+    """Sign-up. A new address and a taken one get the same answer, the "check your
+    inbox" page; every post, valid or not, counts against the sign-up limit."""
 
     form_class = RegistrationForm
     template_name = "users/register.html"
     partial_template_name = "partials/register_form.html"
-    # Where the person goes when no safe `next` was given.
-    next_page = settings.LOGIN_REDIRECT_URL
+    success_url = reverse_lazy("register-done")
 
     def get(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         if request.user.is_authenticated:
-            return HttpResponseRedirect(resolve_url(self.next_page))
+            return HttpResponseRedirect(resolve_url(settings.LOGIN_REDIRECT_URL))
         return super().get(request, *args, **kwargs)
 
-    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
-        # The partial carries a safe `next` forward in a hidden field, as sign-in does.
-        return super().get_context_data(**kwargs, next=self.get_redirect_url())
-
-    def form_valid(self, form: RegistrationForm) -> HttpResponse:
-        if over_limit(self.request, group="signup", rate=f"{settings.SIGNUPS_PER_HOUR}/h"):
+    def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        if over_limit(request, group="signup", rate=f"{settings.SIGNUPS_PER_HOUR}/h"):
+            form = self.get_form()
+            form.is_valid()
             form.add_error(None, SIGNUPS_LIMITED_MESSAGE)
             return self.form_refused(form, status=429)
-        try:
-            user = user_register(
-                email=form.cleaned_data["email"], password=form.cleaned_data["password1"]
-            )
-        except EmailAlreadyRegistered:
-            form.add_error("email", EMAIL_TAKEN_MESSAGE)
-            return self.form_invalid(form)
-        # login() rotates the session key, as sign-in does.
-        login(self.request, user, backend="django.contrib.auth.backends.ModelBackend")
+        return super().post(request, *args, **kwargs)
+
+    def form_valid(self, form: RegistrationForm) -> HttpResponse:
+        user_sign_up(
+            email=form.cleaned_data["email"],
+            password=form.cleaned_data["password1"],
+            language=get_language(),
+            site_url=site_url(self.request),
+        )
         return super().form_valid(form)
 
 
-class SignInView(HtmxFormMixin[AuthenticationForm], LoginView):
+class RegisterDoneView(TemplateView):
+    template_name = "users/register_done.html"
+
+
+class RegisterValidationView(FormValidationView):
+    form_class = RegistrationForm
+
+
+# ---------------------------------------------------------------- address confirmation
+
+
+class EmailConfirmView(HtmxLoginRequiredMixin, View):
+    """The link in the confirmation email. It asks the person to sign in first (the
+    link proves the mailbox, the password the account); the page then offers one
+    button, since a link that changed something on GET would be used up by the mail
+    scanners that open links before people do."""
+
+    request: AuthenticatedHttpRequest
+    template_name = "users/email_confirm.html"
+
+    def get(self, request: HttpRequest, token: str) -> HttpResponse:
+        return self.answer(token, invalid=not self.token_fits(token))
+
+    def post(self, request: HttpRequest, token: str) -> HttpResponse:
+        if not self.token_fits(token):
+            return self.answer(token, invalid=True, status=400)
+        user_confirm_email(self.request.user)
+        messages.success(self.request, gettext_lazy("Your email address is confirmed."))
+        return HttpResponseRedirect(reverse("home"))
+
+    def token_fits(self, token: str) -> bool:
+        try:
+            check_verification_token(token, self.request.user)
+        except InvalidVerificationToken:
+            return False
+        return True
+
+    def answer(self, token: str, *, invalid: bool, status: int = 200) -> HttpResponse:
+        context = {"token": token, "invalid": invalid}
+        return render(self.request, self.template_name, context, status=status)
+
+
+class ConfirmationResendView(HtmxLoginRequiredMixin, View):
+    """A new confirmation link, at most CONFIRMATION_RESENDS_PER_HOUR per account."""
+
+    http_method_names = ["post"]
+    request: AuthenticatedHttpRequest
+
+    def post(self, request: HttpRequest) -> HttpResponse:
+        user = self.request.user
+        if user.email_verified:
+            return HttpResponseRedirect(reverse("home"))
+        rate = settings.CONFIRMATION_RESENDS_PER_HOUR
+        limited = over_limit(
+            request,
+            group="confirmation-resend",
+            rate=f"{rate}/h",
+            key=lambda group, request: str(user.pk),
+        )
+        if limited:
+            notice = ngettext(
+                "You have asked for %(limit)d new link in the last hour. Please use the "
+                "newest one, or try again later.",
+                "You have asked for %(limit)d new links in the last hour. Please use the "
+                "newest one, or try again later.",
+                rate,
+            ) % {"limit": rate}
+        else:
+            account_email_queue(
+                user,
+                kind=AccountEmail.Kind.VERIFY_ADDRESS,
+                language=get_language(),
+                site_url=site_url(request),
+            )
+            notice = gettext_lazy("We sent a new link to %(email)s.") % {"email": user.email}
+        if self.request.htmx:
+            context = {"notice": notice, "limited": limited}
+            return render(request, "partials/confirmation_pending.html", context)
+        (messages.warning if limited else messages.success)(request, notice)
+        return HttpResponseRedirect(reverse("home"))
+
+
+# ---------------------------------------------------------------- sign-in
+
+
+class SignInView(HtmxFormMixin[AuthenticationForm], auth_views.LoginView):
     form_class = SignInForm
     template_name = "users/login.html"
     partial_template_name = "partials/login_form.html"
@@ -59,12 +178,140 @@ class SignInView(HtmxFormMixin[AuthenticationForm], LoginView):
     redirect_authenticated_user = True
 
 
-class RegisterValidationView(FormValidationView):
-    form_class = RegistrationForm
-
-
 class SignInValidationView(FormValidationView):
     form_class = SignInForm
 
     def get_form_kwargs(self) -> dict[str, Any]:
         return {**super().get_form_kwargs(), "request": self.request, "check_credentials": False}
+
+
+# ---------------------------------------------------------------- password reset
+
+
+class PasswordResetView(HtmxFormMixin[PasswordResetRequestForm], auth_views.PasswordResetView):
+    """Django's reset request. The same answer for every address (an unknown one gets
+    no email); limited per address asked for and per client."""
+
+    form_class = PasswordResetRequestForm
+    template_name = "users/password_reset.html"
+    partial_template_name = "partials/password_reset_form.html"
+
+    def form_valid(self, form: PasswordResetRequestForm) -> HttpResponse:
+        rate = f"{settings.PASSWORD_RESETS_PER_HOUR}/h"
+        address = form.cleaned_data["email"]
+        # Both limits are counted on every request, so neither can be used up unseen.
+        by_address = over_limit(
+            self.request,
+            group="password-reset-address",
+            rate=rate,
+            key=lambda group, request: normalize_email(address),
+        )
+        by_client = over_limit(self.request, group="password-reset-client", rate=rate)
+        if by_address or by_client:
+            form.add_error(None, RESETS_LIMITED_MESSAGE)
+            return self.form_refused(form, status=429)
+        return super().form_valid(form)
+
+
+class PasswordResetValidationView(FormValidationView):
+    form_class = PasswordResetRequestForm
+
+
+class PasswordResetDoneView(auth_views.PasswordResetDoneView):
+    template_name = "users/password_reset_done.html"
+
+
+class PasswordResetConfirmView(HtmxFormMixin[NewPasswordForm], auth_views.PasswordResetConfirmView):
+    """Django's new-password form behind the emailed link: the link works once and
+    expires (PASSWORD_RESET_TIMEOUT), and the new password ends every session of the
+    account. The link came to the address, so the address counts as confirmed too."""
+
+    form_class = NewPasswordForm
+    template_name = "users/password_reset_confirm.html"
+    partial_template_name = "partials/password_reset_confirm_form.html"
+
+    def form_valid(self, form: NewPasswordForm) -> HttpResponse:
+        response = super().form_valid(form)
+        user_confirm_email(form.user)
+        return response
+
+
+class PasswordResetCompleteView(auth_views.PasswordResetCompleteView):
+    template_name = "users/password_reset_complete.html"
+
+
+class NewPasswordValidationView(FormValidationView):
+    form_class = NewPasswordForm
+
+    def get_form_kwargs(self) -> dict[str, Any]:
+        return {**super().get_form_kwargs(), "user": None}
+
+
+# ---------------------------------------------------------------- your account
+
+
+class AccountView(HtmxLoginRequiredMixin, TemplateView):
+    request: AuthenticatedHttpRequest
+    template_name = "users/account.html"
+
+
+class PasswordChangeView(HtmxFormMixin[PasswordChangeWithCheckForm], auth_views.PasswordChangeView):
+    """Django's password change: the current password is required, this session stays
+    signed in and every other one ends."""
+
+    form_class = PasswordChangeWithCheckForm
+    template_name = "users/password_change.html"
+    partial_template_name = "partials/password_change_form.html"
+    success_url = reverse_lazy("account")
+
+    def form_valid(self, form: PasswordChangeWithCheckForm) -> HttpResponse:
+        messages.success(
+            self.request,
+            gettext_lazy("Your password is changed. Every other session is signed out."),
+        )
+        return super().form_valid(form)
+
+
+class PasswordChangeValidationView(HtmxLoginRequiredMixin, FormValidationView):
+    form_class = PasswordChangeWithCheckForm
+
+    def get_form_kwargs(self) -> dict[str, Any]:
+        return {
+            **super().get_form_kwargs(),
+            "user": self.request.user,
+            "check_credentials": False,
+        }
+
+
+class AccountDeleteView(
+    HtmxLoginRequiredMixin, HtmxFormMixin[AccountDeleteForm], FormView[AccountDeleteForm]
+):
+    """Deleting one's account, password required. Messages already written keep their
+    delivery records, with the sender gone."""
+
+    request: AuthenticatedHttpRequest
+    form_class = AccountDeleteForm
+    template_name = "users/account_delete.html"
+    partial_template_name = "partials/account_delete_form.html"
+    success_url = reverse_lazy("home")
+
+    def get_form_kwargs(self) -> dict[str, Any]:
+        return {**super().get_form_kwargs(), "user": self.request.user}
+
+    def form_valid(self, form: AccountDeleteForm) -> HttpResponse:
+        user = self.request.user
+        logout(self.request)
+        user_delete(user)
+        messages.success(self.request, gettext_lazy("Your account is deleted."))
+        return super().form_valid(form)
+
+
+class AccountDeleteValidationView(HtmxLoginRequiredMixin, FormValidationView):
+    form_class = AccountDeleteForm
+
+    def get_form_kwargs(self) -> dict[str, Any]:
+        return {
+            **super().get_form_kwargs(),
+            "user": self.request.user,
+            "check_credentials": False,
+        }

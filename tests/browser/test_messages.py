@@ -8,7 +8,7 @@ from playwright.sync_api import Page, expect
 from contact.models import Message
 from contact.services import message_create
 from tests.browser.conftest import mark_page, page_was_not_reloaded
-from tests.conftest import GOOD_PASSWORD
+from tests.conftest import GOOD_PASSWORD, make_person
 from users.models import User
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -23,7 +23,7 @@ def sign_in(page: Page, base_url: str, email: str) -> None:
 
 
 def test_send_a_message_then_see_it_counted_in_the_admin(live_server, page: Page):
-    User.objects.create_user(email="ann@example.org", password=GOOD_PASSWORD)
+    make_person("ann@example.org")
     User.objects.create_superuser(email="boss@example.org", password=GOOD_PASSWORD)
     sign_in(page, live_server.url, "ann@example.org")
     mark_page(page)
@@ -68,7 +68,7 @@ def test_send_a_message_then_see_it_counted_in_the_admin(live_server, page: Page
 
 
 def test_my_messages_follows_a_message_from_queued_to_sent(live_server, page, broker, directory):
-    writer = User.objects.create_user(email="ann@example.org", password=GOOD_PASSWORD)
+    writer = make_person("ann@example.org")
     message = message_create(sender=writer, subject="Watch me", body="Queued, then sent")
     sign_in(page, live_server.url, writer.email)
     page.goto(f"{live_server.url}/messages/")

@@ -7,6 +7,7 @@ def make_message(sender: User, **fields) -> Message:
     values = {
         "sender": sender,
         "sender_email": sender.email,
+        "sender_email_confirmed": sender.email_verified,
         "subject": "Question about my order",
         "body": "Hello,\nwhere is my parcel?\n",
         **fields,

@@ -13,8 +13,9 @@ from dramatiq.brokers.redis import RedisBroker
 
 from contact.models import Message
 from contact.relay import OutboxRelay
-from contact.services import RELAY_BATCH, BrokerUnavailable, message_create, messages_relay
+from contact.services import RELAY_BATCH, message_create, messages_relay
 from contact.tasks import deliver_message
+from site_config.outbox import BrokerUnavailable
 from tests.conftest import awaiting_relay, queued_message_ids, wait_until
 from tests.contact.factories import make_message
 from tests.standins.smtp import free_port

@@ -15,7 +15,7 @@ from contact.services import (
     messages_sweep,
     retry_delay,
 )
-from tests.conftest import awaiting_relay, queued_message_ids
+from tests.conftest import awaiting_relay, make_person, queued_message_ids
 from tests.contact.factories import make_message
 from tests.standins import directory as modes
 from tests.standins.directory import USERS
@@ -29,7 +29,7 @@ LEANNE = USERS[0]
 @pytest.fixture
 def leanne(db) -> User:
     # Registered in lower case; the directory has "Sincere@april.biz".
-    return User.objects.create_user(email="sincere@april.biz", password="x")
+    return make_person("sincere@april.biz", "x")
 
 
 def deliver(message: Message) -> Message:

@@ -14,7 +14,7 @@ from dramatiq.brokers.redis import RedisBroker
 from contact.models import Message
 from contact.services import message_create
 from contact.tasks import deliver_message
-from tests.conftest import wait_until
+from tests.conftest import make_person, wait_until
 from tests.standins.directory import USERS
 from users.models import User
 
@@ -24,7 +24,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 @pytest.fixture
 def leanne() -> User:
-    return User.objects.create_user(email="sincere@april.biz", password="x")
+    return make_person("sincere@april.biz", "x")
 
 
 @pytest.fixture(params=["in-process", "redis"])

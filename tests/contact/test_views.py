@@ -6,7 +6,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from contact.models import Message
-from tests.conftest import HTMX
+from tests.conftest import HTMX, make_person
 from tests.contact.factories import make_message
 from users.models import User
 
@@ -223,7 +223,7 @@ def test_messages_older_than_an_hour_do_not_count(client, user, settings):
 def test_one_persons_limit_is_not_anothers(client, user, settings):
     settings.MESSAGES_PER_HOUR = 1
     make_message(user)
-    other = User.objects.create_user(email="other@example.org", password="x")
+    other = make_person("other@example.org", "x")
     client.force_login(other)
 
     response = client.post(reverse("message-new"), VALID, **HTMX)
@@ -247,7 +247,7 @@ def test_scripts_in_a_message_are_shown_as_text(client, user):
 
 
 def test_my_messages_lists_only_the_persons_own_newest_first(client, user):
-    other = User.objects.create_user(email="other@example.org", password="x")
+    other = make_person("other@example.org", "x")
     make_message(other, subject="Not yours")
     older = make_message(user, subject="Older", created_at=timezone.now() - timedelta(hours=1))
     newer = make_message(user, subject="Newer", status=Message.Status.SENT)

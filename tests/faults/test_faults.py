@@ -44,7 +44,7 @@ def topology() -> Iterator[Topology]:
 def people(topology) -> Iterator[list[Visitor]]:
     visitors = [Visitor(topology.base_url) for _ in PEOPLE]
     for visitor, email in zip(visitors, PEOPLE, strict=True):
-        visitor.sign_up(email, GOOD_PASSWORD)
+        visitor.sign_up(email, GOOD_PASSWORD, topology.sink)
     yield visitors
     for visitor in visitors:
         visitor.close()

@@ -1,20 +1,19 @@
 import atexit
 
 import pytest
-from django.contrib.auth import get_user_model
 from django.utils import timezone
 
 from contact.models import Message
 from contact.services import message_create
 from site_config.task_queue import start_embedded_worker
-from tests.conftest import wait_until
+from tests.conftest import make_person, wait_until
 from tests.contact.factories import make_message
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def test_the_embedded_worker_delivers_messages_in_process(broker, directory, smtp_sink):
-    sender = get_user_model().objects.create_user(email="ann@example.org", password="x")
+    sender = make_person("ann@example.org", "x")
     worker = start_embedded_worker()
     assert worker is not None
     try:
@@ -37,7 +36,7 @@ def test_the_embedded_worker_delivers_messages_in_process(broker, directory, smt
 
 def test_messages_left_queued_go_out_when_the_embedded_worker_starts(broker, directory, smtp_sink):
     # Handed to the in-process broker of a process that has stopped since.
-    sender = get_user_model().objects.create_user(email="bo@example.org", password="x")
+    sender = make_person("bo@example.org", "x")
     left = make_message(sender, subject="Left behind", relayed_at=timezone.now())
 
     worker = start_embedded_worker()

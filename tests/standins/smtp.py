@@ -3,6 +3,7 @@ DATA with programmed replies when told to (a 451 or a 550, say)."""
 
 import asyncio
 import email
+import re
 import socket
 import time
 from dataclasses import dataclass, field
@@ -54,6 +55,25 @@ class SmtpSink:
         self._controller = Controller(_Handler(self), hostname="127.0.0.1", port=self.port)
         self._controller.start()
         return self
+
+    def take(self, *, to: str, timeout: float = 30) -> ReceivedEmail:
+        """Wait for an email to `to` and take it out of `received`: an account email read
+        by a test's visitor, so that what remains is what the administrator received."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for received in list(self.received):
+                if to in received.rcpt_tos:
+                    self.received.remove(received)
+                    return received
+            time.sleep(0.05)
+        raise AssertionError(f"no email to {to} within {timeout} s")
+
+    def link(self, *, to: str, path: str, timeout: float = 30) -> str:
+        """Take the next email to `to` and return the first link in it under `path`."""
+        body = self.take(to=to, timeout=timeout).message.get_body(("plain",)).get_content()
+        match = re.search(rf"https?://[^/\s]+({re.escape(path)}\S*)", body)
+        assert match, f"no {path} link in the email to {to}:\n{body}"
+        return match.group(1)
 
     def connections(self) -> int:
         """How many client connections the accepted emails came over."""

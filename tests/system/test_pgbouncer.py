@@ -26,7 +26,7 @@ def test_behind_pgbouncer_every_message_is_delivered_once(topology):
     topology.start_worker(processes=2)
     people = [Visitor(topology.base_url) for _ in range(2)]
     for number, person in enumerate(people):
-        person.sign_up(f"pooled-{number}@example.org", GOOD_PASSWORD)
+        person.sign_up(f"pooled-{number}@example.org", GOOD_PASSWORD, topology.sink)
 
     for number in range(MESSAGES):
         people[number % 2].send_message(f"Pooled {number}", "Through PgBouncer")

@@ -66,7 +66,7 @@ def message_ids(sink: SmtpSink) -> Counter:
 def test_thirty_messages_reach_the_administrator_and_survive_a_killed_worker(topology):
     visitors = [Visitor(topology.base_url) for _ in SENDERS]
     for visitor, (email, _) in zip(visitors, SENDERS, strict=True):
-        visitor.sign_up(email, GOOD_PASSWORD)
+        visitor.sign_up(email, GOOD_PASSWORD, topology.sink)
         visitor.sign_out()
         visitor.sign_in(email, GOOD_PASSWORD)
 

@@ -2,8 +2,15 @@
 the way htmx sends it, and HX-Request on every form post."""
 
 import re
+from typing import Protocol
 
 import httpx
+
+
+class Mailbox(Protocol):
+    """Where a visitor reads the site's emails to them (tests.standins.smtp.SmtpSink)."""
+
+    def link(self, *, to: str, path: str, timeout: float = 30) -> str: ...
 
 # The production settings (DEBUG off), served over plain HTTP on loopback, as the system
 # tests run the site: no HTTPS redirect, cookies that travel without TLS.
@@ -30,13 +37,20 @@ class Visitor:
         assert response.status_code == 200, (path, response.status_code, response.text[:500])
         return response
 
-    def sign_up(self, email: str, password: str) -> None:
+    def sign_up(self, email: str, password: str, mailbox: Mailbox) -> None:
+        """Sign up, and confirm the address as a person does: read the link from the
+        email (taken out of `mailbox`), sign in, and press the button it leads to."""
         self.http.get("/accounts/register/")
         answer = self.htmx_post(
             "/accounts/register/", {"email": email, "password1": password, "password2": password}
         )
-        assert answer.headers["HX-Redirect"] == "/", answer.text[:500]
-        # HX-Redirect makes the browser load the page whole, with the rotated CSRF token.
+        assert answer.headers["HX-Redirect"] == "/accounts/register/done/", answer.text[:500]
+        link = mailbox.link(to=email, path="/accounts/confirm/")
+        self.sign_in(email, password)
+        assert "Confirm my address" in self.http.get(link).text
+        headers = {"X-CSRFToken": self.http.cookies["csrftoken"]}
+        confirmed = self.http.post(link, headers=headers)
+        assert confirmed.status_code == 302, (confirmed.status_code, confirmed.text[:500])
         self.http.get("/")
 
     def sign_in(self, email: str, password: str) -> None:

@@ -1,7 +1,7 @@
 import pytest
 
 from tests.conftest import GOOD_PASSWORD
-from users.forms import EMAIL_TAKEN_MESSAGE, RegistrationForm, SignInForm
+from users.forms import RegistrationForm, SignInForm
 
 pytestmark = pytest.mark.django_db
 
@@ -24,10 +24,17 @@ def test_registration_labels():
     assert labels == ["Email", "Password", "Password confirmation"]
 
 
-def test_registration_refuses_an_email_registered_in_another_case(user):
+def test_registration_never_says_an_address_is_taken(user):
     form = registration(email=user.email.swapcase())
 
-    assert form.errors == {"email": [EMAIL_TAKEN_MESSAGE]}
+    assert form.is_valid(), form.errors
+
+
+def test_registration_gives_the_address_in_its_one_stored_form():
+    form = registration(email="  ＡＮＮ.Lee@Example.ORG ")
+
+    assert form.is_valid(), form.errors
+    assert form.cleaned_data["email"] == "ann.lee@example.org"
 
 
 @pytest.mark.parametrize(

@@ -117,16 +117,65 @@ def test_signing_in_to_another_account_does_not_reset_the_count(client, user, se
     assert LOCKED.encode() in sign_in(client, user.email, GOOD_PASSWORD).content
 
 
-def test_a_sign_up_does_not_reset_the_count(client, user, settings):
+@pytest.mark.parametrize("address", ["fresh@example.org", "ANN.LEE@example.org"])
+def test_a_sign_up_does_not_reset_the_count(client, user, settings, address):
+    # A sign-up for a new address, and one for the victim's own, in another case.
     settings.AXES_FAILURE_LIMIT = 3
     fail_times(client, user.email, 2)
-    data = {"email": "fresh@example.org", "password1": GOOD_PASSWORD, "password2": GOOD_PASSWORD}
+    data = {"email": address, "password1": GOOD_PASSWORD, "password2": GOOD_PASSWORD}
     assert client.post(reverse("register"), data, REMOTE_ADDR="192.0.2.1", **HTMX)["HX-Redirect"]
-    client.post(reverse("logout"))
 
     fail_times(client, user.email, 1)
 
     assert LOCKED.encode() in sign_in(client, user.email, GOOD_PASSWORD).content
+
+
+# Ways of typing the victim's address ("ann.lee@example.org") an attacker may try, hoping
+# each is counted apart.
+VARIANTS = ["ANN.LEE@EXAMPLE.ORG", " ann.lee@example.org ", "ａｎｎ.ｌｅｅ@example.org"]
+
+
+def test_every_way_of_typing_the_address_counts_against_one_account(client, user, settings):
+    settings.AXES_FAILURE_LIMIT = 3
+    for number, variant in enumerate(VARIANTS):
+        fail_times(client, variant, 1, address=f"198.51.100.{number + 1}")
+
+    response = sign_in(client, user.email, GOOD_PASSWORD, address="203.0.113.9")
+
+    assert LOCKED.encode() in response.content
+
+
+def test_interleaved_sign_ins_sign_ups_and_resets_never_reset_the_count(client, user, settings):
+    # Between guesses in every form of the address: a sign-in to the attacker's own
+    # account, a sign-up with the victim's address, a password reset request for it.
+    settings.AXES_FAILURE_LIMIT = 4
+    own = "attacker@example.org"
+    User.objects.create_user(email=own, password=GOOD_PASSWORD)
+    register = {"email": VARIANTS[0], "password1": GOOD_PASSWORD, "password2": GOOD_PASSWORD}
+    for variant in VARIANTS:
+        fail_times(client, variant, 1)
+        assert sign_in(client, own, GOOD_PASSWORD)["HX-Redirect"] == "/"
+        client.post(reverse("logout"))
+        client.post(reverse("register"), register, REMOTE_ADDR="192.0.2.1", **HTMX)
+        client.post(reverse("password_reset"), {"email": variant}, REMOTE_ADDR="192.0.2.1")
+    fail_times(client, user.email, 1)
+
+    response = sign_in(client, user.email.upper(), GOOD_PASSWORD, address="203.0.113.9")
+
+    assert LOCKED.encode() in response.content
+
+
+def test_a_successful_sign_in_in_another_form_of_the_address_resets_the_count(
+    client, user, settings
+):
+    settings.AXES_FAILURE_LIMIT = 3
+    fail_times(client, VARIANTS[0], 2)
+    assert sign_in(client, VARIANTS[2], GOOD_PASSWORD)["HX-Redirect"] == "/"
+    client.post(reverse("logout"))
+
+    fail_times(client, VARIANTS[1], 2)
+
+    assert sign_in(client, user.email, GOOD_PASSWORD)["HX-Redirect"] == "/"
 
 
 def test_the_shipped_settings_allow_at_most_100_failures_per_account_per_hour(settings):

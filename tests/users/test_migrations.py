@@ -62,3 +62,28 @@ def test_the_upgrade_keeps_people_signed_in(client, user):
     assert "users_session" not in connection.introspection.table_names()
     client.cookies["sessionid"] = signed_in
     assert client.get(reverse("message-list")).status_code == 200
+
+
+def test_the_upgrade_stores_addresses_normalised_and_confirms_only_staff():
+    old = migrate(("users", "0003_sessions_back_to_django"))
+    OldUser = old.get_model("users", "User")
+    person = OldUser.objects.create(email="Ann.Lee@Example.org", password="x")
+    staff = OldUser.objects.create(email="Boss@example.org", password="x", is_staff=True)
+    superuser = OldUser.objects.create(email="root@example.org", password="x", is_superuser=True)
+    # The old case-blind constraint let these two live side by side (LOWER() on SQLite,
+    # NFKC on neither); they normalise to one address.
+    first = OldUser.objects.create(email="ｂｏ@example.org", password="x")
+    second = OldUser.objects.create(email="bo@example.org", password="x")
+
+    new = migrate()
+    User = new.get_model("users", "User")
+
+    assert User.objects.get(pk=person.pk).email == "ann.lee@example.org"
+    assert User.objects.get(pk=staff.pk).email == "boss@example.org"
+    confirmed = set(User.objects.filter(email_verified_at__isnull=False).values_list("pk", flat=True))
+    assert confirmed == {staff.pk, superuser.pk}
+    # The account already in the stored form keeps the address; the other is set aside,
+    # as it was typed, for staff to settle.
+    kept, set_aside = User.objects.get(pk=second.pk), User.objects.get(pk=first.pk)
+    assert (kept.email, kept.is_active) == ("bo@example.org", True)
+    assert (set_aside.email, set_aside.is_active) == ("ｂｏ@example.org", False)

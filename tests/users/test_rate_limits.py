@@ -19,25 +19,26 @@ def sign_up(client, number: int, *, address: str, htmx: bool = True):
     return client.post(reverse("register"), data, REMOTE_ADDR=address, **extra)
 
 
+DONE = "/accounts/register/done/"
+
+
 def test_sign_ups_are_limited_per_address(client, settings):
     settings.SIGNUPS_PER_HOUR = 2
     for number in range(2):
-        assert sign_up(client, number, address="192.0.2.1")["HX-Redirect"] == "/"
-        client.post(reverse("logout"))
+        assert sign_up(client, number, address="192.0.2.1")["HX-Redirect"] == DONE
 
     limited = sign_up(client, 2, address="192.0.2.1")
     elsewhere = sign_up(client, 3, address="192.0.2.2")
 
     assert limited.status_code == 200
     assert str(SIGNUPS_LIMITED_MESSAGE) in limited.content.decode()
-    assert elsewhere["HX-Redirect"] == "/"
+    assert elsewhere["HX-Redirect"] == DONE
     assert User.objects.count() == 3
 
 
 def test_a_limited_plain_sign_up_gets_429(client, settings):
     settings.SIGNUPS_PER_HOUR = 1
     sign_up(client, 0, address="192.0.2.1")
-    client.post(reverse("logout"))
 
     response = sign_up(client, 1, address="192.0.2.1", htmx=False)
 
@@ -45,12 +46,27 @@ def test_a_limited_plain_sign_up_gets_429(client, settings):
     assert str(SIGNUPS_LIMITED_MESSAGE) in response.content.decode()
 
 
-def test_invalid_sign_ups_do_not_use_up_the_limit(client, settings):
-    settings.SIGNUPS_PER_HOUR = 1
+def test_failed_sign_ups_use_up_the_limit_too(client, settings):
+    # Otherwise the sign-up form would be an unlimited probe of anything it checks.
+    settings.SIGNUPS_PER_HOUR = 3
     for _ in range(3):
         client.post(reverse("register"), {"email": "bad"}, REMOTE_ADDR="192.0.2.1", **HTMX)
 
-    assert sign_up(client, 0, address="192.0.2.1")["HX-Redirect"] == "/"
+    limited = sign_up(client, 0, address="192.0.2.1")
+
+    assert str(SIGNUPS_LIMITED_MESSAGE) in limited.content.decode()
+    assert not User.objects.exists()
+
+
+def test_sign_ups_with_taken_addresses_count_like_any_other(client, settings, user):
+    settings.SIGNUPS_PER_HOUR = 2
+    data = {"email": user.email, "password1": GOOD_PASSWORD, "password2": GOOD_PASSWORD}
+    for _ in range(2):
+        client.post(reverse("register"), data, REMOTE_ADDR="192.0.2.1", **HTMX)
+
+    limited = sign_up(client, 0, address="192.0.2.1")
+
+    assert str(SIGNUPS_LIMITED_MESSAGE) in limited.content.decode()
 
 
 def test_live_validation_is_limited_per_address(client, settings):
@@ -79,6 +95,6 @@ def test_with_redis_away_sign_up_and_live_validation_still_answer(client, caplog
 
     assert validated.status_code == 200
     assert "email" in validated.json()["errors"]
-    assert signed_up["HX-Redirect"] == "/"
+    assert signed_up["HX-Redirect"] == DONE
     assert User.objects.filter(email="person1@example.org").exists()
     assert "Rate limit 'signup' not counted: the cache is unavailable." in caplog.text

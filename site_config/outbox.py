@@ -1,0 +1,82 @@
+"""What every outbox of the site shares (messages to the administrator, account emails):
+the relay that hands waiting rows to the broker, and how a failed send is judged."""
+
+import smtplib
+from collections.abc import Callable
+from typing import Any
+
+from django.conf import settings
+from django.core.mail import BadHeaderError
+from django.db import models, transaction
+from django.utils import timezone
+
+
+class DeliveryDeferred(Exception):
+    """A transient failure with attempts left: the row is queued again, and the next
+    attempt should come after `retry_in` seconds."""
+
+    def __init__(self, reason: str, *, retry_in: float) -> None:
+        super().__init__(reason)
+        self.retry_in = retry_in
+
+
+class DeliveryFailed(Exception):
+    """The row has just been marked failed: the error is permanent, or the attempts are
+    used up. Trying again cannot help."""
+
+
+class BrokerUnavailable(Exception):
+    """The broker refused a task; the relay round stopped there."""
+
+
+def relay(awaiting: models.QuerySet[Any], *, enqueue: Callable[[int], object], limit: int) -> int:
+    """Hand the rows of `awaiting` (queued, not relayed yet) to the broker, oldest first,
+    and stamp their `relayed_at`; returns how many.
+
+    The rows are locked with SKIP LOCKED, so relays running side by side each take
+    others and none waits. A relay that dies between a send and the commit leaves its
+    rows unstamped, and they are sent again: the task's claim makes the second one do
+    nothing. Raises BrokerUnavailable when `enqueue` fails; what was sent before it is
+    stamped, the rest waits for the next round.
+    """
+    # Most rounds find nothing: they ask without a transaction, which on SQLite would take
+    # the write lock from every other writer a few times a second.
+    if not awaiting.exists():
+        return 0
+    with transaction.atomic():
+        waiting = list(
+            awaiting.select_for_update(skip_locked=True)
+            .order_by("pk")
+            .values_list("pk", flat=True)[:limit]
+        )
+        relayed: list[int] = []
+        refused: Exception | None = None
+        for row_id in waiting:
+            try:
+                enqueue(row_id)
+            except Exception as error:
+                refused = error
+                break
+            relayed.append(row_id)
+        if relayed:
+            awaiting.model._default_manager.filter(pk__in=relayed).update(relayed_at=timezone.now())
+    if refused is not None:
+        raise BrokerUnavailable(f"{type(refused).__name__}: {refused}") from refused
+    return len(relayed)
+
+
+def is_permanent_send_error(error: Exception) -> bool:
+    """Whether sending again could not succeed: the server refused for good (5xx,
+    including bad credentials), or the email itself is malformed. Refused or dropped
+    connections, timeouts and 4xx answers are transient."""
+    if isinstance(error, smtplib.SMTPRecipientsRefused):
+        return all(500 <= code < 600 for code, _ in error.recipients.values())
+    if isinstance(error, smtplib.SMTPResponseException):
+        return 500 <= error.smtp_code < 600
+    return isinstance(error, BadHeaderError | smtplib.SMTPNotSupportedError)
+
+
+def retry_delay(attempts: int) -> float:
+    """Seconds to wait after `attempts` attempts: exponential, capped."""
+    backoff: float = settings.MESSAGE_RETRY_BACKOFF * 2 ** (attempts - 1)
+    return min(backoff, float(settings.MESSAGE_RETRY_BACKOFF_MAX))

@@ -1,0 +1,48 @@
+"""The emails the site sends a person about their account, rendered from templates in
+the language they used the site in (templates/users/email/)."""
+
+from django.conf import settings
+from django.contrib.auth.tokens import default_token_generator
+from django.core.mail import EmailMessage
+from django.template.loader import render_to_string
+from django.urls import reverse
+from django.utils import translation
+from django.utils.encoding import force_bytes
+from django.utils.http import urlsafe_base64_encode
+
+from users.models import AccountEmail, User
+from users.tokens import verification_token
+
+
+def account_email_message(row: AccountEmail) -> EmailMessage:
+    user = row.user
+    context = {"user": user, "site_url": row.site_url, **_links(row.kind, user, row.site_url)}
+    with translation.override(row.language):
+        subject = render_to_string(f"users/email/{row.kind}_subject.txt", context)
+        body = render_to_string(f"users/email/{row.kind}_body.txt", context)
+    return EmailMessage(
+        subject="".join(subject.splitlines()),
+        body=body,
+        from_email=settings.DEFAULT_FROM_EMAIL,
+        to=[user.email],
+    )
+
+
+def _links(kind: str, user: User, site_url: str) -> dict[str, object]:
+    if kind == AccountEmail.Kind.VERIFY_ADDRESS:
+        token = verification_token(user)
+        return {
+            "confirm_url": site_url + reverse("email-confirm", args=[token]),
+            "expires_in_hours": int(settings.EMAIL_VERIFICATION_MAX_AGE.total_seconds() // 3600),
+        }
+    if kind == AccountEmail.Kind.PASSWORD_RESET:
+        uid = urlsafe_base64_encode(force_bytes(user.pk))
+        token = default_token_generator.make_token(user)
+        return {
+            "reset_url": site_url + reverse("password_reset_confirm", args=[uid, token]),
+            "expires_in_hours": settings.PASSWORD_RESET_TIMEOUT // 3600,
+        }
+    return {
+        "sign_in_url": site_url + reverse("login"),
+        "reset_url": site_url + reverse("password_reset"),
+    }
