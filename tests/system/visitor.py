@@ -12,6 +12,7 @@ class Mailbox(Protocol):
 
     def link(self, *, to: str, path: str, timeout: float = 30) -> str: ...
 
+
 # The production settings (DEBUG off), served over plain HTTP on loopback, as the system
 # tests run the site: no HTTPS redirect, cookies that travel without TLS.
 PRODUCTION_ON_LOOPBACK = {

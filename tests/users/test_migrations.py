@@ -80,7 +80,9 @@ def test_the_upgrade_stores_addresses_normalised_and_confirms_only_staff():
 
     assert User.objects.get(pk=person.pk).email == "ann.lee@example.org"
     assert User.objects.get(pk=staff.pk).email == "boss@example.org"
-    confirmed = set(User.objects.filter(email_verified_at__isnull=False).values_list("pk", flat=True))
+    confirmed = set(
+        User.objects.filter(email_verified_at__isnull=False).values_list("pk", flat=True)
+    )
     assert confirmed == {staff.pk, superuser.pk}
     # The account already in the stored form keeps the address; the other is set aside,
     # as it was typed, for staff to settle.

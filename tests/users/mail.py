@@ -1,0 +1,22 @@
+"""Account emails in tests: sent for real, by the function the worker runs, to the SMTP
+stand-in, and read back from it."""
+
+from tests.standins.smtp import SmtpSink
+from users.models import AccountEmail
+from users.services import account_email_send
+
+
+def deliver_account_emails() -> int:
+    """Send every queued account email now, as the worker would; returns how many."""
+    queued = list(
+        AccountEmail.objects.filter(status=AccountEmail.Status.QUEUED).values_list("pk", flat=True)
+    )
+    for email_id in queued:
+        account_email_send(email_id=email_id)
+    return len(queued)
+
+
+def emailed_link(sink: SmtpSink, *, to: str, path: str) -> str:
+    """Deliver what is queued and return the link under `path` in the email to `to`."""
+    deliver_account_emails()
+    return sink.link(to=to, path=path, timeout=5)
