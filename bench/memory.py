@@ -32,7 +32,9 @@ class Sample:
 
 
 def measure(topology: Topology, folder: Path) -> tuple[list[Result], dict]:
-    people = write_people(sign_up_people(topology.base_url, CONNECTIONS, topology.sink), folder / "people.txt")
+    people = write_people(
+        sign_up_people(topology.base_url, CONNECTIONS, topology.sink), folder / "people.txt"
+    )
     warm = submit_and_deliver(topology, people, WARM_UP_MESSAGES)
     full = submit_and_deliver(topology, people, TOTAL_MESSAGES)
     results = [

@@ -46,9 +46,7 @@ class Message(models.Model):
     # looked up in the directory and what is found attached. Empty for messages written
     # before addresses were confirmed (and nullable so that adding it left the table, and
     # the tally's triggers on it, in place on SQLite).
-    sender_email_confirmed = models.BooleanField(
-        _("sender email confirmed"), null=True, blank=True
-    )
+    sender_email_confirmed = models.BooleanField(_("sender email confirmed"), null=True, blank=True)
     subject = models.CharField(_("subject"), max_length=SUBJECT_MAX_LENGTH)
     body = models.TextField(_("message"), validators=[MaxLengthValidator(BODY_MAX_LENGTH)])
     created_at = models.DateTimeField(_("created"), default=timezone.now)

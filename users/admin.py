@@ -1,9 +1,10 @@
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.contrib.auth.forms import AdminUserCreationForm, UserChangeForm
+from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
 
-from users.models import User
+from users.models import AccountEmail, User
 
 
 class UserCreationAdminForm(AdminUserCreationForm):
@@ -24,12 +25,24 @@ class UserAdmin(DjangoUserAdmin[User]):  # type: ignore[type-var]
     form = UserChangeAdminForm
     add_form = UserCreationAdminForm
     ordering = ("email",)
-    list_display = ("email", "is_staff", "is_active", "date_joined", "last_login")
-    list_filter = ("is_staff", "is_superuser", "is_active")
+    list_display = (
+        "email",
+        "email_verified_at",
+        "is_staff",
+        "is_active",
+        "date_joined",
+        "last_login",
+    )
+    list_filter = (
+        "is_staff",
+        "is_superuser",
+        "is_active",
+        ("email_verified_at", admin.EmptyFieldListFilter),
+    )
     search_fields = ("email",)
     readonly_fields = ("date_joined", "last_login")
     fieldsets = (
-        (None, {"fields": ("email", "password")}),
+        (None, {"fields": ("email", "email_verified_at", "password")}),
         (
             _("Permissions"),
             {"fields": ("is_active", "is_staff", "is_superuser", "groups", "user_permissions")},
@@ -45,3 +58,21 @@ class UserAdmin(DjangoUserAdmin[User]):  # type: ignore[type-var]
             },
         ),
     )
+
+
+@admin.register(AccountEmail)
+class AccountEmailAdmin(admin.ModelAdmin[AccountEmail]):
+    """What the site emailed people about their accounts, and how each went: for staff
+    helping someone whose link never came. Written only by the site."""
+
+    list_display = ("created_at", "user", "kind", "status", "attempts", "sent_at")
+    list_filter = ("kind", "status")
+    search_fields = ("user__email",)
+    list_select_related = ("user",)
+    readonly_fields = [field.name for field in AccountEmail._meta.fields]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: AccountEmail | None = None) -> bool:
+        return False

@@ -8,7 +8,6 @@ from django.utils import timezone
 from contact.models import Message
 from tests.conftest import HTMX, make_person
 from tests.contact.factories import make_message
-from users.models import User
 
 pytestmark = pytest.mark.django_db
 
