@@ -8,13 +8,20 @@ from playwright.sync_api import Page, expect
 
 from tests.browser.conftest import mark_page, page_was_not_reloaded
 from tests.browser.test_accounts import settled
-from tests.conftest import GOOD_PASSWORD
+from tests.conftest import GOOD_PASSWORD, make_person
+from tests.users.mail import deliver_account_emails
 from users.models import User
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 EMAIL = "ivan@example.org"
 SUBJECT = "Вопрос о заказе"
+
+
+def english_words_in(text: str) -> list[str]:
+    """Latin-letter words in an email's text, leaving out addresses and links."""
+    text = re.sub(r"\S+@\S+|https?://\S+", "", text)
+    return re.findall(r"[A-Za-z]{2,}", text)
 
 
 def english_words(page: Page, *own_words: str) -> list[str]:
@@ -37,7 +44,7 @@ def russian(browser):
     assert not errors, errors
 
 
-def test_a_russian_browser_sees_every_page_in_russian(live_server, russian: Page):
+def test_a_russian_browser_sees_every_page_in_russian(live_server, russian: Page, smtp_sink):
     page = russian
     page.goto(live_server.url)
     expect(page.locator("html")).to_have_attribute("lang", "ru")
@@ -66,6 +73,25 @@ def test_a_russian_browser_sees_every_page_in_russian(live_server, russian: Page
     password.fill(GOOD_PASSWORD)
     page.get_by_label("Подтверждение пароля").fill(GOOD_PASSWORD)
     page.get_by_role("button", name="Зарегистрироваться").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Проверьте почту", timeout=15_000)
+    assert english_words(page) == []
+
+    # The confirmation email is in Russian, and so is every step it leads to.
+    deliver_account_emails()
+    letter = smtp_sink.take(to=EMAIL, timeout=5).message
+    assert letter["Subject"].strip() == "Подтвердите адрес электронной почты"
+    body = letter.get_body(("plain",)).get_content()
+    assert english_words_in(body) == []
+    link = re.search(r"https?://[^/\s]+(/accounts/confirm/\S+)", body).group(1)
+    page.goto(live_server.url + link)
+    expect(page.get_by_role("heading", level=1)).to_have_text("Войти")
+    page.get_by_label("Электронная почта").fill(EMAIL.upper())
+    page.get_by_label("Пароль").fill(GOOD_PASSWORD)
+    page.get_by_role("button", name="Войти").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Подтвердите адрес электронной почты")
+    assert english_words(page, EMAIL) == []
+    page.get_by_role("button", name="Подтвердить адрес").click()
+    expect(page.locator(".notices")).to_have_text("Ваш адрес электронной почты подтверждён.")
     expect(page.locator(".signed-in-as")).to_have_text(EMAIL, timeout=15_000)
     mark_page(page)
     subject = page.get_by_label("Тема")
@@ -109,3 +135,56 @@ def test_an_english_browser_switches_to_russian_and_back(live_server, page: Page
 
     page.get_by_role("button", name="English").click()
     expect(page.get_by_role("heading", level=1)).to_have_text("Sign up")
+
+
+def test_a_russian_browser_resets_changes_and_deletes_in_russian(
+    live_server, russian: Page, smtp_sink
+):
+    page = russian
+    make_person(EMAIL)
+    new_password = "айва-луг-компас-77"
+    page.goto(f"{live_server.url}/accounts/login/")
+    page.get_by_role("link", name="Забыли пароль?").click()
+    assert english_words(page) == []
+    page.get_by_label("Электронная почта").fill(EMAIL.upper())
+    page.get_by_role("button", name="Прислать ссылку").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Проверьте почту")
+    assert english_words(page) == []
+
+    deliver_account_emails()
+    letter = smtp_sink.take(to=EMAIL, timeout=5).message
+    assert letter["Subject"].strip() == "Новый пароль"
+    body = letter.get_body(("plain",)).get_content()
+    assert english_words_in(body) == []
+    link = re.search(r"https?://[^/\s]+(/accounts/password/reset/\S+)", body).group(1)
+    page.goto(live_server.url + link)
+    assert english_words(page) == []
+    page.get_by_label("Новый пароль", exact=True).fill(new_password)
+    page.get_by_label("Подтверждение нового пароля").fill(new_password + "-опечатка")
+    page.get_by_label("Подтверждение нового пароля").press("Tab")
+    expect(page.locator("#id_new_password2_error")).to_have_text("Введенные пароли не совпадают.")
+    page.get_by_label("Подтверждение нового пароля").fill(new_password)
+    page.get_by_role("button", name="Установить новый пароль").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Пароль установлен")
+    assert english_words(page) == []
+
+    page.get_by_role("link", name="Войти").last.click()
+    page.get_by_label("Электронная почта").fill(EMAIL)
+    page.get_by_label("Пароль").fill(new_password)
+    page.get_by_role("button", name="Войти").click()
+    page.locator(".signed-in-as").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Ваша учётная запись")
+    assert english_words(page, EMAIL) == []
+    page.get_by_role("link", name="Сменить пароль").click()
+    assert english_words(page, EMAIL) == []
+    page.get_by_label("Старый пароль").fill(new_password)
+    page.get_by_label("Новый пароль", exact=True).fill(GOOD_PASSWORD)
+    page.get_by_label("Подтверждение нового пароля").fill(GOOD_PASSWORD)
+    page.get_by_role("button", name="Сменить пароль").click()
+    expect(page.locator(".notices")).to_have_text("Пароль изменён. Все остальные сеансы завершены.")
+    page.get_by_role("link", name="Удалить учётную запись").click()
+    assert english_words(page, EMAIL) == []
+    page.get_by_label("Пароль").fill(GOOD_PASSWORD)
+    page.get_by_role("button", name="Удалить мою учётную запись").click()
+    expect(page.locator(".notices")).to_have_text("Ваша учётная запись удалена.")
+    assert not User.objects.exists()
