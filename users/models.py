@@ -34,6 +34,8 @@ class UserManager(BaseUserManager["User"]):
     ) -> "User":
         extra_fields.setdefault("is_staff", True)
         extra_fields.setdefault("is_superuser", True)
+        # An operator made it (`createsuperuser`): the address is theirs to vouch for.
+        extra_fields.setdefault("email_verified_at", timezone.now())
         if not (extra_fields["is_staff"] and extra_fields["is_superuser"]):
             raise ValueError("A superuser must have is_staff and is_superuser set.")
         return self.create_user(email, password, **extra_fields)

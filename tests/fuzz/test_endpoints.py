@@ -49,6 +49,9 @@ VALID = {
     "password": "not-the-password",
     "subject": "Hello",
     "body": "Hi",
+    "old_password": "not-the-password",
+    "new_password1": "quince-meadow-compass-77",
+    "new_password2": "quince-meadow-compass-77",
 }
 
 # (url name, its form's fields, whether the person is signed in)
@@ -59,6 +62,14 @@ ENDPOINTS = [
     ("login-validate", ["username", "password"], False),
     ("message-new", ["subject", "body"], True),
     ("message-new-validate", ["subject", "body"], True),
+    ("password_reset", ["email"], False),
+    ("password_reset_validate", ["email"], False),
+    ("password_reset_new_validate", ["new_password1", "new_password2"], False),
+    ("password_change", ["old_password", "new_password1", "new_password2"], True),
+    ("password_change_validate", ["old_password", "new_password1", "new_password2"], True),
+    ("account_delete", ["password"], True),
+    ("account_delete_validate", ["password"], True),
+    ("email-confirm-resend", [], True),
 ]
 
 
@@ -74,6 +85,8 @@ def generous_limits(settings):
     settings.MESSAGES_PER_HOUR = 10**9
     settings.SIGNUPS_PER_HOUR = 10**9
     settings.VALIDATIONS_PER_MINUTE = 10**9
+    settings.PASSWORD_RESETS_PER_HOUR = 10**9
+    settings.CONFIRMATION_RESENDS_PER_HOUR = 10**9
 
 
 @pytest.mark.parametrize(("url_name", "fields", "signed_in"), ENDPOINTS)

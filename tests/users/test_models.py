@@ -65,6 +65,7 @@ def test_create_superuser_is_staff_and_superuser():
     admin = User.objects.create_superuser(email="boss@example.org", password="x")
 
     assert admin.is_staff and admin.is_superuser
+    assert admin.email_verified
 
 
 def test_user_has_no_username_field():
