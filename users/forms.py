@@ -150,7 +150,9 @@ class PasswordChangeWithCheckForm(PasswordChangeForm):
     `check_credentials=False` (live validation) the current password is not checked, so
     the endpoint cannot be used to guess it."""
 
-    def __init__(self, user: User, *args: Any, check_credentials: bool = True, **kwargs: Any):
+    def __init__(
+        self, user: User | None, *args: Any, check_credentials: bool = True, **kwargs: Any
+    ):
         super().__init__(user, *args, **kwargs)
         self.check_credentials = check_credentials
 
@@ -169,14 +171,16 @@ class AccountDeleteForm(forms.Form):
         widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}),
     )
 
-    def __init__(self, user: User, *args: Any, check_credentials: bool = True, **kwargs: Any):
+    def __init__(
+        self, user: User | None, *args: Any, check_credentials: bool = True, **kwargs: Any
+    ):
         super().__init__(*args, **kwargs)
         self.user = user
         self.check_credentials = check_credentials
 
     def clean_password(self) -> str:
         password: str = self.cleaned_data["password"]
-        if self.check_credentials and not self.user.check_password(password):
+        if self.check_credentials and not (self.user and self.user.check_password(password)):
             raise forms.ValidationError(
                 _("Your password was entered incorrectly. Please enter it again."),
                 code="password_incorrect",

@@ -272,15 +272,16 @@ class PasswordChangeView(HtmxFormMixin[PasswordChangeWithCheckForm], auth_views.
         return super().form_valid(form)
 
 
-class PasswordChangeValidationView(HtmxLoginRequiredMixin, FormValidationView):
+class PasswordChangeValidationView(FormValidationView):
+    """Checks the new password's rules without reading the session: with no account
+    bound, the current password and the similarity to the address wait for the submit,
+    and a validation still on its way when the submit rotates the session key cannot
+    sign the person out (Django deletes the cookie of a session it cannot find)."""
+
     form_class = PasswordChangeWithCheckForm
 
     def get_form_kwargs(self) -> dict[str, Any]:
-        return {
-            **super().get_form_kwargs(),
-            "user": self.request.user,
-            "check_credentials": False,
-        }
+        return {**super().get_form_kwargs(), "user": None, "check_credentials": False}
 
 
 class AccountDeleteView(
@@ -306,12 +307,10 @@ class AccountDeleteView(
         return super().form_valid(form)
 
 
-class AccountDeleteValidationView(HtmxLoginRequiredMixin, FormValidationView):
+class AccountDeleteValidationView(FormValidationView):
+    """The field's own rules only: the password is checked by the submit alone."""
+
     form_class = AccountDeleteForm
 
     def get_form_kwargs(self) -> dict[str, Any]:
-        return {
-            **super().get_form_kwargs(),
-            "user": self.request.user,
-            "check_credentials": False,
-        }
+        return {**super().get_form_kwargs(), "user": None, "check_credentials": False}

@@ -75,6 +75,12 @@
   }
 
   function validate($form) {
+    // Once submitted, the submit's answer speaks for every field; an answer arriving
+    // later would be about a form that is gone (and, after a password change, from a
+    // session that is gone too).
+    if ($form.data("submitting")) {
+      return;
+    }
     const touched = touchedFields($form);
     const data = $form.serializeArray();
     touched.forEach(function (name) {
@@ -105,6 +111,14 @@
     clearTimeout($form.data("typingTimer"));
     touchedFields($form).add(field.name);
     validate($form);
+  });
+
+  $(document).on("submit", VALIDATED_FORM, function () {
+    const $form = $(this);
+    clearTimeout($form.data("typingTimer"));
+    $form.data("submitting", true);
+    // Answers to validations already on their way are no longer shown.
+    $form.data("validationSequence", ($form.data("validationSequence") || 0) + 1);
   });
 
   $(document).on("input", VALIDATED_FORM, function (event) {

@@ -62,7 +62,8 @@ class SmtpSink:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             for received in list(self.received):
-                if to in received.rcpt_tos:
+                # The site sends to the address as it stores it: in lower case.
+                if to.lower() in (rcpt.lower() for rcpt in received.rcpt_tos):
                     self.received.remove(received)
                     return received
             time.sleep(0.05)

@@ -1,6 +1,7 @@
 """A signed-in person changes their password or deletes their account themselves."""
 
 import pytest
+from django.contrib.sessions.models import Session
 from django.test import Client
 from django.urls import reverse
 
@@ -109,3 +110,18 @@ def test_live_validation_of_a_deletion_never_checks_the_password(client, user):
     data = {"password": "not-" + GOOD_PASSWORD, "_touched": ["password"]}
 
     assert client.post(reverse("account_delete_validate"), data).json() == {"errors": {}}
+
+
+@pytest.mark.parametrize("url_name", ["password_change_validate", "account_delete_validate"])
+def test_a_late_validation_cannot_sign_the_person_out(client, user, url_name):
+    # A validation still on its way when the submit rotated the session key (as a
+    # password change does) arrives with the old key; Django would delete the cookie of
+    # a session it looks for and cannot find. These endpoints never look.
+    client.force_login(user)
+    Session.objects.filter(session_key=client.cookies["sessionid"].value).delete()
+    data = {"new_password1": "short", "_touched": ["new_password1"]}
+
+    response = client.post(reverse(url_name), data)
+
+    assert response.status_code == 200
+    assert "sessionid" not in response.cookies

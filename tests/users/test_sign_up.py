@@ -2,6 +2,8 @@
 get the same answer, and the owner of a taken one hears of the attempt by email."""
 
 import re
+import statistics
+import time
 
 import pytest
 from django.urls import reverse
@@ -94,3 +96,26 @@ def test_an_account_email_is_not_a_message_to_the_administrator(client, smtp_sin
     assert sent.rcpt_tos == ["someone.new@example.org"]
     assert AccountEmail.objects.get().status == AccountEmail.Status.SENT
     assert message_counts() == MessageCounts(total=0, failed=0)
+
+
+def test_a_new_and_a_taken_address_take_comparable_time(client, user, settings):
+    # The real hasher: both paths hash the password once, and that is most of the work.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.PBKDF2PasswordHasher"]
+    settings.SIGNUPS_PER_HOUR = 10**6
+    numbers = iter(range(10**6))
+
+    def seconds(email: str) -> float:
+        started = time.perf_counter()
+        register(client, email)
+        return time.perf_counter() - started
+
+    # Interleaved, after a warm-up of each, so a change in the machine's load falls on
+    # both cases alike.
+    seconds(f"new-{next(numbers)}@example.org"), seconds(user.email)
+    new, taken = [], []
+    for _ in range(7):
+        new.append(seconds(f"new-{next(numbers)}@example.org"))
+        taken.append(seconds(user.email))
+    ratio = statistics.median(new) / statistics.median(taken)
+
+    assert 0.67 < ratio < 1.5, (new, taken)
