@@ -22,6 +22,7 @@ from django.conf import settings
 from django.core.cache import BaseCache, cache
 
 from contact.models import Message
+from users.addresses import normalize_email
 
 logger = logging.getLogger(__name__)
 
@@ -48,8 +49,8 @@ class UserDirectory:
     """Looks a person up by email in the directory at `base_url`.
 
     The directory's own `?email=` filter is exact and case-sensitive ("Sincere@april.biz"
-    is not "sincere@april.biz"), while people type their address in any case; so the
-    client reads the list and compares addresses case-insensitively itself.
+    is not "sincere@april.biz"), while the site stores addresses in its one normalised
+    form; so the client reads the list and compares addresses in that form itself.
     """
 
     def __init__(
@@ -75,7 +76,8 @@ class UserDirectory:
         self.cache_seconds = cache_seconds
 
     def lookup(self, email: str) -> DirectoryLookup:
-        wanted = email.casefold()
+        # The site's one rule for "the same address" (users.addresses), on both sides.
+        wanted = normalize_email(email)
         kept = self._kept(wanted)
         if kept is not None:
             return kept
@@ -83,7 +85,7 @@ class UserDirectory:
             users = self._fetch_users()
         except DirectoryUnavailable as error:
             return DirectoryLookup(Message.DirectoryStatus.UNAVAILABLE, error=str(error))
-        matches = [user for user in users if user["email"].casefold() == wanted]
+        matches = [user for user in users if normalize_email(user["email"]) == wanted]
         if matches:
             result = DirectoryLookup(Message.DirectoryStatus.FOUND, users=matches)
         else:
