@@ -25,5 +25,8 @@ RUN DEBUG=true SECRET_KEY=collectstatic-only python manage.py collectstatic --no
 USER site
 
 EXPOSE 8000
+# The web's readiness (compose.yaml gives the worker a check of its own).
+HEALTHCHECK --interval=10s --timeout=5s --start-period=10s --retries=5 \
+    CMD ["python", "-m", "site_config.probe", "http://127.0.0.1:8000/readyz"]
 # Workers and the rest: site_config/gunicorn.py (WEB_CONCURRENCY, else 2 per core + 1).
 CMD ["gunicorn", "-c", "python:site_config.gunicorn", "site_config.wsgi:application", "--access-logfile", "-"]

@@ -25,14 +25,17 @@ help:
 
 # The venv is rebuilt when a requirements file changes; the stamp files record each set.
 $(BIN)/python:
+	@echo "==> Creating the virtual environment in $(VENV)/"
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 
 $(VENV)/.runtime-installed: requirements.txt | $(BIN)/python
+	@echo "==> Installing the site's packages (requirements.txt) into $(VENV)/"
 	$(BIN)/pip install --quiet -r requirements.txt
 	touch $@
 
 $(VENV)/.dev-installed: requirements.txt requirements-dev.txt | $(BIN)/python
+	@echo "==> Installing the site's and the tests' packages (requirements-dev.txt) into $(VENV)/"
 	$(BIN)/pip install --quiet -r requirements-dev.txt
 	touch $@ $(VENV)/.runtime-installed
 
@@ -48,7 +51,11 @@ $(VENV)/.dev-installed: requirements.txt requirements-dev.txt | $(BIN)/python
 	@echo "Wrote .env from .env.example with a new SECRET_KEY, POSTGRES_PASSWORD and METRICS_TOKEN."
 
 run: $(VENV)/.runtime-installed .env
+	@echo "==> Applying the database migrations (SQLite in var/ unless .env sets DATABASE_URL)"
 	$(BIN)/python manage.py migrate --no-input
+	@echo "==> Serving the site at http://127.0.0.1:$(PORT)/ (Ctrl-C stops it)"
+	@echo "    The admin: http://127.0.0.1:$(PORT)/admin/ ; create its first account with: make super"
+	@echo "    Every email the site sends is written to var/mail/ (confirmation links included)"
 	$(BIN)/python manage.py runserver 127.0.0.1:$(PORT)
 
 test: $(VENV)/.dev-installed .env

@@ -62,6 +62,13 @@ class Message(models.Model):
     # its worker, and another worker may take it over.
     lease_expires_at = models.DateTimeField(_("lease expires"), null=True, blank=True)
 
+    # The id of the web request that wrote it (site_config.request_id): the worker logs
+    # every attempt under it. Nullable, so adding it left the table (and the tally's
+    # triggers on it) in place on SQLite.
+    request_id = models.CharField(  # noqa: DJ001
+        _("request id"), max_length=64, null=True, blank=True
+    )
+
     # When the relay handed the message to the broker; empty while it waits for the relay
     # (new, retried, or swept after its task was lost).
     relayed_at = models.DateTimeField(_("relayed"), null=True, blank=True)

@@ -21,6 +21,7 @@ from contact.directory import DirectoryLookup, shared_directory_client, user_dir
 from contact.emails import admin_email
 from contact.models import Message
 from contact.smtp import send_email
+from site_config import request_id
 from site_config.outbox import (
     DeliveryDeferred,
     DeliveryFailed,
@@ -72,13 +73,16 @@ def message_create(*, sender: User, subject: str, body: str) -> Message:
     # Sliced, so the count stops at the limit however many there are.
     if recent[:limit].count() >= limit:
         raise MessageRateLimited
-    return Message.objects.create(
+    message = Message.objects.create(
         sender=sender,
         sender_email=sender.email,
         sender_email_confirmed=True,
         subject=subject,
         body=body,
+        request_id=request_id.current.get() or None,
     )
+    logger.info("message_queued message_id=%s", message.pk, extra={"message_id": message.pk})
+    return message
 
 
 def messages_relay(*, enqueue: Callable[[int], object], limit: int = RELAY_BATCH) -> int:
@@ -151,6 +155,12 @@ def message_deliver(*, message_id: int) -> None:
     message = _claim(message_id)
     if message is None:
         return
+    # The attempt's log lines carry the id of the request that wrote the message.
+    with request_id.request_id_as(message.request_id or ""):
+        _deliver(message)
+
+
+def _deliver(message: Message) -> None:
     started = time.monotonic()
     if message.sender_email_confirmed is True:
         # The directory never raises: whatever it does, the email goes out.
@@ -205,6 +215,8 @@ def _log_attempt(
         (now - looked_up) * 1000,
         (now - started) * 1000,
         message.last_error if outcome != "sent" else "",
+        # The same facts as fields of their own in a JSON log line.
+        extra={"message_id": message.pk, "attempt": message.attempts, "outcome": outcome},
     )
 
 
@@ -243,6 +255,13 @@ def _record_failure(message: Message, error: Exception) -> None:
     _save_outcome(message, [*RECORDED_FIELDS, "next_attempt_at"])
     if message.status == Message.Status.FAILED:
         reason = "permanent error" if permanent else f"{message.attempts} attempts used"
+        # An error, so that it reaches someone: a message that will never arrive.
+        logger.error(
+            "delivery_failed message_id=%s reason=%r",
+            message.pk,
+            f"{reason}: {message.last_error}",
+            extra={"message_id": message.pk},
+        )
         raise DeliveryFailed(f"{reason}: {message.last_error}") from error
     raise DeliveryDeferred(message.last_error, retry_in=retry_in) from error
 

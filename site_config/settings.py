@@ -76,6 +76,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First, so every answer (redirects and refusals too) carries the request's id.
+    "site_config.request_id.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
     # Right after security, so static files skip the rest of the stack.
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -415,18 +417,54 @@ DRAMATIQ_BROKER = {
 
 # ---------------------------------------------------------------- logging
 
-# One line per event on stderr, where process managers and containers collect it.
+# One line per event on stderr, where process managers and containers collect it: a JSON
+# object in production, plain text on a developer's machine (DEBUG on). Each carries the
+# id of the request it belongs to (site_config.request_id), in the worker too.
+LOG_LEVEL = env.str("LOG_LEVEL", default="INFO").upper()
+LOG_FORMAT = env.str("LOG_FORMAT", default="plain" if DEBUG else "json")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
+    "filters": {"request_id": {"()": "site_config.request_id.RequestIdFilter"}},
     "formatters": {
-        "plain": {"format": "%(asctime)s %(levelname)s [%(name)s] %(message)s"},
+        "plain": {"format": "%(asctime)s %(levelname)s [%(name)s] [%(request_id)s] %(message)s"},
+        "json": {
+            "()": "pythonjsonlogger.json.JsonFormatter",
+            "fmt": "%(asctime)s %(levelname)s %(name)s %(request_id)s %(message)s",
+            "rename_fields": {"asctime": "time", "levelname": "level", "name": "logger"},
+        },
     },
     "handlers": {
-        "stderr": {"class": "logging.StreamHandler", "formatter": "plain"},
+        "stderr": {
+            "class": "logging.StreamHandler",
+            "formatter": LOG_FORMAT,
+            "filters": ["request_id"],
+        },
     },
-    "root": {"handlers": ["stderr"], "level": env.str("LOG_LEVEL", default="INFO")},
+    "root": {"handlers": ["stderr"], "level": LOG_LEVEL},
 }
+# django-axes announces its settings at every start; only when asked for DEBUG lines.
+AXES_VERBOSE = LOG_LEVEL == "DEBUG"
+
+# ---------------------------------------------------------------- errors
+
+# With SENTRY_DSN set, errors of the web and of the worker go to Sentry: unhandled
+# exceptions in views and tasks, and every ERROR log line (a message that failed for
+# good among them). Set here, before django-dramatiq builds the broker, as the
+# integrations ask. No personal data is sent.
+SENTRY_DSN = env.str("SENTRY_DSN", default="")
+if SENTRY_DSN:
+    import sentry_sdk
+    from sentry_sdk.integrations.django import DjangoIntegration
+    from sentry_sdk.integrations.dramatiq import DramatiqIntegration
+
+    sentry_sdk.init(
+        dsn=SENTRY_DSN,
+        integrations=[DjangoIntegration(), DramatiqIntegration()],
+        environment=env.str("SENTRY_ENVIRONMENT", default="production"),
+        send_default_pii=False,
+        traces_sample_rate=0.0,
+    )
 
 # ---------------------------------------------------------------- metrics
 

@@ -1,0 +1,54 @@
+"""One id per web request, carried into the worker with each message, so that one
+message's whole story (the request, every attempt) is one `grep` away in the logs.
+
+The middleware takes the id a proxy sent in X-Request-ID (when it looks like one) or
+makes one, answers with it, and keeps it in a context variable for the request's log
+lines; message_create stores it on the row, and message_deliver puts it back in the
+context while it works on that row.
+"""
+
+import logging
+import re
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+
+from django.http import HttpRequest, HttpResponse
+
+HEADER = "X-Request-ID"
+# What an id from a proxy may look like; anything else is replaced, never logged.
+WELL_FORMED = re.compile(r"[A-Za-z0-9._-]{8,64}")
+
+current: ContextVar[str] = ContextVar("request_id", default="")
+
+
+@contextmanager
+def request_id_as(value: str) -> Iterator[None]:
+    """Log under `value` (a request's id) inside the block."""
+    token = current.set(value)
+    try:
+        yield
+    finally:
+        current.reset(token)
+
+
+class RequestIdMiddleware:
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        offered = request.headers.get(HEADER, "")
+        value = offered if WELL_FORMED.fullmatch(offered) else uuid.uuid4().hex
+        with request_id_as(value):
+            response = self.get_response(request)
+        response[HEADER] = value
+        return response
+
+
+class RequestIdFilter(logging.Filter):
+    """Puts the current request's id on every log record (`-` outside any request)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.request_id = current.get() or "-"
+        return True

@@ -1,0 +1,119 @@
+"""Logs an operator can search: one JSON object per line in production, each carrying
+the id of the request it belongs to, and a message's delivery attempts in the worker
+logged under the id of the request that wrote it."""
+
+import io
+import json
+import logging
+import logging.config
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+from django.urls import reverse
+
+from contact.models import Message
+from contact.services import message_deliver
+from site_config.request_id import HEADER
+from tests.conftest import HTMX
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def json_log() -> Iterator[io.StringIO]:
+    """The site's production handler (its JSON formatter and request-id filter), writing
+    to a buffer instead of stderr."""
+    config = settings.LOGGING
+    formatter = logging.config.DictConfigurator(config).configure_custom(
+        dict(config["formatters"]["json"])
+    )
+    buffer = io.StringIO()
+    handler = logging.StreamHandler(buffer)
+    handler.setFormatter(formatter)
+    handler.addFilter(
+        logging.config.DictConfigurator(config).configure_custom(
+            dict(config["filters"]["request_id"])
+        )
+    )
+    root = logging.getLogger()
+    root.addHandler(handler)
+    yield buffer
+    root.removeHandler(handler)
+
+
+def lines(buffer: io.StringIO) -> list[dict]:
+    return [json.loads(line) for line in buffer.getvalue().splitlines()]
+
+
+def process_log(**environment: str) -> list[str]:
+    """The log lines a fresh process of the site writes at start-up, at DEBUG level."""
+    env = {
+        **os.environ,
+        "SECRET_KEY": "logging-test-" + "s" * 50,
+        "ALLOWED_HOSTS": "site.example.org",
+        "LOG_LEVEL": "DEBUG",
+        **environment,
+    }
+    code = "import django, logging; django.setup(); logging.getLogger('site').warning('hello')"
+    answer = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True
+    )
+    assert answer.returncode == 0, answer.stderr
+    return answer.stderr.splitlines()
+
+
+def test_production_logs_one_json_object_per_line():
+    log = process_log(DEBUG="false", DJANGO_SETTINGS_MODULE="site_config.settings")
+
+    records = [json.loads(line) for line in log]
+    assert {"level": "WARNING", "logger": "site", "message": "hello"}.items() <= records[-1].items()
+    assert records[-1]["request_id"] == "-"
+    # Start-up chatter, such as django-axes' banner, is there at DEBUG only.
+    assert any(record["message"].startswith("AXES: BEGIN") for record in records)
+
+
+def test_a_developer_reads_plain_lines_and_no_start_up_chatter():
+    log = process_log(DEBUG="true", LOG_LEVEL="INFO", DJANGO_SETTINGS_MODULE="site_config.settings")
+
+    assert log == [log[-1]]
+    assert log[-1].endswith("WARNING [site] [-] hello")
+
+
+def test_every_answer_carries_a_request_id_and_keeps_a_well_formed_one(client):
+    made = client.get(reverse("healthz"))
+    kept = client.get(reverse("healthz"), HTTP_X_REQUEST_ID="edge-1234abcd")
+    replaced = client.get(reverse("healthz"), HTTP_X_REQUEST_ID="bad id\nwith a newline")
+
+    assert len(made[HEADER]) == 32
+    assert kept[HEADER] == "edge-1234abcd"
+    assert replaced[HEADER] != "bad id\nwith a newline" and len(replaced[HEADER]) == 32
+
+
+@pytest.mark.django_db
+def test_one_messages_story_shares_the_request_id(client, user, json_log, smtp_sink, directory):
+    client.force_login(user)
+
+    answer = client.post(
+        reverse("message-new"),
+        {"subject": "Hello", "body": "Follow me"},
+        HTTP_X_REQUEST_ID="trace-0123456789",
+        **HTMX,
+    )
+    message = Message.objects.get()
+    message_deliver(message_id=message.pk)
+
+    assert answer[HEADER] == message.request_id == "trace-0123456789"
+    story = [line for line in lines(json_log) if line.get("message_id") == message.pk]
+    assert [line["message"].split()[0] for line in story] == ["message_queued", "delivery_attempt"]
+    assert {line["request_id"] for line in story} == {"trace-0123456789"}
+    assert {"time", "level", "logger"} <= set(story[0])
+    assert story[1]["outcome"] == "sent"
+
+
+def test_the_axes_banner_waits_for_debug():
+    assert settings.AXES_VERBOSE is (settings.LOG_LEVEL == "DEBUG")
