@@ -4,6 +4,9 @@ Options given on the command line (--bind, --access-logfile) win over these."""
 
 import multiprocessing
 import os
+import shutil
+import tempfile
+from typing import Any
 
 # Sync workers: a request keeps its process while it waits on PostgreSQL and Redis, so
 # more processes than cores keep both cores busy meanwhile: gunicorn's own advice, 2 per
@@ -14,3 +17,24 @@ bind = "0.0.0.0:8000"
 # Heartbeats between the master and its workers in memory rather than on disk: a
 # container's overlay file system can stall them (gunicorn's Docker advice).
 worker_tmp_dir = "/dev/shm"
+
+# Request metrics (site_config.request_metrics): each worker process writes its figures
+# to files in this folder, and /metrics sums them. Set here, in the master, so that the
+# workers it forks have it before they import prometheus_client; one folder per master,
+# emptied at start, so a restart does not add up old figures.
+os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", tempfile.mkdtemp(prefix="web-metrics-"))
+
+
+def on_starting(server: object) -> None:
+    folder = os.environ["PROMETHEUS_MULTIPROC_DIR"]
+    shutil.rmtree(folder, ignore_errors=True)
+    os.makedirs(folder, exist_ok=True)
+
+
+def child_exit(server: object, worker: Any) -> None:
+    # Imported here, never above: prometheus_client picks its way of keeping values when
+    # first imported, which must come after the folder is set.
+    from prometheus_client import multiprocess
+
+    # A worker that is gone keeps its counters in the sum, and stops counting as live.
+    multiprocess.mark_process_dead(worker.pid)  # type: ignore[no-untyped-call]

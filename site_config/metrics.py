@@ -1,11 +1,13 @@
 """The application's Prometheus metrics at /metrics: delivery records by status, and the
 age of the oldest one still waiting, read from the database at each scrape, so whichever
-web process answers gives the same figures.
+web process answers gives the same figures; and the web's request counts and latency
+(site_config.request_metrics), summed over its processes.
 
 The worker's own metrics (tasks processed, failed, retried, in progress, durations) come
 from Dramatiq's Prometheus middleware on the worker's port: see the task queue settings.
 """
 
+import os
 import secrets
 from collections.abc import Iterator
 
@@ -16,9 +18,11 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
 
 from contact.selectors import message_counts_by_status, oldest_waiting
+from site_config import request_metrics
 
 
 class DeliveryCollector(Collector):
@@ -42,8 +46,15 @@ class DeliveryCollector(Collector):
         yield waited
 
 
-registry = CollectorRegistry(auto_describe=False)
-registry.register(DeliveryCollector())
+def exposition() -> bytes:
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(DeliveryCollector())
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        # Every gunicorn worker's request figures, from the files they write.
+        MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+    else:
+        registry.register(request_metrics.registry)
+    return generate_latest(registry)
 
 
 @never_cache
@@ -55,7 +66,7 @@ def metrics(request: HttpRequest) -> HttpResponse:
         response = HttpResponse("A valid bearer token is required.\n", status=401)
         response["WWW-Authenticate"] = 'Bearer realm="metrics"'
         return response
-    return HttpResponse(generate_latest(registry), content_type=CONTENT_TYPE_LATEST)
+    return HttpResponse(exposition(), content_type=CONTENT_TYPE_LATEST)
 
 
 def _bearer_token_matches(request: HttpRequest, token: str) -> bool:

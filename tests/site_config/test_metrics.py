@@ -77,3 +77,55 @@ def test_metrics_tell_how_long_the_oldest_message_has_waited(client, metrics_on,
     assert 600 <= values[("contact_messages_oldest_waiting_seconds", "queued")] < 660
     assert values[("contact_messages_oldest_waiting_seconds", "sending")] == 0
     assert ("contact_messages_oldest_waiting_seconds", "sent") not in values
+
+
+def sample(response, name: str, **labels: str) -> float:
+    for family in text_string_to_metric_families(response.content.decode()):
+        for found in family.samples:
+            if found.name == name and found.labels == labels:
+                return found.value
+    return 0.0
+
+
+@pytest.mark.django_db
+def test_metrics_count_requests_by_view_method_and_status(client, metrics_on):
+    before = scrape(client)
+    for _ in range(3):
+        client.get(reverse("home"))
+    client.get("/no/such/page/")
+    client.post(reverse("healthz"))
+
+    after = scrape(client)
+
+    def grew(name: str, **labels: str) -> float:
+        return sample(after, name, **labels) - sample(before, name, **labels)
+
+    assert grew("http_requests_total", view="home", method="GET", status="200") == 3
+    assert grew("http_requests_total", view="unresolved", method="GET", status="404") == 1
+    assert grew("http_requests_total", view="healthz", method="POST", status="405") == 1
+    assert grew("http_request_duration_seconds_count", view="home") == 3
+    # The path of an unknown page never becomes a label.
+    assert "no/such/page" not in after.content.decode()
+
+
+def test_the_grafana_dashboard_charts_only_metrics_that_exist():
+    import json
+    import re
+    from pathlib import Path
+
+    import dramatiq.middleware.prometheus as dramatiq_metrics
+
+    dashboard = json.loads((Path(__file__).parents[2] / "docs/grafana-dashboard.json").read_text())
+    expressions = [target["expr"] for panel in dashboard["panels"] for target in panel["targets"]]
+    named = set(re.findall(r"\b(http_\w+|contact_\w+|dramatiq_\w+)", " ".join(expressions)))
+    ours = {
+        "http_requests_total",
+        "http_request_duration_seconds_bucket",
+        "contact_messages",
+        "contact_messages_oldest_waiting_seconds",
+    }
+    dramatiqs = set(re.findall(r'"(dramatiq_\w+)"', Path(dramatiq_metrics.__file__).read_text()))
+    dramatiqs |= {f"{name}_bucket" for name in dramatiqs}
+
+    assert named and named <= ours | dramatiqs, named - ours - dramatiqs
+    assert len({panel["id"] for panel in dashboard["panels"]}) == len(dashboard["panels"])

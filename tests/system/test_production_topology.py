@@ -95,6 +95,10 @@ def test_thirty_messages_reach_the_administrator_and_survive_a_killed_worker(top
     assert staff.admin_header(*STAFF) == "Emails sent: 30 (0 not delivered)"
     assert metric(topology.metrics(), "contact_messages", status="sent") == 30
     assert metric(topology.metrics(), "contact_messages", status="queued") == 0
+    # Every submit counted once, whichever of gunicorn's processes answered it: /metrics
+    # sums them all.
+    submits = {"view": "message-new", "method": "POST", "status": "200"}
+    assert metric(topology.metrics(), "http_requests_total", **submits) == 30
     # Every delivery task the worker ran, as Dramatiq's own middleware counts them.
     assert wait_until(
         lambda: metric(topology.worker_metrics(), "dramatiq_messages_total", **DELIVERY_TASK) >= 30,
