@@ -29,4 +29,4 @@ EXPOSE 8000
 HEALTHCHECK --interval=10s --timeout=5s --start-period=10s --retries=5 \
     CMD ["python", "-m", "site_config.probe", "http://127.0.0.1:8000/readyz"]
 # Workers and the rest: site_config/gunicorn.py (WEB_CONCURRENCY, else 2 per core + 1).
-CMD ["gunicorn", "-c", "python:site_config.gunicorn", "site_config.wsgi:application", "--access-logfile", "-"]
+CMD ["gunicorn", "-c", "python:site_config.gunicorn", "site_config.wsgi:application"]

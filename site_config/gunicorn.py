@@ -8,6 +8,8 @@ import shutil
 import tempfile
 from typing import Any
 
+from site_config.log_config import logging_config
+
 # Sync workers: a request keeps its process while it waits on PostgreSQL and Redis, so
 # more processes than cores keep both cores busy meanwhile: gunicorn's own advice, 2 per
 # core plus 1. WEB_CONCURRENCY overrides it, which a container limited to fewer cores
@@ -18,17 +20,26 @@ bind = "0.0.0.0:8000"
 # container's overlay file system can stall them (gunicorn's Docker advice).
 worker_tmp_dir = "/dev/shm"
 
-# Request metrics (site_config.request_metrics): each worker process writes its figures
-# to files in this folder, and /metrics sums them. Set here, in the master, so that the
-# workers it forks have it before they import prometheus_client; one folder per master,
-# emptied at start, so a restart does not add up old figures.
-os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", tempfile.mkdtemp(prefix="web-metrics-"))
+# Logs as the site's own are (site_config.log_config): JSON lines in production, plain with
+# DEBUG on; the access line names the request's id, as the site's lines do.
+_debug = os.environ.get("DEBUG", "").lower() in {"1", "true", "yes", "on"}
+logconfig_dict = logging_config(
+    fmt=os.environ.get("LOG_FORMAT") or ("plain" if _debug else "json"),
+    level=os.environ.get("LOG_LEVEL", "INFO").upper(),
+    with_gunicorn=True,
+)
+access_log_format = '%(h)s "%(r)s" %(s)s %(b)s %(M)sms request_id=%({x-request-id}o)s'
 
 
 def on_starting(server: object) -> None:
-    folder = os.environ["PROMETHEUS_MULTIPROC_DIR"]
+    """Request metrics (site_config.request_metrics): each worker process writes its
+    figures to files in one folder, and /metrics sums them. Set here, in the master
+    before it forks, so that the workers have it before they import prometheus_client;
+    a fresh folder per start, so a restart does not add up old figures."""
+    folder = os.environ.get("PROMETHEUS_MULTIPROC_DIR") or tempfile.mkdtemp(prefix="web-metrics-")
     shutil.rmtree(folder, ignore_errors=True)
-    os.makedirs(folder, exist_ok=True)
+    os.makedirs(folder)
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = folder
 
 
 def child_exit(server: object, worker: Any) -> None:

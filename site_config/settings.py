@@ -15,6 +15,8 @@ import redis
 from csp.constants import NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 
+from site_config.log_config import logging_config
+
 # Django's generic views, forms and admin classes take type arguments at run time, as the
 # application's classes give them for mypy (`FormView[MessageForm]`).
 django_stubs_ext.monkeypatch()
@@ -424,27 +426,7 @@ DRAMATIQ_BROKER = {
 # id of the request it belongs to (site_config.request_id), in the worker too.
 LOG_LEVEL = env.str("LOG_LEVEL", default="INFO").upper()
 LOG_FORMAT = env.str("LOG_FORMAT", default="plain" if DEBUG else "json")
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "filters": {"request_id": {"()": "site_config.request_id.RequestIdFilter"}},
-    "formatters": {
-        "plain": {"format": "%(asctime)s %(levelname)s [%(name)s] [%(request_id)s] %(message)s"},
-        "json": {
-            "()": "pythonjsonlogger.json.JsonFormatter",
-            "fmt": "%(asctime)s %(levelname)s %(name)s %(request_id)s %(message)s",
-            "rename_fields": {"asctime": "time", "levelname": "level", "name": "logger"},
-        },
-    },
-    "handlers": {
-        "stderr": {
-            "class": "logging.StreamHandler",
-            "formatter": LOG_FORMAT,
-            "filters": ["request_id"],
-        },
-    },
-    "root": {"handlers": ["stderr"], "level": LOG_LEVEL},
-}
+LOGGING = logging_config(fmt=LOG_FORMAT, level=LOG_LEVEL)
 # django-axes announces its settings at every start; only when asked for DEBUG lines.
 AXES_VERBOSE = LOG_LEVEL == "DEBUG"
 

@@ -25,3 +25,33 @@ def test_an_empty_web_concurrency_is_the_default(monkeypatch):
     monkeypatch.setattr(multiprocessing, "cpu_count", lambda: 4)
 
     assert settings_with(monkeypatch, WEB_CONCURRENCY="").workers == 9
+
+
+def test_gunicorn_logs_json_lines_like_the_site_in_production(monkeypatch):
+    monkeypatch.delenv("LOG_FORMAT", raising=False)
+    config = settings_with(monkeypatch, DEBUG="false", LOG_LEVEL="warning")
+
+    handler = config.logconfig_dict["handlers"]["stderr"]
+    assert handler["formatter"] == "json"
+    assert handler["filters"] == ["request_id"]
+    for name in ("gunicorn.error", "gunicorn.access"):
+        assert config.logconfig_dict["loggers"][name]["level"] == "WARNING"
+    assert "request_id=%({x-request-id}o)s" in config.access_log_format
+
+
+def test_gunicorn_logs_plain_lines_on_a_developers_machine(monkeypatch):
+    monkeypatch.delenv("LOG_FORMAT", raising=False)
+    config = settings_with(monkeypatch, DEBUG="true")
+
+    assert config.logconfig_dict["handlers"]["stderr"]["formatter"] == "plain"
+
+
+def test_each_start_counts_requests_in_a_fresh_folder(monkeypatch, tmp_path):
+    folder = tmp_path / "metrics"
+    folder.mkdir()
+    (folder / "counter_123.db").write_bytes(b"old figures")
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(folder))
+
+    gunicorn.on_starting(server=None)
+
+    assert folder.is_dir() and list(folder.iterdir()) == []
