@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+import site_config.log_config
 import site_config.settings
 
 STRONG_KEY = "k" * 30 + "0123456789abcdefghij"
@@ -48,6 +49,8 @@ def load_settings(
     (root / "site_config").mkdir(parents=True, exist_ok=True)
     (root / "site_config" / "__init__.py").touch()
     shutil.copy(site_config.settings.__file__, root / "site_config" / "settings.py")
+    # The one module settings.py imports of ours.
+    shutil.copy(site_config.log_config.__file__, root / "site_config" / "log_config.py")
     if dotenv is not None:
         (root / ".env").write_text(dotenv)
     return subprocess.run(
