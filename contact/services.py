@@ -81,7 +81,12 @@ def message_create(*, sender: User, subject: str, body: str) -> Message:
         body=body,
         request_id=request_id.current.get() or None,
     )
-    logger.info("message_queued message_id=%s", message.pk, extra={"message_id": message.pk})
+    logger.info(
+        "message_queued message_id=%s user_id=%s",
+        message.pk,
+        sender.pk,
+        extra={"message_id": message.pk, "user_id": sender.pk},
+    )
     return message
 
 

@@ -2,6 +2,7 @@
 deletion. Django's own auth views wherever one exists, each answering htmx with its
 form partial (site_config.form_views)."""
 
+import logging
 from typing import Any
 
 from django.conf import settings
@@ -35,6 +36,8 @@ from users.forms import (
 from users.models import AccountEmail
 from users.services import account_email_queue, user_confirm_email, user_delete, user_sign_up
 from users.tokens import InvalidVerificationToken, check_verification_token
+
+logger = logging.getLogger(__name__)
 
 SIGNUPS_LIMITED_MESSAGE = gettext_lazy(
     "Too many sign-up attempts from your network. Try again later."
@@ -176,6 +179,13 @@ class SignInView(HtmxFormMixin[AuthenticationForm], auth_views.LoginView):
     partial_template_name = "partials/login_form.html"
     # A signed-in person who opens the sign-in page goes on to home (or a safe `next`).
     redirect_authenticated_user = True
+
+    def form_valid(self, form: AuthenticationForm) -> HttpResponse:
+        response = super().form_valid(form)
+        # The start of a person's story in the logs; their messages carry the same id.
+        user_id = form.get_user().pk
+        logger.info("signed_in user_id=%s", user_id, extra={"user_id": user_id})
+        return response
 
 
 class SignInValidationView(FormValidationView):

@@ -96,7 +96,9 @@ def test_every_answer_carries_a_request_id_and_keeps_a_well_formed_one(client):
 
 @pytest.mark.django_db
 def test_one_messages_story_shares_the_request_id(client, user, json_log, smtp_sink, directory):
-    client.force_login(user)
+    from tests.conftest import GOOD_PASSWORD
+
+    client.post(reverse("login"), {"username": user.email, "password": GOOD_PASSWORD})
 
     answer = client.post(
         reverse("message-new"),
@@ -113,6 +115,9 @@ def test_one_messages_story_shares_the_request_id(client, user, json_log, smtp_s
     assert {line["request_id"] for line in story} == {"trace-0123456789"}
     assert {"time", "level", "logger"} <= set(story[0])
     assert story[1]["outcome"] == "sent"
+    # From sign-in on, the person's lines name their account.
+    signed_in = [line for line in lines(json_log) if line["message"].startswith("signed_in")]
+    assert [line["user_id"] for line in signed_in] == [user.pk] == [story[0]["user_id"]]
 
 
 def test_the_axes_banner_waits_for_debug():
