@@ -132,7 +132,7 @@ class PasswordResetRequestForm(PasswordResetForm):
         assert request is not None, "PasswordResetView passes the request"
         for user in self.get_users(self.cleaned_data["email"]):
             account_email_queue(
-                user,
+                user=user,
                 kind=AccountEmail.Kind.PASSWORD_RESET,
                 language=get_language(),
                 site_url=request.build_absolute_uri("/"),

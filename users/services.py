@@ -55,7 +55,10 @@ def user_sign_up(*, email: str, password: str, language: str, site_url: str) -> 
         with transaction.atomic():
             user = User.objects.create_user(email=email, password=password)
             account_email_queue(
-                user, kind=AccountEmail.Kind.VERIFY_ADDRESS, language=language, site_url=site_url
+                user=user,
+                kind=AccountEmail.Kind.VERIFY_ADDRESS,
+                language=language,
+                site_url=site_url,
             )
             return user
     except IntegrityError:
@@ -69,12 +72,15 @@ def user_sign_up(*, email: str, password: str, language: str, site_url: str) -> 
     ).exists()
     if existing.is_active and not already_told:
         account_email_queue(
-            existing, kind=AccountEmail.Kind.SIGN_UP_ATTEMPT, language=language, site_url=site_url
+            user=existing,
+            kind=AccountEmail.Kind.SIGN_UP_ATTEMPT,
+            language=language,
+            site_url=site_url,
         )
     return None
 
 
-def user_confirm_email(user: User) -> bool:
+def user_confirm_email(*, user: User) -> bool:
     """Mark `user`'s address as confirmed; False when it already was."""
     now = timezone.now()
     confirmed = User.objects.filter(pk=user.pk, email_verified_at__isnull=True).update(
@@ -85,7 +91,7 @@ def user_confirm_email(user: User) -> bool:
     return bool(confirmed)
 
 
-def user_delete(user: User) -> None:
+def user_delete(*, user: User) -> None:
     """Delete the account. Its messages stay, with their delivery records, and no
     sender; its sessions end, since they name an account that is gone."""
     user.delete()
@@ -95,7 +101,7 @@ def user_delete(user: User) -> None:
 
 
 def account_email_queue(
-    user: User, *, kind: AccountEmail.Kind, language: str, site_url: str
+    *, user: User, kind: AccountEmail.Kind, language: str, site_url: str
 ) -> AccountEmail:
     """Queue an account email for `user`; the relay hands it to the worker."""
     return AccountEmail.objects.create(

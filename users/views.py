@@ -114,7 +114,7 @@ class EmailConfirmView(HtmxLoginRequiredMixin, View):
     def post(self, request: HttpRequest, token: str) -> HttpResponse:
         if not self.token_fits(token):
             return self.answer(token, invalid=True, status=400)
-        user_confirm_email(self.request.user)
+        user_confirm_email(user=self.request.user)
         messages.success(self.request, gettext_lazy("Your email address is confirmed."))
         return HttpResponseRedirect(reverse("home"))
 
@@ -157,7 +157,7 @@ class ConfirmationResendView(HtmxLoginRequiredMixin, View):
             ) % {"limit": rate}
         else:
             account_email_queue(
-                user,
+                user=user,
                 kind=AccountEmail.Kind.VERIFY_ADDRESS,
                 language=get_language(),
                 site_url=site_url(request),
@@ -242,7 +242,7 @@ class PasswordResetConfirmView(HtmxFormMixin[NewPasswordForm], auth_views.Passwo
 
     def form_valid(self, form: NewPasswordForm) -> HttpResponse:
         response = super().form_valid(form)
-        user_confirm_email(form.user)
+        user_confirm_email(user=form.user)
         return response
 
 
@@ -312,7 +312,7 @@ class AccountDeleteView(
     def form_valid(self, form: AccountDeleteForm) -> HttpResponse:
         user = self.request.user
         logout(self.request)
-        user_delete(user)
+        user_delete(user=user)
         messages.success(self.request, gettext_lazy("Your account is deleted."))
         return super().form_valid(form)
 

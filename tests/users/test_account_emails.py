@@ -19,7 +19,7 @@ SITE = "http://testserver"
 
 
 def queue(user, kind=AccountEmail.Kind.VERIFY_ADDRESS) -> AccountEmail:
-    return account_email_queue(user, kind=kind, language="en", site_url=SITE)
+    return account_email_queue(user=user, kind=kind, language="en", site_url=SITE)
 
 
 @pytest.mark.django_db

@@ -73,7 +73,7 @@ def test_the_emailed_link_signed_in_and_pressed_confirms_the_address(
     client, unconfirmed_user, smtp_sink
 ):
     account_email_queue(
-        unconfirmed_user,
+        user=unconfirmed_user,
         kind=AccountEmail.Kind.VERIFY_ADDRESS,
         language="en",
         site_url="http://testserver",

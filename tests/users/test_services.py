@@ -50,10 +50,10 @@ def test_a_deactivated_account_is_not_told(user):
 
 
 def test_confirming_an_address_happens_once(unconfirmed_user):
-    assert user_confirm_email(unconfirmed_user) is True
+    assert user_confirm_email(user=unconfirmed_user) is True
     first = unconfirmed_user.email_verified_at
 
-    assert user_confirm_email(unconfirmed_user) is False
+    assert user_confirm_email(user=unconfirmed_user) is False
     unconfirmed_user.refresh_from_db()
     assert unconfirmed_user.email_verified_at == first
 
@@ -63,7 +63,7 @@ def test_deleting_an_account_keeps_its_messages_without_a_sender(user):
 
     message = make_message(user)
 
-    user_delete(user)
+    user_delete(user=user)
 
     message.refresh_from_db()
     assert message.sender is None
