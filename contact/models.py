@@ -4,6 +4,8 @@ from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from site_config.outbox import OutboxStatus
+
 SUBJECT_MAX_LENGTH = 150
 BODY_MAX_LENGTH = 5000
 
@@ -16,11 +18,7 @@ class Message(models.Model):
     here.
     """
 
-    class Status(models.TextChoices):
-        QUEUED = "queued", _("Queued")
-        SENDING = "sending", _("Sending")
-        SENT = "sent", _("Sent")
-        FAILED = "failed", _("Failed")
+    Status = OutboxStatus
 
     # Not final yet: still to be delivered, or being delivered now.
     IN_PROGRESS = (Status.QUEUED, Status.SENDING)

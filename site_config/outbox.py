@@ -9,6 +9,16 @@ from django.conf import settings
 from django.core.mail import BadHeaderError
 from django.db import models, transaction
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+
+class OutboxStatus(models.TextChoices):
+    """Where an outbox row is: every outbox (Message, AccountEmail) moves through these."""
+
+    QUEUED = "queued", _("Queued")
+    SENDING = "sending", _("Sending")
+    SENT = "sent", _("Sent")
+    FAILED = "failed", _("Failed")
 
 
 class DeliveryDeferred(Exception):

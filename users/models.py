@@ -5,6 +5,7 @@ from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from site_config.outbox import OutboxStatus
 from users.addresses import normalize_email
 
 
@@ -102,11 +103,7 @@ class AccountEmail(models.Model):
         SIGN_UP_ATTEMPT = "sign_up_attempt", _("Sign-up with a registered address")
         PASSWORD_RESET = "password_reset", _("Password reset")
 
-    class Status(models.TextChoices):
-        QUEUED = "queued", _("Queued")
-        SENDING = "sending", _("Sending")
-        SENT = "sent", _("Sent")
-        FAILED = "failed", _("Failed")
+    Status = OutboxStatus
 
     # Nothing to tell an account that is gone.
     user = models.ForeignKey(
