@@ -25,7 +25,7 @@ from site_config import request_id
 from site_config.outbox import (
     DeliveryDeferred,
     DeliveryFailed,
-    is_permanent_send_error,
+    record_failed_attempt,
     relay,
     retry_delay,
 )
@@ -33,8 +33,6 @@ from users.models import User
 
 logger = logging.getLogger(__name__)
 
-# Kept in last_error: enough to diagnose, small enough for the admin list.
-ERROR_TEXT_MAX_LENGTH = 2000
 # How long an attempt keeps trying to write its outcome while the database is away (a
 # restart); MESSAGE_ATTEMPT_TIME_LIMIT leaves room for it.
 OUTCOME_WRITE_RETRY_SECONDS = 20
@@ -248,15 +246,7 @@ def _record_sent(message: Message) -> None:
 
 
 def _record_failure(message: Message, error: Exception) -> None:
-    message.last_error = f"{type(error).__name__}: {error}"[:ERROR_TEXT_MAX_LENGTH]
-    permanent = is_permanent_send_error(error)
-    retry_in = retry_delay(message.attempts)
-    if permanent or message.attempts >= settings.MESSAGE_MAX_ATTEMPTS:
-        message.status = Message.Status.FAILED
-    else:
-        message.status = Message.Status.QUEUED
-        message.next_attempt_at = timezone.now() + timedelta(seconds=retry_in)
-    message.lease_expires_at = None
+    permanent = record_failed_attempt(message, error)
     _save_outcome(message, [*RECORDED_FIELDS, "next_attempt_at"])
     if message.status == Message.Status.FAILED:
         reason = "permanent error" if permanent else f"{message.attempts} attempts used"
@@ -268,7 +258,7 @@ def _record_failure(message: Message, error: Exception) -> None:
             extra={"message_id": message.pk},
         )
         raise DeliveryFailed(f"{reason}: {message.last_error}") from error
-    raise DeliveryDeferred(message.last_error, retry_in=retry_in) from error
+    raise DeliveryDeferred(message.last_error, retry_in=retry_delay(message.attempts)) from error
 
 
 def _save_outcome(message: Message, fields: list[str]) -> None:

@@ -3,6 +3,7 @@ the relay that hands waiting rows to the broker, and how a failed send is judged
 
 import smtplib
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
@@ -73,6 +74,25 @@ def relay(awaiting: models.QuerySet[Any], *, enqueue: Callable[[int], object], l
     if refused is not None:
         raise BrokerUnavailable(f"{type(refused).__name__}: {refused}") from refused
     return len(relayed)
+
+
+# Kept in last_error: enough to diagnose, small enough for the admin list.
+ERROR_TEXT_MAX_LENGTH = 2000
+
+
+def record_failed_attempt(row: Any, error: Exception) -> bool:
+    """Write onto an outbox row (not saved yet) how its attempt failed: the error, no
+    lease, and failed for good when the error is permanent or the attempts are used up,
+    else queued again after the backoff. Returns whether the error was permanent."""
+    row.last_error = f"{type(error).__name__}: {error}"[:ERROR_TEXT_MAX_LENGTH]
+    row.lease_expires_at = None
+    permanent = is_permanent_send_error(error)
+    if permanent or row.attempts >= settings.MESSAGE_MAX_ATTEMPTS:
+        row.status = OutboxStatus.FAILED
+    else:
+        row.status = OutboxStatus.QUEUED
+        row.next_attempt_at = timezone.now() + timedelta(seconds=retry_delay(row.attempts))
+    return permanent
 
 
 def is_permanent_send_error(error: Exception) -> bool:

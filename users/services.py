@@ -18,7 +18,7 @@ from django.utils import timezone
 from site_config.outbox import (
     DeliveryDeferred,
     DeliveryFailed,
-    is_permanent_send_error,
+    record_failed_attempt,
     relay,
     retry_delay,
 )
@@ -29,8 +29,6 @@ logger = logging.getLogger(__name__)
 
 # Account emails one relay round takes at most.
 RELAY_BATCH = 100
-# Kept in last_error: enough to diagnose.
-ERROR_TEXT_MAX_LENGTH = 2000
 # An account is told of sign-ups with its address at most this often, however many come:
 # the notice is for its owner, not a way to flood their mailbox.
 SIGN_UP_NOTICE_INTERVAL = timedelta(hours=1)
@@ -155,19 +153,11 @@ def account_email_send(*, email_id: int) -> None:
 
 
 def _record_failure(row: AccountEmail, error: Exception) -> None:
-    row.last_error = f"{type(error).__name__}: {error}"[:ERROR_TEXT_MAX_LENGTH]
-    row.lease_expires_at = None
-    permanent = is_permanent_send_error(error)
-    retry_in = retry_delay(row.attempts)
-    if permanent or row.attempts >= settings.MESSAGE_MAX_ATTEMPTS:
-        row.status = AccountEmail.Status.FAILED
-    else:
-        row.status = AccountEmail.Status.QUEUED
-        row.next_attempt_at = timezone.now() + timedelta(seconds=retry_in)
+    record_failed_attempt(row, error)
     row.save(update_fields=["status", "last_error", "lease_expires_at", "next_attempt_at"])
     if row.status == AccountEmail.Status.FAILED:
         raise DeliveryFailed(row.last_error) from error
-    raise DeliveryDeferred(row.last_error, retry_in=retry_in) from error
+    raise DeliveryDeferred(row.last_error, retry_in=retry_delay(row.attempts)) from error
 
 
 def account_emails_sweep(*, queued_after: float | None = None) -> int:
