@@ -1,11 +1,17 @@
 """The email the administrator receives for each message."""
 
 import json
+from collections.abc import Sequence
 from email.utils import parseaddr
+from typing import Any
+from urllib.parse import urlsplit
 
+from django.apps import AppConfig
 from django.conf import settings
-from django.core.mail import EmailMessage
+from django.core import checks
+from django.core.mail import EmailMultiAlternatives
 from django.template.loader import render_to_string
+from django.urls import reverse
 from django.utils import translation
 
 from contact.directory import DirectoryLookup
@@ -14,25 +20,29 @@ from contact.models import Message
 DIRECTORY_ATTACHMENT_NAME = "directory-user.json"
 
 
-def admin_email(message: Message, lookup: DirectoryLookup) -> EmailMessage:
+def admin_email(message: Message, lookup: DirectoryLookup) -> EmailMultiAlternatives:
     """The email for `message`: to ADMIN_EMAIL, replies to the sender, and everything the
     directory knows of the sender attached.
 
-    Subject and body come from templates, in LANGUAGE_CODE. The sender's subject is the
-    only text of theirs in a header, forced onto one line here and checked again by
-    Django's header checks; the directory's data stays in the body and the attachment.
+    Subject, plain-text body and its HTML alternative come from templates, in
+    LANGUAGE_CODE, each with a link to the message's admin page under SITE_URL. The
+    sender's subject is the only text of theirs in a header, forced onto one line here and
+    checked again by Django's header checks; the directory's data stays in the bodies and
+    the attachment.
     """
     context = {
         "message": message,
         "lookup": lookup,
         "directory": Message.DirectoryStatus,
         "attachment_name": DIRECTORY_ATTACHMENT_NAME,
+        "admin_url": admin_url(message),
     }
     # In the site's language, whichever language the request or thread that asked is in.
     with translation.override(settings.LANGUAGE_CODE):
         subject = render_to_string("contact/email/subject.txt", context)
         body = render_to_string("contact/email/body.txt", context)
-    email = EmailMessage(
+        html = render_to_string("contact/email/body.html", context)
+    email = EmailMultiAlternatives(
         subject="".join(subject.splitlines()),
         body=body,
         from_email=settings.DEFAULT_FROM_EMAIL,
@@ -40,10 +50,17 @@ def admin_email(message: Message, lookup: DirectoryLookup) -> EmailMessage:
         reply_to=[message.sender_email],
         headers={"Message-ID": message_id_header(message)},
     )
+    email.attach_alternative(html, "text/html")
     if lookup.users:
         attachment = json.dumps(lookup.users, indent=2, ensure_ascii=False) + "\n"
         email.attach(DIRECTORY_ATTACHMENT_NAME, attachment.encode(), "application/json")
     return email
+
+
+def admin_url(message: Message) -> str:
+    """The absolute address of `message`'s page in the admin."""
+    path = reverse("admin:contact_message_change", args=[message.pk])
+    return f"{settings.SITE_URL}{path}"
 
 
 def message_id_header(message: Message) -> str:
@@ -51,3 +68,21 @@ def message_id_header(message: Message) -> str:
     that sees an attempt twice can tell it is one email."""
     domain = parseaddr(settings.DEFAULT_FROM_EMAIL)[1].rpartition("@")[2] or "localhost"
     return f"<message-{message.pk}.{message.created_at:%Y%m%d%H%M%S}@{domain}>"
+
+
+@checks.register(checks.Tags.security, deploy=True)
+def check_site_url(
+    app_configs: Sequence[AppConfig] | None, **kwargs: Any
+) -> list[checks.CheckMessage]:
+    # In production the site is served over HTTPS: an http:// SITE_URL, the localhost
+    # default among them, gives the administrator links that miss the site or go in clear.
+    if settings.DEBUG or urlsplit(settings.SITE_URL).scheme == "https":
+        return []
+    return [
+        checks.Warning(
+            f"SITE_URL is {settings.SITE_URL!r}, not an https:// address; the admin links "
+            "in the emails to the administrator start with it.",
+            hint="Set SITE_URL to the site's public address, e.g. https://site.example.org.",
+            id="contact.W001",
+        )
+    ]

@@ -330,6 +330,10 @@ DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="webmaster@localhost"
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
 # Where people's messages go.
 ADMIN_EMAIL = env.str("ADMIN_EMAIL", default="admin@localhost")
+# The site's public address (scheme://host[:port]), without a trailing slash so a path
+# can follow it: the email to the administrator links to the message's admin page by it,
+# since a worker has no request to take the host from. check --deploy wants https.
+SITE_URL = env.str("SITE_URL", default="http://localhost:8000").rstrip("/")
 
 # ---------------------------------------------------------------- message delivery
 

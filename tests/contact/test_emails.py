@@ -1,10 +1,16 @@
 import json
+from email import message_from_bytes
+from email.message import EmailMessage
+from email.policy import default as default_policy
+from html.parser import HTMLParser
 
 import pytest
+from django.core.checks.registry import registry
+from django.urls import reverse
 from django.utils import translation
 
 from contact.directory import DirectoryLookup
-from contact.emails import DIRECTORY_ATTACHMENT_NAME, admin_email
+from contact.emails import DIRECTORY_ATTACHMENT_NAME, admin_email, check_site_url
 from contact.models import Message
 from tests.contact.factories import make_message
 from tests.standins.directory import USERS
@@ -21,6 +27,52 @@ UNAVAILABLE = DirectoryLookup(Message.DirectoryStatus.UNAVAILABLE, error="HTTP 5
 def addresses(settings):
     settings.ADMIN_EMAIL = "admin@example.org"
     settings.DEFAULT_FROM_EMAIL = "Site <site@example.org>"
+    settings.SITE_URL = "https://site.example.org"
+
+
+def html_of(email) -> str:
+    [(html, mimetype)] = email.alternatives
+    assert mimetype == "text/html"
+    return html
+
+
+def parsed(email) -> EmailMessage:
+    """The email as the administrator's mail program reads it."""
+    return message_from_bytes(email.message().as_bytes(), policy=default_policy)
+
+
+# Elements HTML writes without an end tag.
+VOID = {"meta", "br", "hr", "img", "link", "input", "col", "wbr"}
+
+
+class TagTree(HTMLParser):
+    """Every element's start and end tags, checked to nest; the elements met, in order."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.open: list[str] = []
+        self.seen: list[str] = []
+        self.has_doctype = False
+
+    def handle_decl(self, decl: str) -> None:
+        self.has_doctype = decl.lower() == "doctype html"
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.seen.append(tag)
+        if tag not in VOID:
+            self.open.append(tag)
+
+    def handle_endtag(self, tag: str) -> None:
+        assert self.open and self.open[-1] == tag, f"</{tag}> closes {self.open}"
+        self.open.pop()
+
+
+def tag_tree(html: str) -> TagTree:
+    tree = TagTree()
+    tree.feed(html)
+    tree.close()
+    assert tree.open == [], f"never closed: {tree.open}"
+    return tree
 
 
 def test_goes_to_the_administrator_and_replies_to_the_sender(user):
@@ -118,3 +170,164 @@ def test_the_language_of_whoever_asked_does_not_change_the_email(user):
 
     assert email.subject.startswith("Message from ")
     assert "In the user directory: not found." in email.body
+
+
+def test_the_html_alternative_is_a_small_self_contained_document(user):
+    email = admin_email(make_message(user), FOUND)
+
+    html = html_of(email)
+    tree = tag_tree(html)
+    assert tree.has_doctype
+    assert tree.seen[:3] == ["html", "head", "meta"]
+    assert [tree.seen.count(tag) for tag in ("html", "head", "body", "title")] == [1, 1, 1, 1]
+    assert '<meta charset="utf-8">' in html
+    # Nothing to fetch or run: no scripts, style sheets, images or frames.
+    assert not {"script", "link", "style", "img", "iframe", "object"} & set(tree.seen)
+    assert "src=" not in html
+
+
+def test_the_html_shows_what_the_text_shows(user):
+    message = make_message(user)
+
+    html = html_of(admin_email(message, FOUND))
+
+    assert f"{user.email} wrote to you through the site on " in html
+    assert f"{message.created_at.year}" in html
+    assert "<strong>Subject:</strong> Question about my order" in html
+    assert "In the user directory: found; the full entry is attached as" in html
+    assert DIRECTORY_ATTACHMENT_NAME in html
+    assert "Leanne Graham" in html
+    assert "Romaguera-Crona" in html
+    assert f"Reply to this email to answer {user.email}." in html
+
+
+@pytest.mark.parametrize(
+    ("lookup", "said"),
+    [
+        (NOT_FOUND, "In the user directory: not found."),
+        (UNAVAILABLE, "In the user directory: directory unavailable (HTTP 500)."),
+        (
+            DirectoryLookup(Message.DirectoryStatus.UNCONFIRMED),
+            "In the user directory: not looked up: the sender had not confirmed the address",
+        ),
+    ],
+)
+def test_the_html_says_what_the_directory_said_as_the_text_does(user, lookup, said):
+    email = admin_email(make_message(user), lookup)
+
+    assert said in email.body
+    assert said in html_of(email)
+
+
+def test_the_email_has_exactly_one_html_alternative(user):
+    email = admin_email(make_message(user), NOT_FOUND)
+
+    assert [mimetype for _, mimetype in email.alternatives] == ["text/html"]
+
+
+def test_text_and_html_link_to_the_messages_admin_page(user, settings):
+    settings.SITE_URL = "https://mail.example.net:8443"
+    message = make_message(user)
+
+    email = admin_email(message, NOT_FOUND)
+
+    link = "https://mail.example.net:8443" + reverse(
+        "admin:contact_message_change", args=[message.pk]
+    )
+    assert link.endswith(f"/admin/contact/message/{message.pk}/change/")
+    assert f"Open this message in the admin: {link}\n" in email.body
+    assert f'<a href="{link}">Open this message in the admin</a>' in html_of(email)
+
+
+def test_the_senders_html_is_escaped_in_the_html_and_verbatim_in_the_text(user):
+    hostile = "<script>alert(1)</script> & </body></html><a href='x'>"
+    message = make_message(user, subject="<b>Hi</b>", body=hostile)
+
+    email = admin_email(message, NOT_FOUND)
+
+    html = html_of(email)
+    assert "&lt;script&gt;alert(1)&lt;/script&gt; &amp; &lt;/body&gt;&lt;/html&gt;" in html
+    assert "&lt;b&gt;Hi&lt;/b&gt;" in html
+    tree = tag_tree(html)
+    assert "script" not in tree.seen
+    assert [tree.seen.count(tag) for tag in ("body", "a", "b")] == [1, 1, 0]
+    assert hostile in email.body
+    assert "<b>Hi</b>" in email.body
+
+
+def test_line_breaks_in_the_message_survive_in_the_html(user):
+    message = make_message(user, body="First line\nsecond line\r\n\r\nafter a gap")
+
+    html = html_of(admin_email(message, NOT_FOUND))
+
+    assert "First line<br>second line<br><br>after a gap" in html
+
+
+def test_the_parsed_email_is_text_and_html_beside_the_attachment(user):
+    received = parsed(admin_email(make_message(user), FOUND))
+
+    assert received.get_content_type() == "multipart/mixed"
+    alternative, attachment = received.iter_parts()
+    assert alternative.get_content_type() == "multipart/alternative"
+    assert [part.get_content_type() for part in alternative.iter_parts()] == [
+        "text/plain",
+        "text/html",
+    ]
+    assert attachment.get_filename() == DIRECTORY_ATTACHMENT_NAME
+    assert all(part.defects == [] for part in received.walk())
+    assert "where is my parcel?" in received.get_body(("plain",)).get_content()
+    assert "where is my parcel?" in received.get_body(("html",)).get_content()
+
+
+def test_the_parsed_email_without_attachment_is_text_and_html(user):
+    received = parsed(admin_email(make_message(user, body="Привет,\nмир"), NOT_FOUND))
+
+    assert received.get_content_type() == "multipart/alternative"
+    assert all(part.defects == [] for part in received.walk())
+    assert "Привет,<br>мир" in received.get_body(("html",)).get_content()
+    assert list(received.iter_attachments()) == []
+
+
+def test_the_html_is_in_the_sites_language(user, settings):
+    settings.LANGUAGE_CODE = "ru"
+
+    html = html_of(admin_email(make_message(user, subject="Вопрос"), FOUND))
+
+    assert '<html lang="ru">' in html
+    assert "<strong>Тема:</strong> Вопрос" in html
+    assert "В справочнике пользователей: найдена 1 запись;" in html
+    assert f"Чтобы ответить {user.email}, ответьте на это письмо." in html
+
+
+def test_the_html_keeps_the_sites_language_whoever_asked(user):
+    with translation.override("ru"):
+        html = html_of(admin_email(make_message(user), NOT_FOUND))
+
+    assert '<html lang="en">' in html
+    assert "In the user directory: not found." in html
+
+
+def test_the_deploy_check_wants_an_https_site_url_with_debug_off(settings):
+    settings.DEBUG = False
+    settings.SITE_URL = "http://localhost:8000"
+
+    [warning] = check_site_url(None)
+
+    assert warning.id == "contact.W001"
+    assert "http://localhost:8000" in warning.msg
+
+
+@pytest.mark.parametrize(
+    ("debug", "site_url"),
+    [(False, "https://site.example.org"), (True, "http://localhost:8000")],
+)
+def test_the_deploy_check_passes_https_or_a_developer_machine(settings, debug, site_url):
+    settings.DEBUG = debug
+    settings.SITE_URL = site_url
+
+    assert check_site_url(None) == []
+
+
+def test_the_deploy_check_is_registered():
+    assert check_site_url in registry.get_checks(include_deployment_checks=True)
+    assert check_site_url not in registry.get_checks()
