@@ -31,7 +31,7 @@ SUBMITS_PROFILED = 200
 # What the topology's stand-ins take per request in item 2.
 SLOW_SECONDS = 2.0
 # The confirmation every good submit answer carries; /healthz answers "ok".
-SUBMIT_CONFIRMATION = "is queued."
+SUBMIT_CONFIRMATION = "is on its way to the administrator."
 HEALTH_ANSWER = "ok"
 
 # /healthz and submits take turns this many times, and item 1 reports the turn whose

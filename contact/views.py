@@ -7,10 +7,11 @@ from django.http import HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.urls import reverse
 from django.utils.translation import gettext, gettext_lazy, ngettext
-from django.views.generic import FormView, ListView, TemplateView
+from django.views.generic import DetailView, FormView, ListView, TemplateView
 
 from contact.forms import MessageForm
 from contact.models import Message
+from contact.progress import progress, timeline
 from contact.selectors import messages_of
 from contact.services import MessageRateLimited, SenderUnconfirmed, message_create
 from site_config.form_views import (
@@ -70,7 +71,11 @@ class MessageCreateView(HtmxLoginRequiredMixin, HtmxFormMixin[MessageForm], Form
             form.add_error(None, error)
             return self.form_refused(form, status=429)
         if self.request.htmx:
-            answer = {"form": MessageForm(), "confirmation": confirmation(message)}
+            answer = {
+                "form": MessageForm(),
+                "message": message,
+                "confirmation": confirmation(message),
+            }
             return render(self.request, "partials/message_sent.html", answer)
         messages.success(self.request, confirmation(message))
         return HttpResponseRedirect(reverse("home"))
@@ -83,9 +88,11 @@ UNCONFIRMED_MESSAGE = gettext_lazy(
 
 
 def confirmation(message: Message) -> str:
-    """What the person is told once their message is written: it is always queued then,
-    and "My messages" follows it from there."""
-    return gettext("Your message “%(subject)s” is queued.") % {"subject": message.subject}
+    """What the person is told once their message is written, in the words "My messages"
+    uses for it (contact.progress): it is on its way."""
+    return gettext("Your message “%(subject)s” is on its way to the administrator.") % {
+        "subject": message.subject
+    }
 
 
 class MessageListView(HtmxLoginRequiredMixin, HtmxTemplateMixin, ListView[Message]):
@@ -104,9 +111,32 @@ class MessageListView(HtmxLoginRequiredMixin, HtmxTemplateMixin, ListView[Messag
 
     def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
         context = super().get_context_data(**kwargs)
+        context["rows"] = [(message, progress(message)) for message in context["object_list"]]
         context["in_progress"] = any(
             message.status in Message.IN_PROGRESS for message in context["object_list"]
         )
+        return context
+
+
+class MessageDetailView(HtmxLoginRequiredMixin, HtmxTemplateMixin, DetailView[Message]):
+    """One of a person's own messages, to reread, with where it is in plain words. Like
+    the list, it asks for its progress again every few seconds until it is final."""
+
+    request: AuthenticatedHttpRequest
+    template_name = "contact/message_detail.html"
+    # The progress alone, which replaces itself on each poll.
+    partial_template_name = "partials/message_progress.html"
+    context_object_name = "message"
+
+    def get_queryset(self) -> QuerySet[Message]:
+        # Someone else's message is not found, not forbidden: its existence stays private.
+        return messages_of(self.request.user)
+
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        context = super().get_context_data(**kwargs)
+        context["progress"] = progress(self.object)
+        context["timeline"] = timeline(self.object)
+        context["in_progress"] = self.object.status in Message.IN_PROGRESS
         return context
 
 

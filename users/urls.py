@@ -1,4 +1,3 @@
-from django.contrib.auth.views import LogoutView
 from django.urls import path
 
 from users import views
@@ -13,7 +12,7 @@ urlpatterns = [
     path("login/", views.SignInView.as_view(), name="login"),
     path("login/validate/", views.SignInValidationView.as_view(), name="login-validate"),
     # Django's LogoutView accepts POST only.
-    path("logout/", LogoutView.as_view(), name="logout"),
+    path("logout/", views.SignOutView.as_view(), name="logout"),
     path("password/reset/", views.PasswordResetView.as_view(), name="password_reset"),
     path(
         "password/reset/validate/",

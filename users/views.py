@@ -13,7 +13,7 @@ from django.contrib.auth.forms import AuthenticationForm
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render, resolve_url
 from django.urls import reverse, reverse_lazy
-from django.utils.translation import get_language, gettext_lazy, ngettext
+from django.utils.translation import get_language, gettext, gettext_lazy, ngettext
 from django.views import View
 from django.views.generic import FormView, TemplateView
 
@@ -185,6 +185,18 @@ class SignInView(HtmxFormMixin[AuthenticationForm], auth_views.LoginView):
         # The start of a person's story in the logs; their messages carry the same id.
         user_id = form.get_user().pk
         logger.info("signed_in user_id=%s", user_id, extra={"user_id": user_id})
+        signed_in = gettext("You are signed in as %(email)s.") % {"email": form.get_user().email}
+        messages.success(self.request, signed_in)
+        return response
+
+
+class SignOutView(auth_views.LogoutView):
+    """Django's sign-out, which then says so on the page it lands on. The notice goes in
+    the messages cookie (FallbackStorage), which outlives the session just ended."""
+
+    def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        response = super().post(request, *args, **kwargs)
+        messages.success(request, gettext("You are signed out."))
         return response
 
 

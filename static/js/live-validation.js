@@ -1,11 +1,17 @@
 /*
  * Live field validation for every form that names a validation endpoint in
- * `data-validate-url`. When a person leaves a field, or pauses while typing, the form's
- * current values go to that endpoint, which binds the same Django form as the submit,
- * and the errors of the fields touched so far appear beside them.
+ * `data-validate-url`. Once a person has changed a field, leaving it, or pausing while
+ * typing, sends the form's current values to that endpoint, which binds the same Django
+ * form as the submit, and the errors of the fields changed so far appear beside them.
+ * A field only visited (tabbed through) is left alone until the form is submitted.
+ *
+ * While the person types, an error already shown may change or go, but no new one
+ * appears until they leave the field: nobody is told an address is invalid half-way
+ * through typing it. A list is only rewritten when its messages change, so a screen
+ * reader announces each error once.
  *
  * Forms are swapped in and out by htmx, so events are delegated from the document and
- * the touched fields are remembered on each form element.
+ * the changed fields are remembered on each form element.
  */
 (function ($) {
   "use strict";
@@ -33,7 +39,7 @@
     },
   });
 
-  // A form the server sent back after a submit counts every field as touched.
+  // A form the server sent back after a submit counts every field as changed.
   function touchedFields($form) {
     let touched = $form.data("touched");
     if (!touched) {
@@ -48,33 +54,48 @@
     return touched;
   }
 
-  function showErrors($form, errors, touched) {
+  function describedBy(id, hasErrors) {
+    // Same order Django renders: help text first, then the counter and the errors.
+    const ids = [id + "_helptext", id + "_counter"].filter(function (candidate) {
+      return document.getElementById(candidate);
+    });
+    if (hasErrors) {
+      ids.push(id + "_error");
+    }
+    return ids.length ? ids.join(" ") : null;
+  }
+
+  // `typing` names the field the person is still typing in: its errors may change or
+  // go, but none appears where none was.
+  function showErrors($form, errors, touched, typing) {
     touched.forEach(function (name) {
       const $input = $form.find('[name="' + CSS.escape(name) + '"]');
       const id = $input.attr("id");
       if (!id) {
         return;
       }
+      const $list = $("#" + CSS.escape(id + "_error"));
+      const shown = $list.children().map(function () {
+        return $(this).text();
+      }).get();
       const messages = errors[name] || [];
-      const $list = $("#" + CSS.escape(id + "_error")).empty();
+      if (name === typing && shown.length === 0) {
+        return;
+      }
+      if (messages.join("\n") === shown.join("\n")) {
+        return;
+      }
+      $list.empty();
       messages.forEach(function (message) {
         $("<li>").text(message).appendTo($list);
       });
       $input.attr("aria-invalid", messages.length ? "true" : null);
-      // Same order Django renders: help text first, then the errors.
-      const describedBy = [];
-      if (document.getElementById(id + "_helptext")) {
-        describedBy.push(id + "_helptext");
-      }
-      if (messages.length) {
-        describedBy.push(id + "_error");
-      }
-      $input.attr("aria-describedby", describedBy.length ? describedBy.join(" ") : null);
+      $input.attr("aria-describedby", describedBy(id, messages.length > 0));
       $input.closest(".field").toggleClass("field--invalid", messages.length > 0);
     });
   }
 
-  function validate($form) {
+  function validate($form, typing) {
     // Once submitted, the submit's answer speaks for every field; an answer arriving
     // later would be about a form that is gone (and, after a password change, from a
     // session that is gone too).
@@ -97,7 +118,7 @@
     }).done(function (response) {
       const current = $form.data("validationSequence") === sequence;
       if (current && document.contains($form[0])) {
-        showErrors($form, response.errors, touched);
+        showErrors($form, response.errors, touched, typing);
       }
     });
   }
@@ -106,11 +127,12 @@
     if (!$(event.target).is(FIELD)) {
       return;
     }
-    const field = event.target;
     const $form = $(this);
     clearTimeout($form.data("typingTimer"));
-    touchedFields($form).add(field.name);
-    validate($form);
+    // Only a field the person changed (or every field, once submitted) is checked.
+    if (touchedFields($form).has(event.target.name)) {
+      validate($form, null);
+    }
   });
 
   $(document).on("submit", VALIDATED_FORM, function () {
@@ -127,12 +149,12 @@
     }
     const $form = $(this);
     const name = event.target.name;
+    touchedFields($form).add(name);
     clearTimeout($form.data("typingTimer"));
     $form.data(
       "typingTimer",
       setTimeout(function () {
-        touchedFields($form).add(name);
-        validate($form);
+        validate($form, name);
       }, TYPING_PAUSE_MS),
     );
   });

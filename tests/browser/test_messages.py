@@ -28,18 +28,25 @@ def test_send_a_message_then_see_it_counted_in_the_admin(live_server, page: Page
     sign_in(page, live_server.url, "ann@example.org")
     mark_page(page)
 
+    # Tabbing through a field says nothing; a field changed, then left, is checked.
     subject = page.get_by_label("Subject")
     subject.focus()
     subject.press("Tab")
-    expect(page.locator("#id_subject_error")).to_have_text("This field is required.")
+    body = page.get_by_label("Message")
+    body.fill("x")
+    body.fill("")
+    body.press("Shift+Tab")
+    expect(page.locator("#id_body_error")).to_have_text("This field is required.")
+    expect(page.locator("#id_subject_error")).to_be_empty()
+    expect(subject).not_to_have_attribute("aria-invalid", "true")
 
     subject.fill("Question about my order")
     page.get_by_label("Message").fill("Where is my parcel?")
     page.get_by_role("button", name="Send").click()
 
     # In the page's status region, which stays in place for screen readers to announce.
-    expect(page.get_by_role("status")).to_contain_text(
-        "Your message “Question about my order” is queued."
+    expect(page.locator("#message-status")).to_contain_text(
+        "Your message “Question about my order” is on its way to the administrator."
     )
     expect(page.get_by_label("Subject")).to_have_value("")
     expect(page.get_by_label("Message")).to_have_value("")
@@ -50,7 +57,9 @@ def test_send_a_message_then_see_it_counted_in_the_admin(live_server, page: Page
     page.get_by_label("Subject").fill("And the delivery date?")
     page.get_by_label("Message").fill("When will it arrive?")
     page.get_by_role("button", name="Send").click()
-    expect(page.get_by_role("status")).to_contain_text("“And the delivery date?” is queued.")
+    expect(page.locator("#message-status")).to_contain_text(
+        "“And the delivery date?” is on its way to the administrator."
+    )
     expect(page.locator(".confirmation")).to_have_count(1)
     assert page_was_not_reloaded(page)
     assert Message.objects.count() == 2
@@ -74,7 +83,7 @@ def test_my_messages_follows_a_message_from_queued_to_sent(live_server, page, br
     page.goto(f"{live_server.url}/messages/")
     mark_page(page)
     row = page.locator(f"#message-{message.pk} .status")
-    expect(row).to_have_text("Queued")
+    expect(row).to_have_text("On its way")
 
     worker = dramatiq.Worker(broker, worker_timeout=50)
     worker.start()

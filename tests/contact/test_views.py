@@ -72,7 +72,7 @@ def test_a_message_sent_by_htmx_is_confirmed_and_the_form_cleared(client, user):
     assert (message.sender, message.subject, message.body) == (user, *VALID.values())
     html = response.content.decode()
     assert html.lstrip().startswith("<form")
-    assert "Your message “Question about my order” is queued." in html
+    assert "Your message “Question about my order” is on its way to the administrator." in html
     assert 'name="subject"' in html and 'value="Question' not in html
     assert "Where is my parcel?" not in html
 
@@ -85,8 +85,11 @@ def test_the_confirmation_goes_to_the_page_status_line_out_of_band(client, user)
 
     assert '<div id="message-status" role="status"></div>' in page
     status = html[html.index('<div id="message-status" hx-swap-oob="innerHTML">') :]
-    assert "Your message “Question about my order” is queued." in status
-    assert f'<a href="{reverse("message-list")}">Follow it in My messages</a>' in status
+    assert "Your message “Question about my order” is on its way to the administrator." in status
+    # It leads to the message itself, and takes the focus once swapped in.
+    message = Message.objects.get()
+    assert f'<a href="{reverse("message-detail", args=[message.pk])}">Follow it</a>' in status
+    assert "data-focus-after-swap" in status
     # The form swapped in holds no confirmation of its own.
     assert html.index("</form>") < html.index('id="message-status"')
 
@@ -121,7 +124,10 @@ def test_a_message_sent_by_plain_post_redirects_home_with_the_confirmation(clien
     response = client.post(reverse("message-new"), VALID, follow=True)
 
     assert response.redirect_chain == [(reverse("home"), 302)]
-    assert "Your message “Question about my order” is queued." in response.content.decode()
+    assert (
+        "Your message “Question about my order” is on its way to the administrator."
+        in response.content.decode()
+    )
     assert Message.objects.count() == 1
 
 
@@ -216,7 +222,7 @@ def test_messages_older_than_an_hour_do_not_count(client, user, settings):
 
     response = client.post(reverse("message-new"), VALID, **HTMX)
 
-    assert "is queued" in response.content.decode()
+    assert "is on its way" in response.content.decode()
 
 
 def test_one_persons_limit_is_not_anothers(client, user, settings):
@@ -227,7 +233,7 @@ def test_one_persons_limit_is_not_anothers(client, user, settings):
 
     response = client.post(reverse("message-new"), VALID, **HTMX)
 
-    assert "is queued" in response.content.decode()
+    assert "is on its way" in response.content.decode()
 
 
 def test_scripts_in_a_message_are_shown_as_text(client, user):
@@ -303,3 +309,125 @@ def test_my_messages_tells_caches_the_page_and_the_list_differ(client, user):
     client.force_login(user)
 
     assert "HX-Request" in client.get(reverse("message-list"))["Vary"]
+
+
+def test_my_messages_says_where_each_is_in_the_confirmations_words(client, user):
+    make_message(user, subject="Waiting", status=Message.Status.QUEUED)
+    make_message(user, subject="Busy", status=Message.Status.SENDING, attempts=1)
+    make_message(user, subject="Done", status=Message.Status.SENT, attempts=1)
+    make_message(user, subject="Lost", status=Message.Status.FAILED, attempts=5)
+    client.force_login(user)
+
+    html = client.get(reverse("message-list")).content.decode()
+
+    statuses = dict(
+        re.findall(
+            r'<a href="/messages/\d+/">(\w+)</a>.*?class="status [^"]+">([^<]+)<', html, re.S
+        )
+    )
+    assert statuses == {
+        "Waiting": "On its way",
+        "Busy": "On its way",
+        "Done": "Sent",
+        "Lost": "Not delivered",
+    }
+
+
+# ---------------------------------------------------------------- one message
+
+
+def test_a_message_opens_with_its_text_and_timeline(client, user):
+    message = make_message(
+        user, subject="Opening hours", body="Are you open\non Sunday?", status=Message.Status.SENT
+    )
+    client.force_login(user)
+
+    response = client.get(reverse("message-detail", args=[message.pk]))
+
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert "<h1>Opening hours</h1>" in html
+    assert "Are you open\non Sunday?" in html
+    assert "Handed to the administrator&#x27;s mail server." in html
+    assert "hx-trigger" not in html
+
+
+def test_a_message_on_its_way_polls_its_progress_alone(client, user):
+    message = make_message(user, status=Message.Status.QUEUED)
+    client.force_login(user)
+
+    html = client.get(reverse("message-detail", args=[message.pk]), **HTMX).content.decode()
+
+    assert html.lstrip().startswith('<section id="message-progress"')
+    assert 'hx-trigger="every 3s"' in html
+    assert "Waiting to be sent." in html
+
+
+def test_a_failed_message_says_what_the_person_can_do(client, user):
+    message = make_message(
+        user, status=Message.Status.FAILED, attempts=5, last_error="550 5.1.1 <admin@x> unknown"
+    )
+    client.force_login(user)
+
+    html = client.get(reverse("message-detail", args=[message.pk])).content.decode()
+
+    assert "Not delivered" in html
+    assert "the site gave up after 5 attempts" in html
+    assert "What you can do" in html
+    # The mail server's own words are the staff's, not the person's.
+    assert "550" not in html
+
+
+def test_someone_elses_message_is_not_found(client, user):
+    message = make_message(make_person("other@example.org"), subject="Private")
+    client.force_login(user)
+
+    response = client.get(reverse("message-detail", args=[message.pk]))
+
+    assert response.status_code == 404
+    assert "Private" not in response.content.decode()
+
+
+def test_a_message_page_needs_a_signed_in_person(client, user):
+    message = make_message(user)
+
+    response = client.get(reverse("message-detail", args=[message.pk]))
+
+    assert response.status_code == 302
+    assert response["Location"].startswith(reverse("login"))
+
+
+# ---------------------------------------------------------------- the form's limits
+
+
+def test_the_form_shows_its_limits_and_keeps_a_long_paste_whole(client, user):
+    client.force_login(user)
+
+    html = client.get(reverse("home")).content.decode()
+
+    # No maxlength: the browser would cut a paste short without a word.
+    assert "maxlength" not in html
+    assert 'id="id_subject_counter" data-limit="150"' in html
+    assert 'id="id_body_counter" data-limit="5000"' in html
+    assert "Up to 5000 characters" in html
+
+
+def test_a_body_over_the_limit_is_refused_saying_by_how_much(client, user):
+    client.force_login(user)
+
+    response = client.post(reverse("message-new"), {"subject": "Long", "body": "x" * 5100}, **HTMX)
+
+    assert "at most 5000 characters (it has 5100)" in response.content.decode()
+    assert not Message.objects.exists()
+
+
+def test_line_breaks_count_once_as_the_counter_counts_them(client, user):
+    client.force_login(user)
+    # A browser sends a textarea's line breaks as CRLF.
+    # Sent as 6,000 characters, it is 5,000 once each break counts as one.
+    body = "line\r\n" * 1000
+
+    response = client.post(reverse("message-new"), {"subject": "Lines", "body": body}, **HTMX)
+
+    assert response.status_code == 200
+    assert Message.objects.get().body == ("line\n" * 1000).strip()

@@ -90,7 +90,7 @@ class Submissions:
                     },
                 )
                 self.statuses[answer.status_code] += 1
-                if answer.status_code == 200 and "is queued" in answer.text:
+                if answer.status_code == 200 and "is on its way" in answer.text:
                     self.subjects.append(subject)
             except httpx.HTTPError as error:
                 self.statuses[type(error).__name__] += 1

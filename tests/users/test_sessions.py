@@ -89,4 +89,4 @@ def test_with_redis_away_a_signed_in_person_still_reads_and_writes(client, user)
         sent = client.post(reverse("message-new"), {"subject": "Hi", "body": "Hello"}, **HTMX)
 
     assert (home.status_code, listed.status_code, sent.status_code) == (200, 200, 200)
-    assert "is queued" in sent.content.decode()
+    assert "is on its way" in sent.content.decode()

@@ -1,0 +1,35 @@
+"""Every page and every state of the tour (tests/browser/tour.py), in both languages and
+at both widths, has no violation of the WCAG 2.1 A and AA rules that axe-core checks."""
+
+import pytest
+from playwright.sync_api import Browser, Page
+
+from tests.browser.accessibility import violations
+from tests.browser.tour import LOCALES, WIDTHS, cast, walk
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.mark.parametrize("width", WIDTHS)
+@pytest.mark.parametrize("language", LOCALES)
+def test_every_page_and_state_passes_axe(live_server, browser: Browser, language, width):
+    # axe injects its script and styles into the page, which the site's policy would
+    # refuse; the policy itself is the other test's business (test_content_security_policy).
+    context = browser.new_context(locale=LOCALES[language], viewport=WIDTHS[width], bypass_csp=True)
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    seen: list[str] = []
+    found: list[str] = []
+
+    def check(page: Page, state: str) -> None:
+        assert page.locator("html").get_attribute("lang") == language, state
+        found.extend(f"{state}: {violation}" for violation in violations(page))
+        seen.append(state)
+
+    walk(page, live_server.url, cast(), check)
+    context.close()
+    # Every state is reported at once, so one run shows all there is to fix.
+    assert found == [], f"{language}, {width}:\n" + "\n".join(found)
+    assert not errors, errors
+    assert len(seen) > 30
