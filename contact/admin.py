@@ -16,11 +16,12 @@ from contact.services import messages_retry
 class MessageAdmin(admin.ModelAdmin[Message]):
     """Delivery records: read-only, since each field is written by delivery itself."""
 
+    # What staff look for first leads, so a phone shows it before the table scrolls.
     list_display = (
-        "created_at",
-        "sender_email",
         "subject",
         "status",
+        "created_at",
+        "sender_email",
         "attempts",
         "directory_status",
     )

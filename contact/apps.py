@@ -1,9 +1,10 @@
 from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
 
 
 class ContactConfig(AppConfig):
     name = "contact"
-    verbose_name = "Messages to the administrator"
+    verbose_name = _("Messages to the administrator")
 
     def ready(self) -> None:
         # Declares the delivery actor, and so its queue, on the broker in every process,

@@ -5,7 +5,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from contact.models import Message
-from tests.conftest import awaiting_relay
+from tests.conftest import awaiting_relay, make_person
 from tests.contact.factories import make_message
 from tests.standins.directory import USERS
 from users.models import User
@@ -75,12 +75,33 @@ def header_text(response) -> str:
     return " ".join(re.sub(r"<[^>]+>", "", inside).split()).replace("( ", "(")
 
 
+def header_links(response) -> dict[str, tuple[str, str]]:
+    """Each header link's text, mapped to its address and its title."""
+    html = response.content.decode()
+    inside = html.split('<div id="delivery-counts">', 1)[1].split("</div>", 1)[0]
+    found = re.findall(r'<a href="([^"]*)" title="([^"]*)">([^<]*)</a>', inside)
+    return {text: (href, title) for href, title, text in found}
+
+
 def test_the_header_counts_link_to_the_deliveries_they_count(staff_client, deliveries):
-    html = staff_client.get(reverse("admin:index")).content.decode()
+    links = header_links(staff_client.get(reverse("admin:index")))
 
     deliveries_url = reverse("admin:contact_message_changelist")
-    assert f'<a href="{deliveries_url}">Emails sent: 3</a>' in html
-    assert f'<a href="{deliveries_url}?status__exact=failed">1 not delivered</a>' in html
+    assert [text for text in links] == ["Emails sent: 3", "1 not delivered"]
+    assert links["Emails sent: 3"][0] == deliveries_url
+    assert links["1 not delivered"][0] == f"{deliveries_url}?status__exact=failed"
+
+
+def test_each_header_count_says_what_it_counts(staff_client, deliveries):
+    # What contact.selectors.message_counts counts: every record, and the failed ones.
+    links = header_links(staff_client.get(reverse("admin:index")))
+
+    assert links["Emails sent: 3"][1] == (
+        "Every message to the administrator, whatever its status: queued, sending, sent or failed."
+    )
+    assert links["1 not delivered"][1] == (
+        "Messages whose status is Failed: the mail server refused them, or every attempt failed."
+    )
 
 
 @pytest.mark.parametrize("page", ["admin:index", "admin:contact_message_changelist"])
@@ -89,7 +110,34 @@ def test_the_header_reads_naturally_in_russian(staff_client, deliveries, page):
 
     assert header_text(response) == "Отправлено писем: 3 (не доставлено: 1)"
     failed_url = reverse("admin:contact_message_changelist") + "?status__exact=failed"
-    assert f'<a href="{failed_url}">не доставлено: 1</a>' in response.content.decode()
+    failed_link = header_links(response)["не доставлено: 1"]
+    assert failed_link == (
+        failed_url,
+        "Сообщения со статусом «Не доставлено»: почтовый сервер их отклонил или все попытки "
+        "не удались.",
+    )
+    assert header_links(response)["Отправлено писем: 3"][1] == (
+        "Все сообщения администратору в любом статусе: в очереди, отправляется, отправлено "
+        "или не доставлено."
+    )
+
+
+def test_the_apps_are_named_in_russian(staff_client, settings):
+    by_browser = staff_client.get(reverse("admin:index"), headers={"Accept-Language": "ru"})
+    staff_client.cookies[settings.LANGUAGE_COOKIE_NAME] = "ru"
+    by_switcher = staff_client.get(reverse("admin:index"), headers={"Accept-Language": "en"})
+
+    for response in (by_browser, by_switcher):
+        html = response.content.decode()
+        assert "Сообщения администратору" in html and "Учётные записи" in html
+        assert "Messages to the administrator" not in html and "Accounts" not in html
+
+
+def test_the_list_leads_with_subject_status_and_created(staff_client, deliveries):
+    html = staff_client.get(reverse("admin:contact_message_changelist")).content.decode()
+
+    columns = re.findall(r'<th scope="col" class="[^"]*column-(\w+)', html)
+    assert columns[:3] == ["subject", "status", "created_at"]
 
 
 def test_the_list_drills_down_by_date(staff_client, deliveries):
@@ -123,6 +171,20 @@ def test_the_list_filters_by_status_and_searches_subjects(staff_client, deliveri
 
     assert "Failed one" in failed and "Sent one" not in failed
     assert "Found one" in searched and "Failed one" not in searched
+
+
+def test_the_list_filters_by_sender(staff_client, user, deliveries):
+    other = make_person("bob@example.org")
+    make_message(other, subject="From Bob")
+
+    response = staff_client.get(
+        reverse("admin:contact_message_changelist"), {"sender__id__exact": user.pk}
+    )
+
+    assert response.status_code == 200
+    shown = {message.pk for message in response.context["cl"].result_list}
+    assert shown == {message.pk for message in deliveries}
+    assert "From Bob" not in response.content.decode()
 
 
 def test_the_detail_page_is_read_only_with_the_directory_data_pretty_printed(

@@ -1,7 +1,11 @@
+import html
+import re
+
 import pytest
 from django.urls import reverse
 
-from tests.conftest import GOOD_PASSWORD
+from tests.conftest import GOOD_PASSWORD, make_person
+from tests.contact.factories import make_message
 from users.models import User
 
 pytestmark = pytest.mark.django_db
@@ -51,3 +55,46 @@ def test_staff_can_open_a_user(staff_client, user):
 
     assert response.status_code == 200
     assert user.email in response.content.decode()
+
+
+def messages_link(page) -> tuple[str, str]:
+    """The address and the text of the link to the person's messages on their page."""
+    readonly = page.content.decode().split("field-messages_written", 1)[1]
+    href, text = re.search(r'<a href="([^"]+)">([^<]+)</a>', readonly).groups()
+    return html.unescape(href), text
+
+
+def test_a_users_page_links_to_their_messages_only(staff_client, user):
+    theirs = [make_message(user, subject="First"), make_message(user, subject="Second")]
+    make_message(make_person("bob@example.org"), subject="From Bob")
+
+    page = staff_client.get(reverse("admin:users_user_change", args=[user.pk]))
+    href, text = messages_link(page)
+    listed = staff_client.get(href)
+
+    assert text == "2 messages"
+    assert href.startswith(reverse("admin:contact_message_changelist") + "?")
+    assert listed.status_code == 200
+    assert {message.pk for message in listed.context["cl"].result_list} == {
+        message.pk for message in theirs
+    }
+    assert "From Bob" not in listed.content.decode()
+
+
+@pytest.mark.parametrize(
+    ("count", "english", "russian"),
+    [
+        (0, "0 messages", "0 сообщений"),
+        (1, "1 message", "1 сообщение"),
+        (3, "3 messages", "3 сообщения"),
+    ],
+)
+def test_the_count_of_messages_is_said_in_each_language(
+    staff_client, user, count, english, russian
+):
+    for _ in range(count):
+        make_message(user)
+    url = reverse("admin:users_user_change", args=[user.pk])
+
+    assert messages_link(staff_client.get(url))[1] == english
+    assert messages_link(staff_client.get(url, headers={"Accept-Language": "ru"}))[1] == russian
