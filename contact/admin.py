@@ -62,7 +62,12 @@ class MessageAdmin(admin.ModelAdmin[Message]):
         if not message.directory_data:
             return "—"
         pretty = json.dumps(message.directory_data, indent=2, ensure_ascii=False)
-        return format_html('<pre class="directory-data">{}</pre>', pretty)
+        # A region of its own that scrolls, so it can take the keyboard's focus.
+        return format_html(
+            '<pre class="directory-data" tabindex="0" role="region" aria-label="{}">{}</pre>',
+            _("directory data"),
+            pretty,
+        )
 
     @admin.action(description=_("Retry delivery"), permissions=["retry"])
     def retry_delivery(self, request: HttpRequest, queryset: QuerySet[Message]) -> None:

@@ -1,6 +1,8 @@
+from django import forms
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.contrib.auth.forms import AdminUserCreationForm, UserChangeForm
+from django.db import models
 from django.http import HttpRequest
 from django.urls import reverse
 from django.utils.html import format_html
@@ -46,6 +48,16 @@ class UserAdmin(DjangoUserAdmin[User]):  # type: ignore[type-var]
     )
     search_fields = ("email",)
     readonly_fields = ("date_joined", "last_login", "messages_written")
+    # Plain multiple selects: the two-box filter widget labels its icons in a way screen
+    # readers are not given (aria-label on a bare span), and the plain select is usable.
+    filter_horizontal = ()
+    # One labelled input for a date and time: the admin's split widget leaves its two
+    # inputs without a label of their own.
+    formfield_overrides = {
+        models.DateTimeField: {
+            "widget": forms.DateTimeInput(format="%Y-%m-%d %H:%M:%S", attrs={"class": "vTextField"})
+        }
+    }
     fieldsets = (
         (None, {"fields": ("email", "email_verified_at", "password", "messages_written")}),
         (

@@ -5,6 +5,7 @@ import pytest
 from django.urls import reverse
 from playwright.sync_api import Page, expect
 
+from tests.browser.tour import WIDTHS, cast, walk
 from tests.conftest import make_person
 from tests.contact.factories import make_message
 from tests.standins.directory import USERS
@@ -110,3 +111,30 @@ def test_no_page_violates_the_policy(live_server, page: Page):
     expect(page.locator("#delivery-counts")).to_be_visible()
     for path in staff_pages(message.pk, staff.pk):
         visit(page, live_server.url, path)
+
+
+@pytest.mark.parametrize("width", WIDTHS)
+def test_no_state_of_the_tour_violates_the_policy(live_server, browser, width):
+    """Every stop of the accessibility tour, swaps and polls included, under the policy."""
+    context = browser.new_context(viewport=WIDTHS[width])
+    context.add_init_script(RECORD_VIOLATIONS)
+    page = context.new_page()
+    refused: list[str] = []
+    # A violation also shows as a console error; either way, the test names the state.
+    page.on(
+        "console",
+        lambda message: "Content Security Policy" in message.text and refused.append(message.text),
+    )
+    seen: list[str] = []
+
+    def check(page: Page, state: str) -> None:
+        assert_no_violations(page, state)
+        assert refused == [], f"{state}: {refused}"
+        seen.append(state)
+
+    try:
+        walk(page, live_server.url, cast(), check)
+    finally:
+        # A page left open keeps polling the live server past the test's end.
+        context.close()
+    assert len(seen) > 30
