@@ -95,21 +95,27 @@ def test_a_russian_browser_sees_every_page_in_russian(live_server, russian: Page
     expect(page.locator(".signed-in-as")).to_have_text(EMAIL, timeout=15_000)
     mark_page(page)
     subject = page.get_by_label("Тема")
-    subject.focus()
+    subject.fill("x")
+    subject.fill("")
     subject.press("Tab")
     expect(page.locator("#id_subject_error")).to_have_text("Обязательное поле.")
+    expect(page.locator("#id_body_counter")).to_have_text("0 из 5 000 символов")
     subject.fill(SUBJECT)
     page.get_by_label("Сообщение").fill("Где моя посылка?")
     page.get_by_role("button", name="Отправить").click()
     expect(page.locator(".confirmation")).to_contain_text(
-        f"Ваше сообщение «{SUBJECT}» поставлено в очередь."
+        f"Ваше сообщение «{SUBJECT}» уже в пути к администратору."
     )
     assert page_was_not_reloaded(page)
     assert english_words(page, EMAIL, SUBJECT) == []
 
-    page.get_by_role("link", name="«Мои сообщения»").click()
+    page.get_by_role("link", name="Следите за ним").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text(SUBJECT)
+    expect(page.locator("#message-progress .status")).to_have_text("В пути")
+    assert english_words(page, EMAIL, SUBJECT) == []
+    page.get_by_role("link", name="Все мои сообщения").click()
     expect(page.get_by_role("heading", level=1)).to_have_text("Мои сообщения")
-    expect(page.locator("#message-list .status")).to_have_text("В очереди")
+    expect(page.locator("#message-list .status")).to_have_text("В пути")
     assert english_words(page, EMAIL, SUBJECT) == []
 
     User.objects.create_superuser(email="boss@example.org", password=GOOD_PASSWORD)
