@@ -8,11 +8,12 @@ HTMX_VERSION ?= 2.0.11
 JQUERY_VERSION ?= 4.0.0
 
 .DEFAULT_GOAL := help
-.PHONY: help run test faults bench lint typecheck format migr super messages vendor clean
+.PHONY: help run test screenshots faults bench lint typecheck format migr super messages vendor clean
 
 help:
 	@echo "make run     install, configure (.env), migrate and serve at http://127.0.0.1:$(PORT)"
 	@echo "make test    the whole test suite (browser tests need Chromium)"
+	@echo "make screenshots  pictures of every main page for docs/frontend.md"
 	@echo "make faults  fault injection into the production topology (DATABASE_URL=postgres://...)"
 	@echo "make bench   benchmarks of the production topology under load (ONLY=submit,latency,drain,admin,memory)"
 	@echo "make lint    ruff check and ruff format --check"
@@ -60,6 +61,11 @@ run: $(VENV)/.runtime-installed .env
 
 test: $(VENV)/.dev-installed .env
 	$(BIN)/python -m pytest
+
+# Pictures of every main page, in English and Russian at 1280 and 390 px, for docs/.
+screenshots: $(VENV)/.dev-installed .env
+	$(BIN)/python -m pytest tests/browser/screenshots.py -q
+	@echo "==> Written to docs/screenshots/ (shown in docs/frontend.md)"
 
 # Kills, outages and refusals against real processes; needs PostgreSQL (DATABASE_URL)
 # and redis-server. Prints one line per scenario and the table at the end.

@@ -2,12 +2,17 @@ from typing import Any
 
 from django.contrib import admin
 from django.http import HttpRequest
+from django.utils.translation import gettext_lazy as _
 
 from contact.selectors import message_counts
 
 
 class AdminSite(admin.AdminSite):
     """Django's admin, with the delivery counts in the header of every page."""
+
+    # The site's own name in the header and the title, not "Django administration".
+    site_header = _("Write to the administrator")
+    site_title = _("Write to the administrator")
 
     def each_context(self, request: HttpRequest) -> dict[str, Any]:
         context = super().each_context(request)

@@ -54,6 +54,16 @@
     return touched;
   }
 
+  // The fields the person has typed into since this form arrived.
+  function changedFields($form) {
+    let changed = $form.data("changed");
+    if (!changed) {
+      changed = new Set();
+      $form.data("changed", changed);
+    }
+    return changed;
+  }
+
   function describedBy(id, hasErrors) {
     // Same order Django renders: help text first, then the counter and the errors.
     const ids = [id + "_helptext", id + "_counter"].filter(function (candidate) {
@@ -129,8 +139,9 @@
     }
     const $form = $(this);
     clearTimeout($form.data("typingTimer"));
-    // Only a field the person changed (or every field, once submitted) is checked.
-    if (touchedFields($form).has(event.target.name)) {
+    // Only leaving a field the person changed asks again: a form the server sent back
+    // already shows its errors, and the focus moving to them is no change.
+    if (changedFields($form).has(event.target.name)) {
       validate($form, null);
     }
   });
@@ -149,6 +160,7 @@
     }
     const $form = $(this);
     const name = event.target.name;
+    changedFields($form).add(name);
     touchedFields($form).add(name);
     clearTimeout($form.data("typingTimer"));
     $form.data(

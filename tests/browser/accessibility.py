@@ -7,7 +7,9 @@ from playwright.sync_api import Page
 
 AXE = Axe()
 # The rules of WCAG 2.0 and 2.1, levels A and AA, and WCAG 2.2's AA (24 px targets).
-WCAG_AA = {"runOnly": {"type": "tag", "values": ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa"]}}
+WCAG_AA = {
+    "runOnly": {"type": "tag", "values": ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa"]}
+}
 
 
 def violations(page: Page) -> list[str]:

@@ -124,6 +124,8 @@ def visitor(page: Page, base_url: str, check: Check) -> None:
     expect(page.locator("#login-form .form-errors")).to_be_focused()
     check(page, "sign-in-refused")
     visit(page, base_url, "/accounts/password/reset/", "password-reset", check)
+    submit(page, "#password-reset-form")
+    check(page, "password-reset-errors")
     visit(page, base_url, "/accounts/password/reset/sent/", "password-reset-sent", check)
     visit(
         page, base_url, "/accounts/password/reset/MQ/not-a-token/", "password-reset-bad-link", check
@@ -160,6 +162,8 @@ def writer(page: Page, base_url: str, people: People, check: Check) -> None:
     submit(page, "#password-change-form")
     check(page, "password-change-errors")
     visit(page, base_url, "/accounts/delete/", "account-delete", check)
+    submit(page, "#account-delete-form")
+    check(page, "account-delete-errors")
     sign_out(page)
     check(page, "signed-out")
 

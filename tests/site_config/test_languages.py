@@ -165,3 +165,10 @@ def test_the_catalogues_hold_every_string_marked_in_the_code(tmp_path):
         # A string gone from the code leaves its entry behind, marked obsolete.
         gone = regenerated.obsolete_entries()
         assert [entry.msgid for entry in gone] == [], f"run `make messages`: {po_path}"
+
+
+def test_the_admin_is_headed_by_the_sites_own_name(admin_client):
+    html = admin_client.get("/admin/", headers={"Accept-Language": "ru"}).content.decode()
+
+    assert '<a href="/admin/">Написать администратору</a>' in html
+    assert "Django" not in html.split("<body", 1)[1]

@@ -1,0 +1,58 @@
+"""The layout of the site's own stylesheet: the header on one row at 1280 px, and a
+visible focus at every stop of the keyboard (axe checks targets and contrast)."""
+
+import pytest
+from playwright.sync_api import Browser, expect
+
+from tests.browser.tour import WIDTHS, sign_in
+from tests.conftest import make_person
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+# The vertical middle of each item of the header.
+HEADER_MIDDLES = """() => Array.from(document.querySelector(".site-header__inner").children)
+  .map((item) => item.getBoundingClientRect())
+  .map((box) => Math.round(box.top + box.height / 2))"""
+
+FOCUS_RING = """() => {
+  const style = getComputedStyle(document.activeElement);
+  return [style.outlineStyle, parseFloat(style.outlineWidth)];
+}"""
+
+
+@pytest.mark.parametrize("locale", ["en-GB", "ru-RU"])
+def test_the_signed_in_header_is_one_row_at_1280(live_server, browser: Browser, locale):
+    make_person("konstantin.konstantinopolsky@example.org")
+    context = browser.new_context(locale=locale, viewport=WIDTHS["wide"])
+    page = context.new_page()
+    try:
+        sign_in(page, live_server.url, "konstantin.konstantinopolsky@example.org")
+        middles = page.evaluate(HEADER_MIDDLES)
+        # Name, navigation and languages share one row: their middles line up.
+        assert len(middles) == 3
+        assert max(middles) - min(middles) <= 4, middles
+    finally:
+        context.close()
+
+
+def test_the_focus_is_always_visible(live_server, browser: Browser):
+    context = browser.new_context(viewport=WIDTHS["narrow"])
+    page = context.new_page()
+    try:
+        page.goto(f"{live_server.url}/accounts/login/")
+        seen = set()
+        # Every stop of the keyboard's path through the page shows a ring of 2 px or more
+        # (the path starts at the email, which has autofocus, and passes the browser's
+        # own controls, where the page's <body> has the focus).
+        for _ in range(12):
+            page.keyboard.press("Tab")
+            name = page.evaluate("document.activeElement.outerHTML.slice(0, 60)")
+            if name.startswith("<body"):
+                continue
+            style, width = page.evaluate(FOCUS_RING)
+            assert style != "none" and width >= 2, name
+            seen.add(name)
+        assert len(seen) >= 9
+        expect(page.locator(".skip-link")).to_have_count(1)
+    finally:
+        context.close()
