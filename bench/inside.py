@@ -92,7 +92,7 @@ def profile_submit(count: int) -> dict:
 
     def submit() -> None:
         answer = client.post(url, SUBMIT_FORM, HTTP_HX_REQUEST="true")
-        assert answer.status_code == 200 and b"is on its way to the administrator." in answer.content, answer
+        assert answer.status_code == 200 and b"is on its way" in answer.content, answer
 
     submit()  # warm: templates compiled, connections open
     with CaptureQueriesContext(connection) as capture:
@@ -113,7 +113,7 @@ def profile_submit(count: int) -> dict:
 
         def submit_cached() -> None:
             answer = cached_client.post(url, SUBMIT_FORM, HTTP_HX_REQUEST="true")
-            assert answer.status_code == 200 and b"is on its way to the administrator." in answer.content, answer
+            assert answer.status_code == 200 and b"is on its way" in answer.content, answer
 
         submit_cached()
         ms_per_submit_cached_db = _ms_per_call(submit_cached, count)

@@ -193,7 +193,11 @@ def test_the_detail_page_is_read_only_with_the_directory_data_pretty_printed(
     response = staff_client.get(reverse("admin:contact_message_change", args=[deliveries[1].pk]))
 
     html = response.content.decode()
-    assert '<pre class="directory-data">[\n  {\n    &quot;id&quot;: 1,' in html
+    # A scrolling region of its own, which the keyboard can reach.
+    assert (
+        '<pre class="directory-data" tabindex="0" role="region" aria-label="directory data">'
+        "[\n  {\n    &quot;id&quot;: 1,"
+    ) in html
     assert 'name="subject"' not in html
     assert staff_client.get(reverse("admin:contact_message_add")).status_code == 403
 

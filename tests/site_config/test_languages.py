@@ -45,9 +45,7 @@ def test_the_switcher_offers_each_language_in_its_own_name(client):
 
     switcher = html.split('class="language-switcher"', 1)[1].split("</form>", 1)[0]
     assert f'action="{reverse("set_language")}"' in html
-    assert re.findall(
-        r'value="(\w+)" lang="\w+"\s*(aria-current="true")?>([^<]+)<', switcher
-    ) == [
+    assert re.findall(r'value="(\w+)" lang="\w+"\s*(aria-current="true")?>([^<]+)<', switcher) == [
         ("en", "", "English"),
         ("ru", 'aria-current="true"', "Русский"),
     ]

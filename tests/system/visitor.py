@@ -66,7 +66,8 @@ class Visitor:
 
     def send_message(self, subject: str, body: str) -> None:
         answer = self.htmx_post("/messages/new/", {"subject": subject, "body": body})
-        assert f"Your message “{subject}” is on its way to the administrator." in answer.text, answer.text[:500]
+        confirmation = f"Your message “{subject}” is on its way to the administrator."
+        assert confirmation in answer.text, answer.text[:500]
 
     def admin_header(self, email: str, password: str) -> str:
         """Sign in to the admin and return its index page's delivery counts."""
