@@ -21,6 +21,7 @@ import httpx
 from django.conf import settings
 from django.core.cache import BaseCache, cache
 
+from contact.directory_data import storable
 from contact.models import Message
 from users.addresses import normalize_email
 
@@ -85,7 +86,8 @@ class UserDirectory:
             users = self._fetch_users()
         except DirectoryUnavailable as error:
             return DirectoryLookup(Message.DirectoryStatus.UNAVAILABLE, error=str(error))
-        matches = [user for user in users if normalize_email(user["email"]) == wanted]
+        # Kept as the site can store, attach and show them, whatever the directory sent.
+        matches = [storable(user) for user in users if normalize_email(user["email"]) == wanted]
         if matches:
             result = DirectoryLookup(Message.DirectoryStatus.FOUND, users=matches)
         else:
@@ -106,6 +108,8 @@ class UserDirectory:
         if kept is None:
             return None
         status, users = kept
+        # Reduced again: an entry kept by an older release may predate the reduction.
+        users = [storable(user) for user in users]
         return DirectoryLookup(Message.DirectoryStatus(status), users=users, from_cache=True)
 
     def _keep(self, address: str, result: DirectoryLookup) -> None:
@@ -140,6 +144,9 @@ class UserDirectory:
             users = json.loads(body)
         except ValueError as error:
             raise DirectoryUnavailable(f"invalid JSON: {error}") from error
+        except RecursionError as error:
+            # Nesting deeper than the parser's stack: no user object is shaped like that.
+            raise DirectoryUnavailable("invalid JSON: nested too deeply") from error
         if not isinstance(users, list) or not all(self._is_user(user) for user in users):
             raise DirectoryUnavailable("unexpected answer: not a list of user objects")
         return users

@@ -31,6 +31,8 @@ class DirectoryStandIn:
         self.held = 0
         # Seconds every request waits before it is answered: a slow directory.
         self.delay = 0.0
+        # When set, every answer is these bytes, as they are (any shape of JSON, or none).
+        self.raw_answer: bytes | None = None
         self._held_lock = threading.Lock()
         self._stopping = threading.Event()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
@@ -81,7 +83,9 @@ class DirectoryStandIn:
                 users = [u for u in USERS if u["email"] in emails] if emails else USERS
                 body = json.dumps(users).encode()
                 mode = stand_in.mode
-                if mode == SERVER_ERROR:
+                if stand_in.raw_answer is not None:
+                    self._answer(200, stand_in.raw_answer)
+                elif mode == SERVER_ERROR:
                     self._answer(500, b'{"error": "boom"}')
                 elif mode == HANG:
                     stand_in._stopping.wait()
