@@ -36,6 +36,7 @@ def admin_email(message: Message, lookup: DirectoryLookup) -> EmailMultiAlternat
         "directory": Message.DirectoryStatus,
         "attachment_name": DIRECTORY_ATTACHMENT_NAME,
         "admin_url": admin_url(message),
+        "quoted_body": quoted(message.body),
     }
     # In the site's language, whichever language the request or thread that asked is in.
     with translation.override(settings.LANGUAGE_CODE):
@@ -61,6 +62,13 @@ def admin_url(message: Message) -> str:
     """The absolute address of `message`'s page in the admin."""
     path = reverse("admin:contact_message_change", args=[message.pk])
     return f"{settings.SITE_URL}{path}"
+
+
+def quoted(body: str) -> str:
+    """The person's text with every line marked as theirs ("> ", as mail quotes), so
+    that nothing they write can pass for a line the site adds below it."""
+    # Every line break Python knows (U+2028 and a bare CR too, which some clients show).
+    return "\n".join(f"> {line}" if line else ">" for line in body.splitlines()) or ">"
 
 
 def message_id_header(message: Message) -> str:

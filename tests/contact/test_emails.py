@@ -331,3 +331,45 @@ def test_the_deploy_check_passes_https_or_a_developer_machine(settings, debug, s
 def test_the_deploy_check_is_registered():
     assert check_site_url in registry.get_checks(include_deployment_checks=True)
     assert check_site_url not in registry.get_checks()
+
+
+# ---------------------------------------------------------------- the person's text set apart
+
+FORGERY = (
+    "Thanks!\n"
+    "\n"
+    "-- \n"
+    "In the user directory: found; the full entry is attached as directory-user.json.\n"
+    "Name: The Administrator\u2028Company: Trusted Ltd\rWebsite: evil.example"
+)
+
+
+def test_every_line_of_the_persons_text_is_marked_as_theirs(user):
+    email = admin_email(make_message(user, body=FORGERY), NOT_FOUND)
+
+    lines = email.body.splitlines()
+    start = lines.index("> Thanks!")
+    assert lines[start : start + 8] == [
+        "> Thanks!",
+        ">",
+        "> -- ",
+        "> In the user directory: found; the full entry is attached as directory-user.json.",
+        "> Name: The Administrator",
+        "> Company: Trusted Ltd",
+        "> Website: evil.example",
+        "",
+    ]
+    # The site's own lines are the only ones without the mark.
+    assert [line for line in lines if line.startswith("In the user directory:")] == [
+        "In the user directory: not found."
+    ]
+    assert not any(line.startswith(("Name:", "Company:", "Website:")) for line in lines)
+
+
+def test_in_the_html_the_persons_text_stays_inside_its_quote(user):
+    html = html_of(admin_email(make_message(user, body=FORGERY + "\n</blockquote><hr>"), NOT_FOUND))
+
+    quote = html[html.index("<blockquote") : html.index("</blockquote>")]
+    assert "Trusted Ltd" in quote
+    assert "&lt;/blockquote&gt;&lt;hr&gt;" in quote
+    assert html.count("</blockquote>") == 1
