@@ -2,6 +2,8 @@
 
 import json
 from collections.abc import Sequence
+from email import policy
+from email.header import Header
 from email.utils import parseaddr
 from typing import Any
 from urllib.parse import urlsplit
@@ -9,7 +11,8 @@ from urllib.parse import urlsplit
 from django.apps import AppConfig
 from django.conf import settings
 from django.core import checks
-from django.core.mail import EmailMultiAlternatives
+from django.core.mail import BadHeaderError, EmailMultiAlternatives
+from django.core.mail.message import forbid_multi_line_headers
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import translation
@@ -44,13 +47,14 @@ def admin_email(message: Message, lookup: DirectoryLookup) -> EmailMultiAlternat
         body = render_to_string("contact/email/body.txt", context)
         html = render_to_string("contact/email/body.html", context)
     email = EmailMultiAlternatives(
-        subject="".join(subject.splitlines()),
+        subject=as_typed("".join(subject.splitlines())),
         body=body,
         from_email=settings.DEFAULT_FROM_EMAIL,
         to=[settings.ADMIN_EMAIL],
         reply_to=[message.sender_email],
         headers={"Message-ID": message_id_header(message)},
     )
+    check_addresses(email)
     email.attach_alternative(html, "text/html")
     if lookup.users:
         attachment = json.dumps(lookup.users, indent=2, ensure_ascii=False) + "\n"
@@ -62,6 +66,36 @@ def admin_url(message: Message) -> str:
     """The absolute address of `message`'s page in the admin."""
     path = reverse("admin:contact_message_change", args=[message.pk])
     return f"{settings.SITE_URL}{path}"
+
+
+def as_typed(subject: str) -> str:
+    """A subject that reads in the administrator's mail program as the person typed it.
+
+    Plain ASCII goes into the header as it is, so an encoded word typed into it
+    ("=?utf-8?b?...?=") would be decoded by the reader into other text. Such a subject
+    is written as an encoded word itself, which decodes to exactly what was typed.
+    """
+    if "=?" in subject:
+        # One line of short encoded words: the spaces between them are dropped when read,
+        # and each is short enough for Django's own folding to leave the first in place.
+        return Header(subject, "utf-8", maxlinelen=60).encode(linesep=" ")
+    return subject
+
+
+def check_addresses(email: EmailMultiAlternatives) -> None:
+    """Refuse an email whose address headers would not read back as one address each.
+
+    Each header is written as Django will write it, then read as a mail program reads
+    it: a control character or any other defect, or a second address, and the email is
+    malformed. BadHeaderError makes that a permanent failure (site_config.outbox): it
+    would be as malformed on every attempt.
+    """
+    for name, addresses in (("To", email.to), ("Reply-To", email.reply_to)):
+        for address in addresses:
+            _, written = forbid_multi_line_headers(name, address, email.encoding)
+            header = policy.default.header_factory(name, written)
+            if header.defects or len(header.addresses) != 1:
+                raise BadHeaderError(f"{name} {address!r} cannot be written as one address")
 
 
 def quoted(body: str) -> str:

@@ -14,3 +14,17 @@ def normalize_email(address: str) -> str:
     Lower case, not case folding: folding turns "ß" into "ss", another mailbox.
     """
     return unicodedata.normalize("NFKC", unicodedata.normalize("NFKC", address.strip()).lower())
+
+
+def is_plain(address: str) -> bool:
+    """Whether `address` has no quoted local part and no control character.
+
+    Django's EmailValidator accepts both (RFC 5322 allows `"a,b"@example.org`, and
+    control characters inside the quotes), but such an address is the sender's
+    Reply-To in every email to the administrator: the site takes only addresses that
+    every mail system reads as they are.
+    """
+    local = address.rpartition("@")[0]
+    return not local.startswith('"') and not any(
+        unicodedata.category(character) == "Cc" for character in address
+    )

@@ -13,7 +13,7 @@ from django.http import HttpRequest
 from django.utils.translation import get_language
 from django.utils.translation import gettext_lazy as _
 
-from users.addresses import normalize_email
+from users.addresses import is_plain, normalize_email
 from users.models import AccountEmail, User
 from users.services import account_email_queue
 
@@ -34,6 +34,20 @@ class AddressField(forms.EmailField):
         return normalize_email(str(super().to_python(value)))
 
 
+class NewAddressField(AddressField):
+    """The address of a new account, which becomes the Reply-To of every message that
+    account writes: a plain one only (users.addresses.is_plain). Signing in and resets
+    take any address, so an older account with an unusual one is not locked out."""
+
+    def validate(self, value: Any) -> None:
+        super().validate(value)
+        if value and not is_plain(value):
+            raise forms.ValidationError(
+                _("Use an address without quotation marks or control characters."),
+                code="unusual_address",
+            )
+
+
 class RegistrationForm(forms.Form):
     """Sign-up: an email and a good password.
 
@@ -43,7 +57,7 @@ class RegistrationForm(forms.Form):
     creation form puts them on the confirmation).
     """
 
-    email = AddressField()
+    email = NewAddressField()
     password1 = forms.CharField(
         label=_("Password"),
         strip=False,

@@ -6,6 +6,7 @@ from html.parser import HTMLParser
 
 import pytest
 from django.core.checks.registry import registry
+from django.core.mail import BadHeaderError
 from django.urls import reverse
 from django.utils import translation
 
@@ -373,3 +374,37 @@ def test_in_the_html_the_persons_text_stays_inside_its_quote(user):
     assert "Trusted Ltd" in quote
     assert "&lt;/blockquote&gt;&lt;hr&gt;" in quote
     assert html.count("</blockquote>") == 1
+
+
+# ---------------------------------------------------------------- headers built from input
+
+
+@pytest.mark.parametrize("address", ['"a,b"@example.org', '"<x@evil.org>"@example.org'])
+def test_a_quoted_address_is_one_well_formed_reply_to(user, address):
+    message = make_message(user, sender_email=address)
+
+    received = parsed(admin_email(message, NOT_FOUND))
+
+    assert [a.addr_spec for a in received["Reply-To"].addresses] == [address]
+    assert [a.addr_spec for a in received["To"].addresses] == ["admin@example.org"]
+    assert received["Cc"] is None and received["Bcc"] is None
+    assert received["Date"] and received["Message-ID"]
+    assert [part.defects for part in received.walk() if part.defects] == []
+
+
+@pytest.mark.parametrize("address", ['"a\x01b"@example.org', '"a\x7f"@example.org'])
+def test_an_address_that_cannot_be_written_is_refused_before_sending(user, address):
+    message = make_message(user, sender_email=address)
+
+    with pytest.raises(BadHeaderError, match="Reply-To"):
+        admin_email(message, NOT_FOUND)
+
+
+@pytest.mark.parametrize(
+    "subject", ["=?utf-8?b?SGk=?= there", "plain =?x?q?y?= tail", "Привет =?utf-8?b?SGk=?="]
+)
+def test_encoded_words_typed_into_the_subject_read_as_typed(user, subject):
+    received = parsed(admin_email(make_message(user, subject=subject), NOT_FOUND))
+
+    assert str(received["Subject"]) == f"Message from {user.email}: {subject}"
+    assert f"Subject: {subject}" in received.get_body(("plain",)).get_content()

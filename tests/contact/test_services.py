@@ -207,6 +207,19 @@ def test_a_permanent_smtp_refusal_fails_at_once(user, directory, smtp_sink):
     assert "Mailbox unavailable" in message.last_error
 
 
+def test_a_reply_to_that_cannot_be_written_fails_at_once_unsent(user, directory, smtp_sink):
+    # An address from before sign-up refused such addresses, or typed into the admin.
+    message = make_message(user, sender_email='"a\x01b"@example.org')
+
+    with pytest.raises(DeliveryFailed):
+        message_deliver(message_id=message.pk)
+
+    message.refresh_from_db()
+    assert (message.status, message.attempts) == (Message.Status.FAILED, 1)
+    assert "Reply-To" in message.last_error
+    assert smtp_sink.received == []
+
+
 def test_running_out_of_attempts_fails_with_the_error_recorded(
     user, directory, smtp_sink, settings
 ):

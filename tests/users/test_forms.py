@@ -1,6 +1,6 @@
 import pytest
 
-from tests.conftest import GOOD_PASSWORD
+from tests.conftest import GOOD_PASSWORD, make_person
 from users.forms import RegistrationForm, SignInForm
 
 pytestmark = pytest.mark.django_db
@@ -102,3 +102,21 @@ def test_registration_reports_a_weak_password_and_a_mismatch_together():
 
     assert "This password is too short." in form.errors["password1"][0]
     assert form.errors["password2"] == ["The two passwords do not match."]
+
+
+@pytest.mark.parametrize(
+    "address", ['"a,b"@example.org', '"<x@evil.org>"@example.org', '"a\x01b"@example.org']
+)
+def test_registration_refuses_quoted_and_control_character_addresses(address):
+    form = registration(email=address)
+
+    assert form.errors["email"] == ["Use an address without quotation marks or control characters."]
+
+
+def test_sign_in_still_takes_an_unusual_address_of_an_older_account(rf):
+    make_person('"a,b"@example.org')
+    form = SignInForm(
+        rf.post("/"), data={"username": '"a,b"@example.org', "password": GOOD_PASSWORD}
+    )
+
+    assert form.is_valid(), form.errors
