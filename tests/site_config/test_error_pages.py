@@ -30,3 +30,23 @@ def test_a_server_error_page_needs_nothing_from_the_failed_request(language, hea
 
     assert response.status_code == 500
     assert heading in response.content.decode()
+
+
+@pytest.mark.parametrize(
+    ("accept_language", "heading"),
+    [("en", "<h1>Bad request</h1>"), ("ru", "<h1>Неверный запрос</h1>")],
+)
+def test_an_unreadable_request_gets_our_page_in_the_persons_language(
+    client, accept_language, heading
+):
+    response = client.generic(
+        "POST",
+        "/accounts/login/",
+        "username=\xe9".encode("latin-1"),
+        content_type="application/x-www-form-urlencoded; charset=latin-1",
+        headers={"Accept-Language": accept_language},
+    )
+
+    assert response.status_code == 400
+    assert heading in response.content.decode()
+    assert "Content-Security-Policy" in response.headers
