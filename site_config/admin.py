@@ -16,8 +16,9 @@ class AdminSite(admin.AdminSite):
 
     def each_context(self, request: HttpRequest) -> dict[str, Any]:
         context = super().each_context(request)
-        # Every admin page builds its context here, the login page too: counts are for
-        # staff only, and cost one query per page.
-        if request.user.is_active and request.user.is_staff:
+        # Every admin page builds its context here, the login page too: the counts are
+        # for staff who may view messages, and cost one query per page.
+        user = request.user
+        if user.is_active and user.is_staff and user.has_perm("contact.view_message"):
             context["message_counts"] = message_counts()
         return context

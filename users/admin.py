@@ -1,3 +1,5 @@
+from typing import Any
+
 from django import forms
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
@@ -75,6 +77,16 @@ class UserAdmin(DjangoUserAdmin[User]):  # type: ignore[type-var]
             },
         ),
     )
+
+    def get_fieldsets(self, request: HttpRequest, obj: User | None = None) -> Any:
+        fieldsets = super().get_fieldsets(request, obj)
+        if request.user.has_perm("contact.view_message"):
+            return fieldsets
+        # Staff who may not view messages see neither their number nor the link to them.
+        return [
+            (name, {**options, "fields": [f for f in options["fields"] if f != "messages_written"]})
+            for name, options in fieldsets
+        ]
 
     @admin.display(description=_("messages"))
     def messages_written(self, user: User) -> str:
