@@ -20,6 +20,16 @@ bind = "0.0.0.0:8000"
 # container's overlay file system can stall them (gunicorn's Docker advice).
 worker_tmp_dir = "/dev/shm"
 
+# gunicorn believes X-Forwarded-Proto (and -Ssl, -Protocol) about HTTPS only from the
+# addresses in forwarded_allow_ips. With no TLS-ending proxy in front (BEHIND_HTTPS_PROXY
+# off) from none: any client could send them, and a request it says is HTTPS would skip
+# the redirect to HTTPS. With one, from the proxy's address in FORWARDED_ALLOW_IPS, or
+# loopback (gunicorn's own default) when unset.
+_behind_https_proxy = os.environ.get("BEHIND_HTTPS_PROXY", "").lower() in {"1", "true", "yes", "on"}
+forwarded_allow_ips = (
+    os.environ.get("FORWARDED_ALLOW_IPS") or "127.0.0.1,::1" if _behind_https_proxy else ""
+)
+
 # Logs as the site's own are (site_config.log_config): JSON lines in production, plain with
 # DEBUG on; the access line names the request's id, as the site's lines do.
 _debug = os.environ.get("DEBUG", "").lower() in {"1", "true", "yes", "on"}

@@ -55,3 +55,19 @@ def test_each_start_counts_requests_in_a_fresh_folder(monkeypatch, tmp_path):
     gunicorn.on_starting(server=None)
 
     assert folder.is_dir() and list(folder.iterdir()) == []
+
+
+def test_without_a_tls_proxy_gunicorn_believes_no_forwarded_header(monkeypatch):
+    monkeypatch.delenv("FORWARDED_ALLOW_IPS", raising=False)
+
+    assert settings_with(monkeypatch, BEHIND_HTTPS_PROXY="false").forwarded_allow_ips == ""
+
+
+def test_behind_a_tls_proxy_gunicorn_believes_the_proxy_only(monkeypatch):
+    monkeypatch.delenv("FORWARDED_ALLOW_IPS", raising=False)
+    assert settings_with(monkeypatch, BEHIND_HTTPS_PROXY="true").forwarded_allow_ips == (
+        "127.0.0.1,::1"
+    )
+
+    proxied = settings_with(monkeypatch, BEHIND_HTTPS_PROXY="true", FORWARDED_ALLOW_IPS="10.0.0.2")
+    assert proxied.forwarded_allow_ips == "10.0.0.2"
