@@ -54,6 +54,8 @@ $(VENV)/.dev-installed: requirements.txt requirements-dev.txt | $(BIN)/python
 run: $(VENV)/.runtime-installed .env
 	@echo "==> Applying the database migrations (SQLite in var/ unless .env sets DATABASE_URL)"
 	$(BIN)/python manage.py migrate --no-input
+	@# Without Redis the rate limits count in the database cache's table (settings.CACHES).
+	$(BIN)/python manage.py createcachetable
 	@echo "==> Serving the site at http://127.0.0.1:$(PORT)/ (Ctrl-C stops it)"
 	@echo "    The admin: http://127.0.0.1:$(PORT)/admin/ ; create its first account with: make super"
 	@echo "    Every email the site sends is written to var/mail/ (confirmation links included)"
@@ -105,6 +107,7 @@ endif
 
 migr: $(MANAGE_NEEDS)
 	$(MANAGE) migrate --no-input
+	$(MANAGE) createcachetable
 
 super: $(MANAGE_NEEDS)
 	$(MANAGE) createsuperuser $(SUPERUSER_NO_INPUT)

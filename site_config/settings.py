@@ -226,8 +226,10 @@ CONFIRMATION_RESENDS_PER_HOUR = env.int("CONFIRMATION_RESENDS_PER_HOUR", default
 # Redis, for the task queue and the cache: set in production. Unset is the embedded mode
 # of `make run`, where one process does everything (see "task queue" below).
 REDIS_URL = env.str("REDIS_URL", default="")
-# The cache the address-based limits count in: Redis when there is one, shared by every
-# process; otherwise this process's memory, which is all the embedded mode has.
+# The cache the address-based limits count in, shared by every process the site runs as:
+# Redis when there is one; otherwise (the embedded mode) the database, so that gunicorn's
+# workers count one limit between them, not one each. `make run` creates its table
+# (createcachetable), and Django's test runner does for the tests.
 if REDIS_URL:
     CACHES = {
         "default": {
@@ -238,7 +240,12 @@ if REDIS_URL:
         }
     }
 else:
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.db.DatabaseCache",
+            "LOCATION": "site_cache",
+        }
+    }
 # What {% cache %} keeps (the blank message form answering each message sent): the same
 # until the next deploy, so each process keeps its own, in memory.
 CACHES["template_fragments"] = {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}

@@ -62,10 +62,17 @@ def test_redis() -> Iterator[redis.Redis]:
     client.close()
 
 
+MEMORY_CACHE = "django.core.cache.backends.locmem.LocMemCache"
+
+
 @pytest.fixture(autouse=True)
-def fresh_cache():
+def fresh_cache(settings):
     # The rate limits count in the cache, and {% cache %} keeps renderings; each test
-    # starts from nothing.
+    # starts from nothing. In this process's memory, so that a test without the database
+    # can start clean too: the embedded mode's database cache has tests of its own
+    # (tests/site_config/test_rate_limits.py, tests/system/test_embedded_limits.py).
+    if settings.CACHES["default"]["BACKEND"].endswith("DatabaseCache"):
+        settings.CACHES = {**settings.CACHES, "default": {"BACKEND": MEMORY_CACHE}}
     for cleared in (cache, caches["template_fragments"]):
         cleared.clear()
     yield

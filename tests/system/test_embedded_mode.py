@@ -41,6 +41,7 @@ def site(tmp_path):
     }
     manage = [sys.executable, str(ROOT / "manage.py")]
     subprocess.run([*manage, "migrate", "--no-input", "-v0"], env=env, check=True)
+    subprocess.run([*manage, "createcachetable"], env=env, check=True)
     subprocess.run([*manage, "collectstatic", "--no-input", "-v0"], env=env, check=True)
     server = subprocess.Popen(
         [*manage, "runserver", "--noreload", f"127.0.0.1:{port}"],
