@@ -52,6 +52,8 @@ VALID = {
     "old_password": "not-the-password",
     "new_password1": "quince-meadow-compass-77",
     "new_password2": "quince-meadow-compass-77",
+    "language": "ru",
+    "next": "/messages/",
 }
 
 # (url name, its form's fields, whether the person is signed in)
@@ -70,6 +72,9 @@ ENDPOINTS = [
     ("account_delete", ["password"], True),
     ("account_delete_validate", ["password"], True),
     ("email-confirm-resend", [], True),
+    ("logout", [], True),
+    ("set_language", ["language", "next"], False),
+    ("admin:login", ["username", "password"], False),
 ]
 
 
@@ -123,3 +128,72 @@ def test_no_input_breaks_an_endpoint(url_name, fields, signed_in, user):
     for account in User.objects.all():
         account.full_clean(exclude=["password"])
         assert "\x00" not in account.email
+
+
+# Pages read with whatever a link could carry: each takes arbitrary query strings, and
+# the paths with a part of their own take arbitrary text there.
+PAGES = [
+    ("/", False, False),
+    ("/messages/", True, False),
+    ("/accounts/login/", False, False),
+    ("/accounts/register/", False, False),
+    ("/admin/contact/message/", True, True),
+    ("/admin/users/user/", True, True),
+    ("/admin/users/accountemail/", True, True),
+]
+PATHS = ["/accounts/confirm/{}/", "/accounts/password/reset/{}/set-password/", "/messages/{}/"]
+QUERY_KEYS = [
+    "page",
+    "next",
+    "q",
+    "o",
+    "p",
+    "e",
+    "status__exact",
+    "sender__id__exact",
+    "_changelist_filters",
+    "junk",
+]
+
+
+@pytest.mark.parametrize(("path", "signed_in", "staff"), PAGES)
+def test_no_query_string_breaks_a_page(path, signed_in, staff, user):
+    client = Client()
+    if staff:
+        user.is_staff = user.is_superuser = True
+        user.save()
+    if signed_in:
+        client.force_login(user)
+
+    @hypothesis_settings(
+        max_examples=40,
+        deadline=None,
+        database=None,
+        suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+    )
+    @given(
+        query=st.dictionaries(st.sampled_from(QUERY_KEYS), st.lists(VALUES, max_size=2), max_size=4)
+    )
+    def get_anything(query: dict[str, list[str]]) -> None:
+        response = client.get(path, query)
+        assert response.status_code < 500, (query, response.status_code)
+
+    get_anything()
+
+
+@pytest.mark.parametrize("pattern", PATHS)
+def test_no_path_part_breaks_a_page(pattern, user):
+    client = Client()
+    client.force_login(user)
+
+    @hypothesis_settings(max_examples=40, deadline=None, database=None)
+    @given(
+        part=st.text(
+            st.characters(codec="utf-8", exclude_characters="/?#"), min_size=1, max_size=300
+        )
+    )
+    def get_anything(part: str) -> None:
+        response = client.get(pattern.format(part))
+        assert response.status_code < 500, (part, response.status_code)
+
+    get_anything()
