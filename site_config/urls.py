@@ -3,6 +3,9 @@ from django.urls import include, path
 
 from site_config import health, metrics
 
+# A request whose body cannot be read gets the site's page without reading it again.
+handler400 = "site_config.error_pages.bad_request"
+
 urlpatterns = [
     path("", include("contact.urls")),
     path("accounts/", include("users.urls")),

@@ -17,6 +17,7 @@ import pytest
 from tests.conftest import GOOD_PASSWORD, wait_until
 from tests.standins.directory import USERS, DirectoryStandIn
 from tests.standins.smtp import free_port
+from tests.system.probes import probe
 from tests.system.visitor import PRODUCTION_ON_LOOPBACK, Visitor
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -112,3 +113,15 @@ def test_the_web_process_delivers_email_with_no_other_service(site):
     [attachment] = list(written.iter_attachments())
     assert attachment.get_filename() == "directory-user.json"
     assert json.loads(attachment.get_content()) == [USERS[0]]
+
+
+def test_hostile_requests_get_clear_answers_and_no_server_error(site):
+    base_url, mail_folder = site
+    stranger = Visitor(base_url)
+    person = Visitor(base_url)
+    person.sign_up("sincere@april.biz", GOOD_PASSWORD, FolderMailbox(mail_folder))
+
+    assert probe(stranger) == []
+    assert probe(person) == []
+    stranger.close()
+    person.close()

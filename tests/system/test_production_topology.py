@@ -13,6 +13,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from tests.conftest import GOOD_PASSWORD, wait_until
 from tests.standins.directory import USERS
 from tests.standins.smtp import SmtpSink
+from tests.system.probes import probe
 from tests.system.topology import STAFF, WORKER_THREADS, Topology, topology_environment
 from tests.system.visitor import Visitor
 
@@ -134,3 +135,15 @@ def test_thirty_messages_reach_the_administrator_and_survive_a_killed_worker(top
     assert staff.admin_header(*STAFF) == "Emails sent: 60 (0 not delivered)"
     for visitor in [*visitors, staff]:
         visitor.close()
+
+
+def test_hostile_requests_get_clear_answers_and_no_server_error(topology):
+    stranger = Visitor(topology.base_url)
+    person = Visitor(topology.base_url)
+    person.sign_up("sincere@april.biz", GOOD_PASSWORD, topology.sink)
+
+    # gunicorn and PostgreSQL in front of the same answers as the embedded mode's.
+    assert probe(stranger) == []
+    assert probe(person) == []
+    stranger.close()
+    person.close()
