@@ -1,5 +1,5 @@
 import pytest
-from django.test import RequestFactory
+from django.test import Client, RequestFactory
 from django.utils import translation
 from django.views import defaults
 
@@ -49,4 +49,14 @@ def test_an_unreadable_request_gets_our_page_in_the_persons_language(
 
     assert response.status_code == 400
     assert heading in response.content.decode()
+    assert "Content-Security-Policy" in response.headers
+
+
+def test_a_form_without_its_token_gets_our_page_not_djangos():
+    client = Client(enforce_csrf_checks=True)
+
+    response = client.post("/accounts/login/", {"username": "a@example.org", "password": "x"})
+
+    assert response.status_code == 403
+    assert "<h1>The form has expired</h1>" in response.content.decode()
     assert "Content-Security-Policy" in response.headers
