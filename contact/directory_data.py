@@ -17,6 +17,8 @@ MAX_DEPTH = 8
 MAX_ITEMS = 100
 # Characters kept of each string.
 MAX_STRING = 1000
+# From here on json.dumps writes a whole float with an exponent (1e+16).
+WHOLE_FLOATS_FROM = 1e16
 # Stands for what was cut.
 CUT = "…"
 
@@ -37,7 +39,13 @@ def storable(value: Any, *, depth: int = 0) -> Any:
         return value
     if isinstance(value, float):
         # NaN and the infinities are not JSON, and PostgreSQL refuses them.
-        return value if math.isfinite(value) else str(value)
+        if not math.isfinite(value):
+            return str(value)
+        # PostgreSQL's jsonb gives a whole number this large back without its exponent,
+        # so as an int: kept as the int it is, the record reads as the email says.
+        if value.is_integer() and abs(value) >= WHOLE_FLOATS_FROM:
+            return int(value)
+        return value
     if isinstance(value, str):
         return text(value)
     if depth >= MAX_DEPTH:

@@ -5,6 +5,7 @@ from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
 
 from contact.selectors import message_counts
+from users.forms import AdminSignInForm
 
 
 class AdminSite(admin.AdminSite):
@@ -13,6 +14,7 @@ class AdminSite(admin.AdminSite):
     # The site's own name in the header and the title, not "Django administration".
     site_header = _("Write to the administrator")
     site_title = _("Write to the administrator")
+    login_form = AdminSignInForm
 
     def each_context(self, request: HttpRequest) -> dict[str, Any]:
         context = super().each_context(request)

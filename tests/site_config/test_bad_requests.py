@@ -43,3 +43,27 @@ def test_no_bad_body_gets_a_server_error(visitor, body):
                 html = response.content.decode()
                 assert "<title>Bad request" in html, (path, html[:200])
                 assert "Content-Security-Policy" in response.headers, path
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "/admin/contact/message/?status__exact=%00",
+        "/admin/contact/message/?q=a%00b",
+        "/admin/users/user/?o=%00",
+        "/messages/?page=%00",
+        "/accounts/login/?next=%00",
+        "/accounts/confirm/a%00b/",
+    ],
+)
+def test_a_nul_character_in_the_url_is_a_bad_request(url):
+    client = Client()
+    client.force_login(
+        User.objects.create_superuser(email="boss@example.org", password="plum-harbour-42")
+    )
+
+    response = client.get(url)
+
+    assert response.status_code == 400
+    assert "<h1>Bad request</h1>" in response.content.decode()
+    assert "Content-Security-Policy" in response.headers

@@ -98,3 +98,20 @@ def test_the_count_of_messages_is_said_in_each_language(
 
     assert messages_link(staff_client.get(url))[1] == english
     assert messages_link(staff_client.get(url, headers={"Accept-Language": "ru"}))[1] == russian
+
+
+def test_the_admin_sign_in_refuses_an_overlong_address_calmly(client):
+    response = client.post("/admin/login/", {"username": "x" * 200_000, "password": "x"})
+
+    assert response.status_code == 200
+    assert "at most 254 characters" in response.content.decode()
+
+
+def test_the_admin_sign_in_takes_the_address_in_any_case(client):
+    User.objects.create_superuser(email="boss@example.org", password=GOOD_PASSWORD)
+
+    response = client.post(
+        "/admin/login/", {"username": " BOSS@Example.org ", "password": GOOD_PASSWORD}
+    )
+
+    assert response.status_code == 302
