@@ -1,15 +1,67 @@
 import json
+from typing import Any
 
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils.html import format_html
+from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
-from django.utils.translation import ngettext
 from django_dramatiq.models import Task
 
-from contact.models import Message
+from contact.models import DeliveryEvent, Message
 from contact.services import messages_retry
+
+
+class OutcomeFilter(admin.SimpleListFilter):
+    """The header's three groups (contact.selectors.message_counts), which its numbers
+    link to."""
+
+    title = _("outcome")
+    parameter_name = "outcome"
+    GROUPS = {
+        "over": [s for s in Message.Status.values if s not in Message.IN_PROGRESS],
+        "not_delivered": list(Message.NOT_DELIVERED),
+        "waiting": list(Message.IN_PROGRESS),
+    }
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        return [
+            ("over", gettext("Attempts over (counted as sent)")),
+            ("not_delivered", gettext("Not delivered (failed or bounced)")),
+            ("waiting", gettext("Waiting (queued or sending)")),
+        ]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Message]) -> QuerySet[Message]:
+        statuses = self.GROUPS.get(self.value() or "")
+        return queryset if statuses is None else queryset.filter(status__in=statuses)
+
+
+class DeliveryEventInline(admin.TabularInline[DeliveryEvent, Message]):
+    """The message's timeline: every attempt and every report, in order."""
+
+    model = DeliveryEvent
+    verbose_name = _("timeline entry")
+    verbose_name_plural = _("timeline")
+    fields = (
+        "occurred_at",
+        "kind",
+        "event_type",
+        "status",
+        "applied",
+        "duration_ms",
+        "provider",
+        "detail",
+    )
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
 
 
 @admin.register(Message)
@@ -26,7 +78,7 @@ class MessageAdmin(admin.ModelAdmin[Message]):
         "directory_status",
     )
     list_display_links = ("subject",)
-    list_filter = ("status", "directory_status", "created_at")
+    list_filter = (OutcomeFilter, "status", "directory_status", "created_at")
     # Drill down by year, month and day above the list.
     date_hierarchy = "created_at"
     search_fields = ("sender_email", "subject")
@@ -39,11 +91,13 @@ class MessageAdmin(admin.ModelAdmin[Message]):
         "status",
         "attempts",
         "sent_at",
+        "provider_message_id",
         "last_error",
         "directory_status",
         "directory_data_pretty",
     )
     readonly_fields = fields
+    inlines = [DeliveryEventInline]
     actions = ["retry_delivery"]
 
     def has_add_permission(self, request: HttpRequest) -> bool:
@@ -71,8 +125,8 @@ class MessageAdmin(admin.ModelAdmin[Message]):
 
     @admin.action(description=_("Retry delivery"), permissions=["retry"])
     def retry_delivery(self, request: HttpRequest, queryset: QuerySet[Message]) -> None:
-        failed = queryset.filter(status=Message.Status.FAILED).values_list("pk", flat=True)
-        retried = messages_retry(message_ids=list(failed))
+        undelivered = queryset.filter(status__in=Message.NOT_DELIVERED).values_list("pk", flat=True)
+        retried = messages_retry(message_ids=list(undelivered))
         skipped = queryset.count() - retried
         queued_again = ngettext(
             "%(count)d message queued for delivery again.",
@@ -82,8 +136,8 @@ class MessageAdmin(admin.ModelAdmin[Message]):
         self.message_user(request, queued_again % {"count": retried})
         if skipped:
             not_failed = ngettext(
-                "%(count)d message skipped: only failed messages can be retried.",
-                "%(count)d messages skipped: only failed messages can be retried.",
+                "%(count)d message skipped: only failed or bounced messages can be retried.",
+                "%(count)d messages skipped: only failed or bounced messages can be retried.",
                 skipped,
             )
             self.message_user(request, not_failed % {"count": skipped}, messages.WARNING)

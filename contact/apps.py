@@ -7,6 +7,7 @@ class ContactConfig(AppConfig):
     verbose_name = _("Messages to the administrator")
 
     def ready(self) -> None:
-        # Declares the delivery actor, and so its queue, on the broker in every process,
-        # the web process included, before any worker starts consuming.
-        from contact import tasks  # noqa: F401
+        # tasks declares the delivery actor, and so its queue, on the broker in every
+        # process, the web process included, before any worker starts consuming; tracking
+        # connects the email provider's reports (anymail's tracking signal).
+        from contact import tasks, tracking  # noqa: F401

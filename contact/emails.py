@@ -8,6 +8,7 @@ from email.utils import parseaddr
 from typing import Any
 from urllib.parse import urlsplit
 
+from anymail.message import AnymailMessage
 from django.apps import AppConfig
 from django.conf import settings
 from django.core import checks
@@ -21,9 +22,12 @@ from contact.directory import DirectoryLookup
 from contact.models import Message
 
 DIRECTORY_ATTACHMENT_NAME = "directory-user.json"
+# The key of the message's id in the metadata an email provider keeps with the email and
+# sends back with each of its reports.
+METADATA_KEY = "contact_message"
 
 
-def admin_email(message: Message, lookup: DirectoryLookup) -> EmailMultiAlternatives:
+def admin_email(message: Message, lookup: DirectoryLookup) -> AnymailMessage:
     """The email for `message`: to ADMIN_EMAIL, replies to the sender, and everything the
     directory knows of the sender attached.
 
@@ -31,7 +35,8 @@ def admin_email(message: Message, lookup: DirectoryLookup) -> EmailMultiAlternat
     LANGUAGE_CODE, each with a link to the message's admin page under SITE_URL. The
     sender's subject is the only text of theirs in a header, forced onto one line here and
     checked again by Django's header checks; the directory's data stays in the bodies and
-    the attachment.
+    the attachment. Through an email provider (anymail) the message's id goes along as
+    metadata; an SMTP server is given none of it.
     """
     context = {
         "message": message,
@@ -46,13 +51,14 @@ def admin_email(message: Message, lookup: DirectoryLookup) -> EmailMultiAlternat
         subject = render_to_string("contact/email/subject.txt", context)
         body = render_to_string("contact/email/body.txt", context)
         html = render_to_string("contact/email/body.html", context)
-    email = EmailMultiAlternatives(
+    email = AnymailMessage(
         subject=as_typed("".join(subject.splitlines())),
         body=body,
         from_email=settings.DEFAULT_FROM_EMAIL,
         to=[settings.ADMIN_EMAIL],
         reply_to=[message.sender_email],
         headers={"Message-ID": message_id_header(message)},
+        metadata={METADATA_KEY: str(message.pk)},
     )
     check_addresses(email)
     email.attach_alternative(html, "text/html")

@@ -10,6 +10,25 @@ SUBJECT_MAX_LENGTH = 150
 BODY_MAX_LENGTH = 5000
 
 
+class MessageStatus(models.TextChoices):
+    """Where a message is. The first four are the outbox's (site_config.outbox), the same
+    values; the rest come from what the email provider reports once a message is sent."""
+
+    QUEUED = OutboxStatus.QUEUED.value, OutboxStatus.QUEUED.label
+    SENDING = OutboxStatus.SENDING.value, OutboxStatus.SENDING.label
+    # Accepted by the mail server or the provider; nothing heard since.
+    SENT = OutboxStatus.SENT.value, OutboxStatus.SENT.label
+    # The provider is still trying to hand it to the administrator's mail system.
+    DEFERRED = "deferred", _("Deferred")
+    DELIVERED = "delivered", _("Delivered")
+    # Delivered, and then marked as spam by the administrator's mail system.
+    COMPLAINED = "complained", _("Delivered, marked as spam")
+    # The provider could not deliver it: bounced, rejected or failed at its end.
+    BOUNCED = "bounced", _("Bounced")
+    # Every attempt failed, or the mail server refused it for good.
+    FAILED = OutboxStatus.FAILED.value, OutboxStatus.FAILED.label
+
+
 class Message(models.Model):
     """A message to the administrator and the record of its delivery.
 
@@ -18,10 +37,13 @@ class Message(models.Model):
     here.
     """
 
-    Status = OutboxStatus
+    Status = MessageStatus
 
-    # Not final yet: still to be delivered, or being delivered now.
+    # Not out yet: still to be delivered, or being delivered now.
     IN_PROGRESS = (Status.QUEUED, Status.SENDING)
+    # Did not reach the administrator: refused by the mail server or every attempt
+    # failed, or bounced after the provider took it.
+    NOT_DELIVERED = (Status.BOUNCED, Status.FAILED)
 
     class DirectoryStatus(models.TextChoices):
         FOUND = "found", _("Found")
@@ -71,6 +93,13 @@ class Message(models.Model):
     # (new, retried, or swept after its task was lost).
     relayed_at = models.DateTimeField(_("relayed"), null=True, blank=True)
 
+    # What the email provider called the email when it took it (anymail's
+    # `anymail_status.message_id`): its reports name the message by it. Nullable, as
+    # request_id is, so that adding it left the table in place on SQLite.
+    provider_message_id = models.CharField(  # noqa: DJ001
+        _("provider message id"), max_length=255, null=True, blank=True
+    )
+
     # Blank until the first attempt has asked the directory.
     directory_status = models.CharField(
         _("directory"), max_length=16, choices=DirectoryStatus, blank=True
@@ -90,6 +119,8 @@ class Message(models.Model):
             # A person's recent messages: the hourly limit, and their own list.
             models.Index(fields=["sender", "-created_at"], name="contact_msg_sender_created"),
             models.Index(fields=["directory_status"], name="contact_msg_directory_status"),
+            # A provider's report names the message by the provider's id.
+            models.Index(fields=["provider_message_id"], name="contact_msg_provider_id"),
             # The sweeper's two questions: queued and overdue, sending and abandoned.
             models.Index(fields=["status", "next_attempt_at"], name="contact_msg_status_due"),
             models.Index(fields=["status", "lease_expires_at"], name="contact_msg_status_lease"),
@@ -103,6 +134,58 @@ class Message(models.Model):
 
     def __str__(self) -> str:
         return self.subject
+
+
+class DeliveryEvent(models.Model):
+    """One entry of a message's timeline: an attempt to send it, or a report from the
+    email provider about what became of it."""
+
+    class Kind(models.TextChoices):
+        ATTEMPT = "attempt", _("Attempt")
+        REPORT = "report", _("Provider report")
+
+    message = models.ForeignKey(
+        Message, on_delete=models.CASCADE, related_name="events", verbose_name=_("message")
+    )
+    kind = models.CharField(_("kind"), max_length=16, choices=Kind)
+    # When the attempt started, or when the provider says the event happened.
+    occurred_at = models.DateTimeField(_("when"), default=timezone.now)
+    # An attempt's outcome (sent, retry, failed), or the report's type in anymail's
+    # words (delivered, bounced, deferred, complained, opened...).
+    event_type = models.CharField(_("event"), max_length=32)
+    # The status the report stands for, blank for one that stands for none (an open, a
+    # click); for an attempt, the status it left the message in.
+    status = models.CharField(_("status"), max_length=16, choices=Message.Status, blank=True)
+    # Whether the report moved the message to that status: an older or a weaker report
+    # (deferred after delivered) is kept but changes nothing.
+    applied = models.BooleanField(_("applied"), default=False)
+    duration_ms = models.PositiveIntegerField(_("duration (ms)"), null=True, blank=True)
+    # The mail server's error, or the provider's reason and its mail server's reply.
+    detail = models.TextField(_("detail"), blank=True)
+    # Blank for an SMTP server; else anymail's name of the provider ("Postmark").
+    provider = models.CharField(_("provider"), max_length=32, blank=True)
+    provider_message_id = models.CharField(_("provider message id"), max_length=255, blank=True)
+    # A report's own id (anymail's event_id, or a digest of the report when the provider
+    # gives none): the same report posted again is recognised and applied once.
+    provider_event_id = models.CharField(  # noqa: DJ001
+        _("provider event id"), max_length=255, null=True, blank=True
+    )
+
+    class Meta:
+        verbose_name = _("delivery event")
+        verbose_name_plural = _("delivery events")
+        ordering = ["occurred_at", "pk"]
+        indexes = [
+            models.Index(fields=["message", "occurred_at"], name="contact_event_message_when")
+        ]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["provider", "provider_event_id"], name="contact_event_reported_once"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.event_type} ({self.occurred_at:%Y-%m-%d %H:%M:%S})"
 
 
 class MessageTally(models.Model):

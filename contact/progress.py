@@ -1,22 +1,22 @@
 """Where a message is, told to the person who wrote it, in plain words.
 
-The admin shows the delivery record as it is (status, attempts, the SMTP error); the
-person sees the same row as a few words and a timeline, without the technical detail
-of the site's mail server. Both "queued" and "sending" are "on its way" to them, which
-is also what the confirmation after a send says.
+The admin shows the delivery record as it is (status, attempts, the mail server's
+replies, the provider's reports); the person sees the same record as a few words and a
+timeline, without the technical detail. Both "queued" and "sending" are "on its way" to
+them, which is also what the confirmation after a send says.
 """
 
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.utils.translation import gettext, ngettext
+from django.utils.translation import gettext, gettext_lazy, ngettext
 
-from contact.models import Message
+from contact.models import DeliveryEvent, Message
 
 
 @dataclass(frozen=True)
 class Progress:
-    # on-its-way, sent or failed: the CSS class and the tests' handle.
+    # on-its-way, sent, delivered or failed: the CSS class and the tests' handle.
     kind: str
     label: str
 
@@ -29,18 +29,73 @@ class Step:
 
 
 def progress(message: Message) -> Progress:
-    if message.status == Message.Status.SENT:
+    status = message.status
+    if status == Message.Status.SENT:
         return Progress("sent", gettext("Sent"))
-    if message.status == Message.Status.FAILED:
+    if status == Message.Status.DELIVERED:
+        return Progress("delivered", gettext("Delivered"))
+    if status == Message.Status.COMPLAINED:
+        return Progress("delivered", gettext("Delivered (filed as spam)"))
+    if status in Message.NOT_DELIVERED:
         return Progress("failed", gettext("Not delivered"))
-    if message.attempts and message.status == Message.Status.QUEUED:
+    if status == Message.Status.DEFERRED:
+        return Progress("on-its-way", gettext("On its way (delayed)"))
+    if message.attempts and status == Message.Status.QUEUED:
         return Progress("on-its-way", gettext("On its way (trying again)"))
     return Progress("on-its-way", gettext("On its way"))
+
+
+# What each report of the provider tells the person; the rest (opens, clicks) is the
+# administrator's business.
+REPORT_STEPS = {
+    Message.Status.DEFERRED: (
+        "deferred",
+        gettext_lazy(
+            "The administrator's mail system has not accepted it yet; the mail service "
+            "keeps trying."
+        ),
+    ),
+    Message.Status.DELIVERED: (
+        "delivered",
+        gettext_lazy("Delivered to the administrator's mailbox."),
+    ),
+    Message.Status.COMPLAINED: (
+        "complained",
+        gettext_lazy("The administrator's mail system filed it as spam."),
+    ),
+    Message.Status.BOUNCED: (
+        "bounced",
+        gettext_lazy("The administrator's mail system refused it."),
+    ),
+}
 
 
 def timeline(message: Message) -> list[Step]:
     """What has happened to the message so far, oldest first."""
     steps = [Step("written", message.created_at, gettext("You wrote it."))]
+    events = list(message.events.all())
+    if any(event.kind == DeliveryEvent.Kind.ATTEMPT for event in events):
+        steps += [step for event in events if (step := _event_step(event)) is not None]
+    else:
+        # Written before attempts were recorded one by one: told from the row alone.
+        steps += _counted_attempts(message)
+    steps += _now(message)
+    return steps
+
+
+def _event_step(event: DeliveryEvent) -> Step | None:
+    if event.kind == DeliveryEvent.Kind.ATTEMPT:
+        if event.event_type == "sent":
+            text = gettext("Handed to the administrator's mail server.")
+            return Step("sent", event.occurred_at, text)
+        return Step("retried", event.occurred_at, gettext("An attempt did not get through."))
+    if event.status in REPORT_STEPS:
+        kind, told = REPORT_STEPS[Message.Status(event.status)]
+        return Step(kind, event.occurred_at, str(told))
+    return None
+
+
+def _counted_attempts(message: Message) -> list[Step]:
     # While queued every attempt so far failed; while sending or once sent, the last
     # one is the current or the good one. A failed message says it all in one step.
     failed_attempts = {
@@ -48,6 +103,7 @@ def timeline(message: Message) -> list[Step]:
         Message.Status.SENDING: message.attempts - 1,
         Message.Status.SENT: message.attempts - 1,
     }.get(Message.Status(message.status), 0)
+    steps = []
     if failed_attempts > 0:
         steps.append(
             Step(
@@ -61,35 +117,26 @@ def timeline(message: Message) -> list[Step]:
                 % {"count": failed_attempts},
             )
         )
+    if message.status == Message.Status.SENT:
+        text = gettext("Handed to the administrator's mail server.")
+        steps.append(Step("sent", message.sent_at, text))
+    return steps
+
+
+def _now(message: Message) -> list[Step]:
+    """Where the message is now, when the steps so far do not say it."""
     if message.status == Message.Status.QUEUED:
         if message.attempts:
-            steps.append(
-                Step("queued", message.next_attempt_at, gettext("The site will try again."))
-            )
-        else:
-            steps.append(Step("queued", None, gettext("Waiting to be sent.")))
-    elif message.status == Message.Status.SENDING:
-        steps.append(Step("sending", None, gettext("Being sent now.")))
-    elif message.status == Message.Status.SENT:
-        steps.append(
-            Step(
-                "sent",
-                message.sent_at,
-                gettext("Handed to the administrator's mail server."),
-            )
+            return [Step("queued", message.next_attempt_at, gettext("The site will try again."))]
+        return [Step("queued", None, gettext("Waiting to be sent."))]
+    if message.status == Message.Status.SENDING:
+        return [Step("sending", None, gettext("Being sent now."))]
+    if message.status == Message.Status.FAILED:
+        attempts = max(message.attempts, 1)
+        text = ngettext(
+            "It did not reach the administrator: the site gave up after %(count)d attempt.",
+            "It did not reach the administrator: the site gave up after %(count)d attempts.",
+            attempts,
         )
-    else:
-        steps.append(
-            Step(
-                "failed",
-                None,
-                ngettext(
-                    "It did not reach the administrator: the site gave up after %(count)d attempt.",
-                    "It did not reach the administrator: the site gave up after "
-                    "%(count)d attempts.",
-                    max(message.attempts, 1),
-                )
-                % {"count": max(message.attempts, 1)},
-            )
-        )
-    return steps
+        return [Step("failed", None, text % {"count": attempts})]
+    return []

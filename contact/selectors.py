@@ -10,15 +10,27 @@ from users.models import User
 
 @dataclass(frozen=True)
 class MessageCounts:
-    total: int
-    failed: int
+    """The admin header's numbers (docs/delivery.md defines them for staff)."""
+
+    # Every message whose attempts are over: it went out (sent, deferred, delivered,
+    # complained), or it definitely did not (failed, bounced).
+    sent: int
+    # Of those, the ones that did not reach the administrator: failed or bounced.
+    not_delivered: int
+    # Not out yet: queued or being sent now.
+    waiting: int
 
 
 def message_counts() -> MessageCounts:
-    """Every delivery record, and how many of them were not delivered: exact, and one
-    query over a few dozen rows however many messages there are."""
+    """The header's counts: exact, and one query over a few dozen rows however many
+    messages there are."""
     by_status = message_counts_by_status()
-    return MessageCounts(total=sum(by_status.values()), failed=by_status[Message.Status.FAILED])
+    waiting = sum(by_status[status] for status in Message.IN_PROGRESS)
+    return MessageCounts(
+        sent=sum(by_status.values()) - waiting,
+        not_delivered=sum(by_status[status] for status in Message.NOT_DELIVERED),
+        waiting=waiting,
+    )
 
 
 def message_counts_by_status() -> dict[str, int]:

@@ -2,27 +2,31 @@
 
 Each status change of a Message happens in one function here: message_create
 (queued), message_deliver (sending, then sent, failed, or queued again for a retry),
-messages_retry (failed back to queued) and messages_sweep (abandoned sending back to
-queued, or to failed when it was the last attempt). messages_relay is the one place that
-hands messages to the broker.
+messages_retry (failed or bounced back to queued), messages_sweep (abandoned sending
+back to queued, or to failed when it was the last attempt) and message_report (sent on
+to deferred, delivered, complained or bounced, as the email provider reports).
+messages_relay is the one place that hands messages to the broker.
 """
 
+import enum
 import logging
 import time
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db import InterfaceError, OperationalError, connection
+from django.db import IntegrityError, InterfaceError, OperationalError, connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
 from contact.directory import DirectoryLookup, shared_directory_client, user_directory
 from contact.emails import admin_email
-from contact.models import Message
-from contact.smtp import send_email
+from contact.models import DeliveryEvent, Message
+from contact.smtp import Receipt, send_email
 from site_config import request_id
 from site_config.outbox import (
+    ERROR_TEXT_MAX_LENGTH,
     DeliveryDeferred,
     DeliveryFailed,
     record_failed_attempt,
@@ -96,9 +100,12 @@ def messages_relay(*, enqueue: Callable[[int], object], limit: int = RELAY_BATCH
 
 
 def messages_retry(*, message_ids: Iterable[int]) -> int:
-    """Queue failed messages for a fresh round of attempts; returns how many."""
-    # Conditional, so a message that is not failed (any more) is left alone.
-    return Message.objects.filter(pk__in=list(message_ids), status=Message.Status.FAILED).update(
+    """Queue messages that did not reach the administrator (failed, or bounced after the
+    provider took them) for a fresh round of attempts; returns how many."""
+    # Conditional, so a message that was delivered (or is on its way) is left alone.
+    return Message.objects.filter(
+        pk__in=list(message_ids), status__in=Message.NOT_DELIVERED
+    ).update(
         status=Message.Status.QUEUED, attempts=0, next_attempt_at=timezone.now(), relayed_at=None
     )
 
@@ -164,6 +171,7 @@ def message_deliver(*, message_id: int) -> None:
 
 
 def _deliver(message: Message) -> None:
+    started_at = timezone.now()
     started = time.monotonic()
     if message.sender_email_confirmed is True:
         # The directory never raises: whatever it does, the email goes out.
@@ -176,10 +184,10 @@ def _deliver(message: Message) -> None:
     message.directory_status = lookup.status
     message.directory_data = lookup.users
     try:
-        send_email(admin_email(message, lookup))
+        taken = send_email(admin_email(message, lookup))
     except Exception as error:
         try:
-            _record_failure(message, error)
+            _record_failure(message, error, _Attempt(started_at, started))
         finally:
             _log_attempt(message, lookup, started, looked_up)
     else:
@@ -187,7 +195,7 @@ def _deliver(message: Message) -> None:
         # write. A worker killed inside that window leaves the row sending; when its
         # lease ends the email is sent again (the same Message-ID lets mail systems
         # tell): at least once, rather than perhaps never.
-        _record_sent(message)
+        _record_sent(message, taken, _Attempt(started_at, started))
         _log_attempt(message, lookup, started, looked_up)
 
 
@@ -237,17 +245,44 @@ def _claim(message_id: int) -> Message | None:
     return Message.objects.get(pk=message_id)
 
 
-def _record_sent(message: Message) -> None:
+@dataclass(frozen=True)
+class _Attempt:
+    started_at: datetime
+    started: float
+
+    def event(self, message: Message, detail: str, receipt: Receipt | None = None) -> DeliveryEvent:
+        """The attempt's entry on the message's timeline, as the attempt left the message."""
+        return DeliveryEvent(
+            message=message,
+            kind=DeliveryEvent.Kind.ATTEMPT,
+            occurred_at=self.started_at,
+            event_type=ATTEMPT_OUTCOMES.get(message.status, message.status),
+            status=message.status,
+            applied=True,
+            duration_ms=round((time.monotonic() - self.started) * 1000),
+            detail=detail,
+            provider=receipt.provider if receipt else "",
+            provider_message_id=(receipt.message_id or "") if receipt else "",
+        )
+
+
+def _record_sent(message: Message, receipt: Receipt, attempt: _Attempt) -> None:
     message.status = Message.Status.SENT
     message.sent_at = timezone.now()
     message.last_error = ""
     message.lease_expires_at = None
-    _save_outcome(message, [*RECORDED_FIELDS, "sent_at"])
+    message.provider_message_id = receipt.message_id
+    fields = [*RECORDED_FIELDS, "sent_at", "provider_message_id"]
+    _save_outcome(message, fields, attempt.event(message, receipt.detail, receipt))
+    if receipt.message_id:
+        _apply_early_reports(message)
 
 
-def _record_failure(message: Message, error: Exception) -> None:
+def _record_failure(message: Message, error: Exception, attempt: _Attempt) -> None:
     permanent = record_failed_attempt(message, error)
-    _save_outcome(message, [*RECORDED_FIELDS, "next_attempt_at"])
+    _save_outcome(
+        message, [*RECORDED_FIELDS, "next_attempt_at"], attempt.event(message, message.last_error)
+    )
     if message.status == Message.Status.FAILED:
         reason = "permanent error" if permanent else f"{message.attempts} attempts used"
         # An error, so that it reaches someone: a message that will never arrive.
@@ -261,13 +296,16 @@ def _record_failure(message: Message, error: Exception) -> None:
     raise DeliveryDeferred(message.last_error, retry_in=retry_delay(message.attempts)) from error
 
 
-def _save_outcome(message: Message, fields: list[str]) -> None:
-    """Write an attempt's outcome, through a database restart if need be: once an email
-    is out, losing its record would send it again."""
+def _save_outcome(message: Message, fields: list[str], event: DeliveryEvent) -> None:
+    """Write an attempt's outcome and its entry on the timeline, together, through a
+    database restart if need be: once an email is out, losing its record would send it
+    again."""
     deadline = time.monotonic() + OUTCOME_WRITE_RETRY_SECONDS
     while True:
         try:
-            message.save(update_fields=fields)
+            with transaction.atomic():
+                message.save(update_fields=fields)
+                event.save()
             return
         except (OperationalError, InterfaceError):
             if time.monotonic() > deadline:
@@ -275,3 +313,144 @@ def _save_outcome(message: Message, fields: list[str]) -> None:
             logger.warning("Database unavailable; retrying the outcome of message %s.", message.pk)
             connection.close()
             time.sleep(1)
+
+
+# ---------------------------------------------------------------- provider reports
+
+
+@dataclass(frozen=True)
+class Report:
+    """What an email provider reported about one email (contact.tracking reads it off
+    anymail's tracking event)."""
+
+    provider: str
+    # anymail's event type: delivered, bounced, deferred, complained, opened...
+    event_type: str
+    # The provider's id of the report, which it sends again with a replay.
+    event_id: str
+    # The provider's id of the email, and the message's own id if the provider sent
+    # back the metadata the email carried.
+    provider_message_id: str | None
+    site_message_id: str | None
+    occurred_at: datetime | None
+    detail: str
+
+
+class ReportOutcome(enum.Enum):
+    # The message moved to the status the report stands for.
+    APPLIED = "applied"
+    # On the timeline, status unchanged: a report of no status (an open), an older or a
+    # weaker one (deferred after delivered), or one about an earlier send.
+    RECORDED = "recorded"
+    # This report was applied before.
+    REPEATED = "repeated"
+    # It names no message of this site (another site's email on the same account).
+    UNKNOWN = "unknown"
+
+
+# What a report means for the message, for the types that mean anything.
+REPORTED_STATUS: dict[str, str] = {
+    "deferred": Message.Status.DEFERRED,
+    "delivered": Message.Status.DELIVERED,
+    "complained": Message.Status.COMPLAINED,
+    "bounced": Message.Status.BOUNCED,
+    "rejected": Message.Status.BOUNCED,
+    "failed": Message.Status.BOUNCED,
+}
+# How far along the way after sending each status is. A report moves a message only
+# further, so reports arriving out of order end where the last one sent would: a late
+# "deferred" after "delivered" changes nothing, a bounce after "delivered" does.
+REPORT_RANK: dict[str, int] = {
+    Message.Status.SENT: 0,
+    Message.Status.DEFERRED: 1,
+    Message.Status.DELIVERED: 2,
+    Message.Status.COMPLAINED: 3,
+    Message.Status.BOUNCED: 3,
+}
+
+
+def message_report(report: Report) -> ReportOutcome:
+    """Put a provider's report on the message's timeline, once, and move the message on
+    if the report takes it further (REPORT_RANK)."""
+    message = _reported_message(report)
+    if message is None:
+        logger.warning(
+            "report_unknown provider=%s event=%s provider_message_id=%s",
+            report.provider,
+            report.event_type,
+            report.provider_message_id,
+        )
+        return ReportOutcome.UNKNOWN
+    status = REPORTED_STATUS.get(report.event_type, "")
+    event = DeliveryEvent(
+        message=message,
+        kind=DeliveryEvent.Kind.REPORT,
+        occurred_at=report.occurred_at or timezone.now(),
+        event_type=report.event_type[:32],
+        status=status,
+        detail=report.detail[:ERROR_TEXT_MAX_LENGTH],
+        provider=report.provider[:32],
+        provider_message_id=(report.provider_message_id or "")[:255],
+        provider_event_id=report.event_id[:255],
+    )
+    try:
+        # Committed on its own before the message moves: a worker recording the send
+        # after this finds it (_apply_early_reports).
+        with transaction.atomic():
+            event.save()
+    except IntegrityError:
+        return ReportOutcome.REPEATED
+    if not status or not _move_on(message.pk, status, report.provider_message_id):
+        outcome = ReportOutcome.RECORDED
+    else:
+        DeliveryEvent.objects.filter(pk=event.pk).update(applied=True)
+        outcome = ReportOutcome.APPLIED
+    logger.info(
+        "report message_id=%s provider=%s event=%s outcome=%s",
+        message.pk,
+        report.provider,
+        report.event_type,
+        outcome.value,
+        extra={"message_id": message.pk, "outcome": outcome.value},
+    )
+    return outcome
+
+
+def _reported_message(report: Report) -> Message | None:
+    """The message a report is about: by the id the email carried as metadata, else by
+    the provider's id of the email."""
+    if report.site_message_id and report.site_message_id.isdecimal():
+        found = Message.objects.filter(pk=int(report.site_message_id)).first()
+        if found is not None:
+            return found
+    if report.provider_message_id:
+        return Message.objects.filter(provider_message_id=report.provider_message_id).first()
+    return None
+
+
+def _move_on(message_id: int, status: str, provider_message_id: str | None) -> bool:
+    """Move a sent message to `status` if that is further along, in one conditional
+    update; a report about an earlier send (before a retry) moves nothing."""
+    earlier = [before for before, rank in REPORT_RANK.items() if rank < REPORT_RANK[status]]
+    moved = Message.objects.filter(pk=message_id, status__in=earlier)
+    if provider_message_id:
+        moved = moved.filter(provider_message_id=provider_message_id)
+    return bool(moved.update(status=status))
+
+
+def _apply_early_reports(message: Message) -> None:
+    """Apply the reports that came in before the send was recorded: a provider may
+    report faster than the worker writes."""
+    early = [
+        event
+        for event in message.events.filter(
+            kind=DeliveryEvent.Kind.REPORT,
+            provider_message_id=message.provider_message_id,
+            applied=False,
+        ).exclude(status="")
+    ]
+    if not early:
+        return
+    furthest = max(early, key=lambda event: REPORT_RANK[event.status])
+    if _move_on(message.pk, furthest.status, message.provider_message_id):
+        DeliveryEvent.objects.filter(pk=furthest.pk).update(applied=True)

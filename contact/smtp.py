@@ -58,16 +58,29 @@ class _KeptConnection:
         )
 
 
+@dataclass(frozen=True)
+class Receipt:
+    """Who took an email and what they called it, for the message's timeline."""
+
+    # anymail's name of the email provider ("Postmark"); blank for an SMTP server.
+    provider: str
+    # The provider's id of the email, which its reports name it by.
+    message_id: str | None
+    detail: str
+
+
 _this_thread = threading.local()
 
 
-def send_email(email: EmailMessage) -> None:
-    """Send `email` over this thread's connection, opened first if need be. Raises what
-    the backend raises (smtplib's errors, OSError); the connection is then closed."""
+def send_email(email: EmailMessage) -> Receipt:
+    """Send `email` over this thread's connection, opened first if need be, and say who
+    took it. Raises what the backend raises (smtplib's errors, OSError, anymail's); the
+    connection is then closed."""
     if not settings.EMAIL_KEEP_CONNECTION:
         # Django's backend opens a connection for the email and closes it after.
-        get_connection().send_messages([email])
-        return
+        backend = get_connection()
+        backend.send_messages([email])
+        return receipt(email, backend)
     kept: _KeptConnection | None = getattr(_this_thread, "kept", None)
     if kept is None or not kept.reusable():
         close_connection()
@@ -80,12 +93,29 @@ def send_email(email: EmailMessage) -> None:
         # Whatever state the session is in now, the next email starts a fresh one.
         close_connection()
         raise
+    taken = receipt(email, kept.backend)
     if not isinstance(kept.backend, SmtpEmailBackend):
-        # Files, the console, memory: no handshake to save, and a file per email.
+        # Files, the console, memory, a provider's API: no handshake to save.
         close_connection()
-        return
+        return taken
     kept.emails_sent += 1
     kept.last_used = time.monotonic()
+    return taken
+
+
+def receipt(email: EmailMessage, backend: BaseEmailBackend) -> Receipt:
+    """What the backend that sent `email` said of it: an anymail backend leaves the
+    provider's answer on the email (`anymail_status`)."""
+    status = getattr(email, "anymail_status", None)
+    if status is not None and status.status is not None:
+        provider = str(getattr(backend, "esp_name", ""))
+        # One recipient, so one id (anymail gives a set only for several).
+        message_id = status.message_id if isinstance(status.message_id, str) else None
+        states = ", ".join(sorted(status.status))
+        return Receipt(provider, message_id, f"Accepted by {provider} as {message_id} ({states}).")
+    if isinstance(backend, SmtpEmailBackend):
+        return Receipt("", None, f"Accepted by the mail server {backend.host}:{backend.port}.")
+    return Receipt("", None, f"Handed to {type(backend).__module__}.")
 
 
 def close_connection() -> None:

@@ -6,6 +6,7 @@ from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
+from anymail.exceptions import AnymailAPIError, AnymailConfigurationError, AnymailError
 from django.conf import settings
 from django.core.mail import BadHeaderError
 from django.db import models, transaction
@@ -98,7 +99,17 @@ def record_failed_attempt(row: Any, error: Exception) -> bool:
 def is_permanent_send_error(error: Exception) -> bool:
     """Whether sending again could not succeed: the server refused for good (5xx,
     including bad credentials), or the email itself is malformed. Refused or dropped
-    connections, timeouts and 4xx answers are transient."""
+    connections, timeouts and 4xx answers are transient.
+
+    A provider's API (anymail) is judged by its HTTP answer: a 4xx but 429 is for good,
+    a 5xx, a 429 or no answer at all is transient. Its refusal of the recipient, of the
+    email's content or of the site's settings holds on every attempt too.
+    """
+    if isinstance(error, AnymailAPIError):
+        code = error.status_code
+        return code is not None and 400 <= code < 500 and code != 429
+    if isinstance(error, AnymailError | AnymailConfigurationError):
+        return True
     if isinstance(error, smtplib.SMTPRecipientsRefused):
         return all(500 <= code < 600 for code, _ in error.recipients.values())
     if isinstance(error, smtplib.SMTPResponseException):

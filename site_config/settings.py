@@ -73,6 +73,8 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django_htmx",
     "axes",
+    # Email providers' backends and their tracking webhooks (docs/delivery.md).
+    "anymail",
     "users",
     "contact",
 ]
@@ -97,6 +99,8 @@ MIDDLEWARE = [
     "csp.middleware.CSPMiddleware",
     # Inside the policy's middleware, so its 400 carries the security headers too.
     "site_config.request_guard.NulCharacterGuardMiddleware",
+    # The providers' webhooks: off without a secret, and a body they cannot read is a 400.
+    "contact.webhooks.TrackingWebhookMiddleware",
     # Last, as django-axes asks: it turns a locked-out sign-in into the lockout answer.
     "axes.middleware.AxesMiddleware",
 ]
@@ -336,6 +340,20 @@ EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=10)
 # contact.smtp's limits); false opens one per email, for a server that dislikes reuse.
 EMAIL_KEEP_CONNECTION = env.bool("EMAIL_KEEP_CONNECTION", default=True)
 EMAIL_FILE_PATH = env.path("EMAIL_FILE_PATH", default=VAR_DIR / "mail")
+# An email provider instead of SMTP: EMAIL_BACKEND names one of anymail's backends
+# (anymail.backends.postmark.EmailBackend, ...) and each ANYMAIL_<NAME> variable becomes
+# anymail's <NAME> setting (ANYMAIL_POSTMARK_SERVER_TOKEN, ANYMAIL_WEBHOOK_SECRET, ...).
+ANYMAIL: dict[str, object] = {
+    name.removeprefix("ANYMAIL_"): value
+    for name, value in os.environ.items()
+    if name.startswith("ANYMAIL_")
+}
+# Basic-auth credentials ("user:password") the tracking webhooks take; several, comma
+# separated, while one is being replaced by another.
+if isinstance(ANYMAIL.get("WEBHOOK_SECRET"), str):
+    ANYMAIL["WEBHOOK_SECRET"] = [
+        secret for secret in str(ANYMAIL["WEBHOOK_SECRET"]).split(",") if secret
+    ]
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="webmaster@localhost")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
 # Where people's messages go.

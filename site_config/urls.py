@@ -12,6 +12,8 @@ urlpatterns = [
     # The language switcher posts here (Django's set_language).
     path("i18n/", include("django.conf.urls.i18n")),
     path("admin/", admin.site.urls),
+    # The email providers' tracking webhooks (contact.webhooks guards them).
+    path("anymail/", include("anymail.urls")),
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),
     path("metrics", metrics.metrics, name="metrics"),

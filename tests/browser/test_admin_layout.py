@@ -109,7 +109,7 @@ def test_the_header_counts_are_underlined_and_legible(live_server, page: Page, t
     body = relative_luminance(page.evaluate("getComputedStyle(document.body).backgroundColor"))
     assert (body < 0.5) == (theme == "dark"), "the page is not in the theme asked for"
     links = page.locator("#delivery-counts a")
-    expect(links).to_have_count(2)
+    expect(links).to_have_count(3)
 
     for link in links.all():
         colours = link.evaluate(LINK_COLOURS)

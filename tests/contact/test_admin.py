@@ -12,7 +12,9 @@ from users.models import User
 
 pytestmark = pytest.mark.django_db
 
-HEADER = "Emails sent: 3 (1 not delivered)"
+# Sent twice, delivered, failed, bounced: five whose attempts are over, two of them not
+# delivered; one still queued.
+HEADER = "Emails sent: 5 (2 not delivered) · waiting: 1"
 
 
 @pytest.fixture
@@ -38,6 +40,9 @@ def deliveries(user) -> list[Message]:
             directory_data=[USERS[0]],
         ),
         make_message(user, subject="Failed one", status=Message.Status.FAILED, attempts=5),
+        make_message(user, subject="Delivered one", status=Message.Status.DELIVERED, attempts=1),
+        make_message(user, subject="Bounced one", status=Message.Status.BOUNCED, attempts=1),
+        make_message(user, subject="Waiting one", relayed_at=timezone.now()),
     ]
 
 
@@ -87,38 +92,54 @@ def test_the_header_counts_link_to_the_deliveries_they_count(staff_client, deliv
     links = header_links(staff_client.get(reverse("admin:index")))
 
     deliveries_url = reverse("admin:contact_message_changelist")
-    assert [text for text in links] == ["Emails sent: 3", "1 not delivered"]
-    assert links["Emails sent: 3"][0] == deliveries_url
-    assert links["1 not delivered"][0] == f"{deliveries_url}?status__exact=failed"
+    assert [text for text in links] == ["Emails sent: 5", "2 not delivered", "waiting: 1"]
+    subjects = {text: listed_subjects(staff_client, href) for text, (href, _title) in links.items()}
+    assert links["Emails sent: 5"][0] == f"{deliveries_url}?outcome=over"
+    assert subjects == {
+        "Emails sent: 5": {"Sent one", "Found one", "Failed one", "Delivered one", "Bounced one"},
+        "2 not delivered": {"Failed one", "Bounced one"},
+        "waiting: 1": {"Waiting one"},
+    }
+
+
+def listed_subjects(client, url: str) -> set[str]:
+    return {message.subject for message in client.get(url).context["cl"].result_list}
 
 
 def test_each_header_count_says_what_it_counts(staff_client, deliveries):
-    # What contact.selectors.message_counts counts: every record, and the failed ones.
+    # What contact.selectors.message_counts counts, as docs/delivery.md defines it.
     links = header_links(staff_client.get(reverse("admin:index")))
 
-    assert links["Emails sent: 3"][1] == (
-        "Every message to the administrator, whatever its status: queued, sending, sent or failed."
+    assert links["Emails sent: 5"][1] == (
+        "Messages whose attempts are over: sent, deferred, delivered (marked as spam "
+        "included), bounced or failed. Queued and sending messages are not counted here, "
+        "but as waiting."
     )
-    assert links["1 not delivered"][1] == (
-        "Messages whose status is Failed: the mail server refused them, or every attempt failed."
+    assert links["2 not delivered"][1] == (
+        "Messages that did not reach the administrator: Failed (the mail server refused "
+        "them, or every attempt failed) or Bounced (the email provider took them, then "
+        "reported a bounce or a rejection)."
     )
+    assert links["waiting: 1"][1] == "Messages still queued, or being sent now."
 
 
 @pytest.mark.parametrize("page", ["admin:index", "admin:contact_message_changelist"])
 def test_the_header_reads_naturally_in_russian(staff_client, deliveries, page):
     response = staff_client.get(reverse(page), headers={"Accept-Language": "ru"})
 
-    assert header_text(response) == "Отправлено писем: 3 (не доставлено: 1)"
-    failed_url = reverse("admin:contact_message_changelist") + "?status__exact=failed"
-    failed_link = header_links(response)["не доставлено: 1"]
-    assert failed_link == (
-        failed_url,
-        "Сообщения со статусом «Не доставлено»: почтовый сервер их отклонил или все попытки "
-        "не удались.",
+    assert header_text(response) == "Отправлено писем: 5 (не доставлено: 2) · ожидают: 1"
+    not_delivered_url = reverse("admin:contact_message_changelist") + "?outcome=not_delivered"
+    not_delivered = header_links(response)["не доставлено: 2"]
+    assert not_delivered == (
+        not_delivered_url,
+        "Сообщения, не дошедшие до администратора: «Не доставлено» (почтовый сервер их "
+        "отклонил или все попытки не удались) или «Возвращено» (почтовый сервис их принял, "
+        "а потом сообщил о возврате или отказе).",
     )
-    assert header_links(response)["Отправлено писем: 3"][1] == (
-        "Все сообщения администратору в любом статусе: в очереди, отправляется, отправлено "
-        "или не доставлено."
+    assert header_links(response)["Отправлено писем: 5"][1] == (
+        "Сообщения, попытки отправить которые закончились: отправлено, отложено, "
+        "доставлено (в том числе помечено как спам), возвращено или не доставлено. "
+        "Сообщения в очереди и отправляемые сейчас считаются не здесь, а как ожидающие."
     )
 
 
@@ -213,8 +234,8 @@ def test_retry_delivery_requeues_the_failed_messages(staff_client, deliveries):
     )
 
     html = response.content.decode()
-    assert "1 message queued for delivery again." in html
-    assert "2 messages skipped" in html
+    assert "2 messages queued for delivery again." in html
+    assert "4 messages skipped" in html
     statuses = sorted(Message.objects.values_list("status", flat=True))
-    assert statuses == ["queued", "sent", "sent"]
-    assert awaiting_relay() == [deliveries[2].pk]
+    assert statuses == ["delivered", "queued", "queued", "queued", "sent", "sent"]
+    assert awaiting_relay() == [deliveries[2].pk, deliveries[4].pk]

@@ -95,7 +95,7 @@ def test_an_account_email_is_not_a_message_to_the_administrator(client, smtp_sin
     [sent] = smtp_sink.received
     assert sent.rcpt_tos == ["someone.new@example.org"]
     assert AccountEmail.objects.get().status == AccountEmail.Status.SENT
-    assert message_counts() == MessageCounts(total=0, failed=0)
+    assert message_counts() == MessageCounts(sent=0, not_delivered=0, waiting=0)
 
 
 def test_a_new_and_a_taken_address_take_comparable_time(client, user, settings):

@@ -24,7 +24,10 @@ def since(value: str) -> datetime:
 
 
 class Command(BaseCommand):
-    help = "Queue failed messages for a fresh round of delivery attempts."
+    help = (
+        "Queue failed messages (and with --bounced, bounced ones) for a fresh round of "
+        "delivery attempts."
+    )
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument(
@@ -32,10 +35,20 @@ class Command(BaseCommand):
             type=since,
             help="only messages written since then: 30m, 6h, 2d, or an ISO 8601 date-time",
         )
+        parser.add_argument(
+            "--bounced",
+            action="store_true",
+            help="also the messages the email provider reported bounced or rejected, once "
+            "what made them bounce (ADMIN_EMAIL, say) is fixed",
+        )
 
-    def handle(self, *args: Any, since: datetime | None = None, **options: Any) -> None:
-        failed = Message.objects.filter(status=Message.Status.FAILED)
+    def handle(
+        self, *args: Any, since: datetime | None = None, bounced: bool = False, **options: Any
+    ) -> None:
+        statuses = [Message.Status.FAILED, *([Message.Status.BOUNCED] if bounced else [])]
+        chosen = Message.objects.filter(status__in=statuses)
         if since is not None:
-            failed = failed.filter(created_at__gte=since)
-        retried = messages_retry(message_ids=list(failed.values_list("pk", flat=True)))
-        self.stdout.write(f"{retried} failed message(s) queued for delivery again.")
+            chosen = chosen.filter(created_at__gte=since)
+        retried = messages_retry(message_ids=list(chosen.values_list("pk", flat=True)))
+        kinds = "failed or bounced" if bounced else "failed"
+        self.stdout.write(f"{retried} {kinds} message(s) queued for delivery again.")

@@ -1,0 +1,114 @@
+"""A burst of provider reports against the production topology (gunicorn, PostgreSQL,
+the worker): 1,000 deliveries for 1,000 messages, posted concurrently, then every one
+again with a late deferral and some bounces mixed in. Each report is applied once,
+none is lost, and the counts the header reads agree."""
+
+import random
+import uuid
+from collections import Counter
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
+
+import httpx
+import pytest
+from django.utils import timezone
+from prometheus_client.parser import text_string_to_metric_families
+
+from tests.contact.provider_reports import POSTMARK_URL, WEBHOOK_SECRET, postmark
+from tests.system.topology import Topology, topology_environment
+
+MESSAGES = 1000
+BOUNCED = 100
+POSTERS = 16
+
+
+@pytest.fixture
+def topology() -> Iterator[Topology]:
+    yield from topology_environment(ANYMAIL_WEBHOOK_SECRET=WEBHOOK_SECRET)
+
+
+def sent_messages(topology: Topology, count: int) -> list[tuple[int, str]]:
+    """`count` messages the provider took, written straight into the database: the
+    sending path has tests of its own, this one is about the reports."""
+    return topology.query(
+        """
+        INSERT INTO contact_message (sender_email, subject, body, created_at, status,
+            next_attempt_at, attempts, last_error, sent_at, directory_status,
+            directory_data, provider_message_id)
+        SELECT 'ann@example.org', 'Burst ' || n, 'Body', now(), 'sent', now(), 1, '',
+            now(), 'not_found', '[]', gen_random_uuid()::text
+        FROM generate_series(1, %s) AS n
+        RETURNING id, provider_message_id
+        """,
+        count,
+    )
+
+
+def post_all(topology: Topology, reports: list[dict]) -> Counter:
+    user, password = WEBHOOK_SECRET.split(":")
+    with (
+        httpx.Client(base_url=topology.base_url, auth=(user, password), timeout=30) as client,
+        ThreadPoolExecutor(POSTERS) as pool,
+    ):
+        answers = pool.map(lambda report: client.post(POSTMARK_URL, json=report), reports)
+        return Counter(answer.status_code for answer in answers)
+
+
+def counted_statuses(topology: Topology) -> dict[str, float]:
+    exposition = topology.metrics()
+    return {
+        sample.labels["status"]: sample.value
+        for family in text_string_to_metric_families(exposition)
+        for sample in family.samples
+        if sample.name == "contact_messages" and sample.value
+    }
+
+
+def test_a_burst_of_reports_is_applied_once_each_and_none_is_lost(topology):
+    messages = sent_messages(topology, MESSAGES)
+    now = timezone.now()
+    deliveries = [
+        postmark("delivery", provider_id, at=now - timedelta(minutes=5))
+        for _, provider_id in messages
+    ]
+
+    assert post_all(topology, deliveries) == Counter({200: MESSAGES})
+    assert topology.statuses() == Counter({"delivered": MESSAGES})
+
+    # Every delivery again, a deferral that arrives late for each, and a bounce for some:
+    # in any order, concurrently.
+    late = [
+        postmark("transient", provider_id, at=now - timedelta(minutes=6))
+        for _, provider_id in messages
+    ]
+    bounces = [
+        postmark("hard-bounce", provider_id, at=now - timedelta(minutes=1))
+        for _, provider_id in messages[:BOUNCED]
+    ]
+    second_wave = [*deliveries, *late, *bounces]
+    random.Random(20).shuffle(second_wave)
+
+    assert post_all(topology, second_wave) == Counter({200: len(second_wave)})
+    assert topology.statuses() == Counter({"delivered": MESSAGES - BOUNCED, "bounced": BOUNCED})
+    events = Counter(
+        dict(topology.query("SELECT event_type, count(*) FROM contact_deliveryevent GROUP BY 1"))
+    )
+    assert events == Counter({"delivered": MESSAGES, "deferred": MESSAGES, "bounced": BOUNCED})
+    applied = topology.query(
+        "SELECT count(*) FROM contact_deliveryevent WHERE applied GROUP BY message_id"
+        " HAVING count(*) > 2"
+    )
+    assert applied == []
+    # The tally the header and /metrics read moved with every report.
+    assert counted_statuses(topology) == {
+        "delivered": MESSAGES - BOUNCED,
+        "bounced": BOUNCED,
+    }
+
+
+def test_a_report_for_a_message_of_another_site_is_answered_200(topology):
+    answers = post_all(topology, [postmark("delivery", str(uuid.uuid4()))])
+
+    assert answers == Counter({200: 1})
+    assert topology.query("SELECT count(*) FROM contact_deliveryevent") == [(0,)]
