@@ -74,11 +74,10 @@ def timeline(message: Message) -> list[Step]:
     """What has happened to the message so far, oldest first."""
     steps = [Step("written", message.created_at, gettext("You wrote it."))]
     events = list(message.events.all())
-    if any(event.kind == DeliveryEvent.Kind.ATTEMPT for event in events):
-        steps += [step for event in events if (step := _event_step(event)) is not None]
-    else:
-        # Written before attempts were recorded one by one: told from the row alone.
+    if not any(event.kind == DeliveryEvent.Kind.ATTEMPT for event in events):
+        # Sent before attempts were recorded one by one: told from the row alone.
         steps += _counted_attempts(message)
+    steps += [step for event in events if (step := _event_step(event)) is not None]
     steps += _now(message)
     return steps
 

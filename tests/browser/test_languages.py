@@ -124,7 +124,9 @@ def test_a_russian_browser_sees_every_page_in_russian(live_server, russian: Page
     page.get_by_label("Электронная почта").fill("boss@example.org")
     page.get_by_label("Пароль").fill(GOOD_PASSWORD)
     page.get_by_role("button", name="Войти").click()
-    expect(page.locator("#delivery-counts")).to_have_text("Отправлено писем: 1 (не доставлено: 0)")
+    expect(page.locator("#delivery-counts")).to_have_text(
+        "Отправлено писем: 0 (не доставлено: 0) · ожидают: 1"
+    )
 
 
 def test_an_english_browser_switches_to_russian_and_back(live_server, page: Page):

@@ -9,10 +9,11 @@ both widths. Forms are driven by their ids, so the walk is the same in every lan
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import timedelta
 
 from playwright.sync_api import Page, expect
 
-from contact.models import Message
+from contact.models import DeliveryEvent, Message
 from tests.conftest import GOOD_PASSWORD, make_person
 from tests.contact.factories import make_message
 from tests.standins.directory import USERS
@@ -37,6 +38,8 @@ class People:
     sent: Message
     failed: Message
     waiting: Message
+    delivered: Message
+    bounced: Message
 
 
 def cast() -> People:
@@ -59,6 +62,8 @@ def cast() -> People:
     waiting = make_message(writer, subject="Delivery address")
     sent.sent_at = sent.created_at
     sent.save(update_fields=["sent_at"])
+    delivered = reported(writer, "Opening hours", Message.Status.DELIVERED, "delivered")
+    bounced = reported(writer, "Refund", Message.Status.BOUNCED, "bounced")
     return People(
         writer=writer,
         newcomer=make_person("new@example.org", confirmed=False),
@@ -66,7 +71,35 @@ def cast() -> People:
         sent=sent,
         failed=failed,
         waiting=waiting,
+        delivered=delivered,
+        bounced=bounced,
     )
+
+
+def reported(writer: User, subject: str, status: str, event_type: str) -> Message:
+    """A message sent through a provider, with a failed attempt, the good one and the
+    provider's report on its timeline."""
+    message = make_message(
+        writer, subject=subject, status=status, attempts=2, provider_message_id="pm-" + subject
+    )
+    started = message.created_at
+    for seconds, kind, happened, detail in [
+        (1, DeliveryEvent.Kind.ATTEMPT, "retry", "AnymailRequestsAPIError: 500"),
+        (12, DeliveryEvent.Kind.ATTEMPT, "sent", "Accepted by Postmark as pm-1 (sent)."),
+        (40, DeliveryEvent.Kind.REPORT, event_type, "smtp;550 5.1.1 No such user"),
+    ]:
+        DeliveryEvent.objects.create(
+            message=message,
+            kind=kind,
+            occurred_at=started + timedelta(seconds=seconds),
+            event_type=happened,
+            status=status if kind == DeliveryEvent.Kind.REPORT else "",
+            applied=True,
+            duration_ms=120 if kind == DeliveryEvent.Kind.ATTEMPT else None,
+            detail=detail,
+            provider="Postmark",
+        )
+    return message
 
 
 def settled(page: Page) -> None:
@@ -157,6 +190,8 @@ def writer(page: Page, base_url: str, people: People, check: Check) -> None:
     visit(page, base_url, f"/messages/{people.failed.pk}/", "message-failed", check)
     visit(page, base_url, f"/messages/{people.sent.pk}/", "message-sent-detail", check)
     visit(page, base_url, f"/messages/{people.waiting.pk}/", "message-on-its-way", check)
+    visit(page, base_url, f"/messages/{people.delivered.pk}/", "message-delivered", check)
+    visit(page, base_url, f"/messages/{people.bounced.pk}/", "message-bounced", check)
     visit(page, base_url, "/accounts/", "account", check)
     visit(page, base_url, "/accounts/password/", "password-change", check)
     submit(page, "#password-change-form")
@@ -193,7 +228,11 @@ def staff(page: Page, base_url: str, people: People, check: Check) -> None:
     check(page, "admin-index")
     visit(page, base_url, "/admin/contact/message/", "admin-messages", check)
     visit(
-        page, base_url, f"/admin/contact/message/{people.sent.pk}/change/", "admin-message", check
+        page,
+        base_url,
+        f"/admin/contact/message/{people.delivered.pk}/change/",
+        "admin-message",
+        check,
     )
     visit(page, base_url, "/admin/users/user/", "admin-users", check)
     visit(page, base_url, f"/admin/users/user/{people.writer.pk}/change/", "admin-user", check)

@@ -25,16 +25,22 @@ def test_delivery_stats_counts_by_status_and_age(user):
     make_message(user, status=Message.Status.SENT, created_at=now - timedelta(hours=3))
     make_message(user, status=Message.Status.FAILED, created_at=now - timedelta(days=3))
     make_message(user, status=Message.Status.QUEUED, created_at=now - timedelta(minutes=5))
+    make_message(user, status=Message.Status.BOUNCED, created_at=now - timedelta(hours=2))
 
     lines = run("delivery_stats").splitlines()
 
     assert lines[0].split() == ["status", "last", "hour", "last", "day", "total", "oldest"]
-    rows = {line.split()[0]: line.split()[1:4] for line in lines[1:]}
+    rows = {line.split()[0]: line.split()[1:4] for line in lines[1:-1]}
+    assert list(rows) == Message.Status.values
     assert rows["queued"] == ["1", "1", "1"]
     assert rows["sending"] == ["0", "0", "0"]
     assert rows["sent"] == ["1", "2", "2"]
+    assert rows["delivered"] == ["0", "0", "0"]
+    assert rows["bounced"] == ["0", "1", "1"]
     assert rows["failed"] == ["0", "0", "1"]
     assert "5 min ago" in next(line for line in lines if line.startswith("queued"))
+    # The admin header's line, by the header's definition.
+    assert lines[-1] == "Emails sent: 4 (2 not delivered), waiting: 1"
 
 
 def test_retry_failed_queues_every_failed_message(user):
@@ -46,6 +52,20 @@ def test_retry_failed_queues_every_failed_message(user):
     assert output.strip() == "2 failed message(s) queued for delivery again."
     assert awaiting_relay() == sorted(m.pk for m in failed)
     assert Message.objects.filter(status=Message.Status.FAILED).count() == 0
+
+
+def test_retry_failed_leaves_bounced_messages_unless_told(user):
+    bounced = make_message(user, status=Message.Status.BOUNCED, attempts=1)
+    failed = make_message(user, status=Message.Status.FAILED, attempts=5)
+    make_message(user, status=Message.Status.DELIVERED)
+
+    assert run("retry_failed").startswith("1 failed message(s)")
+    assert awaiting_relay() == [failed.pk]
+    output = run("retry_failed", "--bounced")
+
+    assert output.strip() == "1 failed or bounced message(s) queued for delivery again."
+    assert awaiting_relay() == [bounced.pk, failed.pk]
+    assert Message.objects.get(pk=bounced.pk).attempts == 0
 
 
 def test_retry_failed_since_takes_only_recent_ones(user):

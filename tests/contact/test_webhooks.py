@@ -3,11 +3,14 @@ type, replays, reports out of order, bad credentials and bodies that are not rep
 
 import base64
 import logging
+import re
 import uuid
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from django.core.checks import run_checks
+from django.urls import reverse
 from django.utils import timezone
 
 from contact.models import DeliveryEvent, Message
@@ -351,3 +354,24 @@ def test_check_deploy_warns_of_a_provider_whose_reports_cannot_arrive(settings):
     assert warnings() == ["contact.W002"]
     settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
     assert warnings() == []
+
+
+def test_the_report_the_guide_posts_bounces_the_message(client, user):
+    # docs/delivery.md, "Try it": the same body, for a message written on the site.
+    message = make_message(user, status=Message.Status.SENT, attempts=1)
+    guide = (Path(__file__).parents[2] / "docs" / "delivery.md").read_text()
+    posted = re.search(r"-d '(\{.*?\})'", guide, re.DOTALL)
+    assert posted is not None
+    report = posted[1].replace('"contact_message": "1"', f'"contact_message": "{message.pk}"')
+
+    for _ in range(2):
+        response = client.post(
+            POSTMARK_URL, report.encode(), content_type="application/json", **AUTH
+        )
+        assert response.status_code == 200
+
+    assert status_of(message) == Message.Status.BOUNCED
+    assert message.events.get().detail.endswith("smtp;550 5.1.1 No such user")
+    client.force_login(user)
+    page = client.get(reverse("message-detail", args=[message.pk])).content.decode()
+    assert "Not delivered" in page and "mail system refused it." in page

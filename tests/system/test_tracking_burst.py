@@ -112,3 +112,17 @@ def test_a_report_for_a_message_of_another_site_is_answered_200(topology):
 
     assert answers == Counter({200: 1})
     assert topology.query("SELECT count(*) FROM contact_deliveryevent") == [(0,)]
+
+
+def test_a_report_while_the_database_is_away_is_a_503_and_lands_when_posted_again(topology):
+    [(message_id, provider_id)] = sent_messages(topology, 1)
+    delivery = postmark("delivery", provider_id)
+
+    with topology.database_down():
+        assert post_all(topology, [delivery]) == Counter({503: 1})
+
+    # The provider posts it again later, as it does after any answer but a 2xx.
+    assert post_all(topology, [delivery]) == Counter({200: 1})
+    assert topology.query("SELECT status FROM contact_message WHERE id = %s", message_id) == [
+        ("delivered",)
+    ]
