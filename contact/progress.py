@@ -6,9 +6,12 @@ timeline, without the technical detail. Both "queued" and "sending" are "on its 
 them, which is also what the confirmation after a send says.
 """
 
+from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
+from django.conf import settings
+from django.utils import timezone
 from django.utils.translation import gettext, gettext_lazy, ngettext
 
 from contact.models import DeliveryEvent, Message
@@ -43,6 +46,36 @@ def progress(message: Message) -> Progress:
     if message.attempts and status == Message.Status.QUEUED:
         return Progress("on-its-way", gettext("On its way (trying again)"))
     return Progress("on-its-way", gettext("On its way"))
+
+
+# How often a page showing messages asks for them again: soon while the site is still
+# sending one, seldom while a sent one's fate is yet to be reported by the provider, for
+# as long as a report may reasonably come.
+SENDING_POLL = "3s"
+REPORT_POLL = "30s"
+REPORT_WAIT = timedelta(days=1)
+
+
+def poll_every(messages: Iterable[Message]) -> str | None:
+    """The page's polling interval for htmx's `every`, or None once nothing can change."""
+    shown = list(messages)
+    if any(message.status in Message.IN_PROGRESS for message in shown):
+        return SENDING_POLL
+    since = timezone.now() - REPORT_WAIT
+    awaiting = (Message.Status.SENT, Message.Status.DEFERRED)
+    if reports_expected() and any(
+        message.status in awaiting and message.created_at > since for message in shown
+    ):
+        return REPORT_POLL
+    return None
+
+
+def reports_expected() -> bool:
+    """Whether a provider's reports can move a sent message on: an anymail backend with
+    its tracking webhooks on (contact.webhooks)."""
+    return settings.EMAIL_BACKEND.startswith("anymail.") and bool(
+        settings.ANYMAIL.get("WEBHOOK_SECRET")
+    )
 
 
 # What each report of the provider tells the person; the rest (opens, clicks) is the

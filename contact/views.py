@@ -11,7 +11,7 @@ from django.views.generic import DetailView, FormView, ListView, TemplateView
 
 from contact.forms import MessageForm
 from contact.models import Message
-from contact.progress import progress, timeline
+from contact.progress import poll_every, progress, timeline
 from contact.selectors import messages_of
 from contact.services import MessageRateLimited, SenderUnconfirmed, message_create
 from site_config.form_views import (
@@ -97,8 +97,9 @@ def confirmation(message: Message) -> str:
 
 class MessageListView(HtmxLoginRequiredMixin, HtmxTemplateMixin, ListView[Message]):
     """A person's own messages and where each one is. While any shown is still queued
-    or sending, the list asks for itself again every few seconds (htmx), and stops
-    once every one has arrived or failed."""
+    or sending, the list asks for itself again every few seconds (htmx); while a sent
+    one may still be reported delivered or bounced, every half minute; and it stops once
+    nothing shown can change (contact.progress.poll_every)."""
 
     request: AuthenticatedHttpRequest
     template_name = "contact/message_list.html"
@@ -112,9 +113,7 @@ class MessageListView(HtmxLoginRequiredMixin, HtmxTemplateMixin, ListView[Messag
     def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
         context = super().get_context_data(**kwargs)
         context["rows"] = [(message, progress(message)) for message in context["object_list"]]
-        context["in_progress"] = any(
-            message.status in Message.IN_PROGRESS for message in context["object_list"]
-        )
+        context["poll_every"] = poll_every(context["object_list"])
         return context
 
 
@@ -136,7 +135,7 @@ class MessageDetailView(HtmxLoginRequiredMixin, HtmxTemplateMixin, DetailView[Me
         context = super().get_context_data(**kwargs)
         context["progress"] = progress(self.object)
         context["timeline"] = timeline(self.object)
-        context["in_progress"] = self.object.status in Message.IN_PROGRESS
+        context["poll_every"] = poll_every([self.object])
         return context
 
 

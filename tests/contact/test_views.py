@@ -286,6 +286,36 @@ def test_my_messages_stops_polling_once_every_message_is_final(client, user):
     assert "hx-trigger" not in html
 
 
+def test_with_a_provider_reporting_a_sent_message_is_asked_for_every_half_minute(
+    client, user, settings
+):
+    settings.EMAIL_BACKEND = "anymail.backends.postmark.EmailBackend"
+    settings.ANYMAIL = {"WEBHOOK_SECRET": ["tracker:secret"]}
+    sent = make_message(user, status=Message.Status.SENT)
+    make_message(user, status=Message.Status.DELIVERED)
+    client.force_login(user)
+
+    def trigger(url: str) -> str | None:
+        html = client.get(url, **HTMX).content.decode()
+        found = re.search(r'hx-trigger="([^"]*)"', html)
+        return found[1] if found else None
+
+    assert trigger(reverse("message-list")) == "every 30s"
+    assert trigger(reverse("message-detail", args=[sent.pk])) == "every 30s"
+    # Reported on: nothing can change any more.
+    Message.objects.filter(pk=sent.pk).update(status=Message.Status.BOUNCED)
+    assert trigger(reverse("message-list")) is None
+    # A day on, a report is no longer waited for.
+    Message.objects.filter(pk=sent.pk).update(
+        status=Message.Status.SENT, created_at=timezone.now() - timedelta(days=2)
+    )
+    assert trigger(reverse("message-list")) is None
+    # Over plain SMTP no report ever comes.
+    Message.objects.filter(pk=sent.pk).update(created_at=timezone.now())
+    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    assert trigger(reverse("message-list")) is None
+
+
 def test_my_messages_is_paginated(client, user):
     for number in range(25):
         make_message(user, subject=f"Message {number}")
