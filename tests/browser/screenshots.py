@@ -27,6 +27,7 @@ SHOWN = [
     "message-sent",
     "my-messages-polling",
     "message-failed",
+    "message-delivered",
     "account",
     "unconfirmed",
     "admin-index",

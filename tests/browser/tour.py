@@ -7,10 +7,12 @@ and `make screenshots` takes a picture; all walk the same way, in both languages
 both widths. Forms are driven by their ids, so the walk is the same in every language.
 """
 
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 
+from django.utils import timezone
 from playwright.sync_api import Page, expect
 
 from contact.models import DeliveryEvent, Message
@@ -79,21 +81,36 @@ def cast() -> People:
 def reported(writer: User, subject: str, status: str, event_type: str) -> Message:
     """A message sent through a provider, with a failed attempt, the good one and the
     provider's report on its timeline."""
+    provider_id = f"pm-{uuid.uuid5(uuid.NAMESPACE_DNS, subject)}"
+    started = timezone.now()
     message = make_message(
-        writer, subject=subject, status=status, attempts=2, provider_message_id="pm-" + subject
+        writer,
+        subject=subject,
+        status=status,
+        attempts=2,
+        created_at=started,
+        sent_at=started + timedelta(seconds=12),
+        provider_message_id=provider_id,
     )
-    started = message.created_at
+    reply = "smtp;250 2.0.0 OK" if event_type == "delivered" else "smtp;550 5.1.1 No such user"
     for seconds, kind, happened, detail in [
-        (1, DeliveryEvent.Kind.ATTEMPT, "retry", "AnymailRequestsAPIError: 500"),
-        (12, DeliveryEvent.Kind.ATTEMPT, "sent", "Accepted by Postmark as pm-1 (sent)."),
-        (40, DeliveryEvent.Kind.REPORT, event_type, "smtp;550 5.1.1 No such user"),
+        (
+            1,
+            DeliveryEvent.Kind.ATTEMPT,
+            "retry",
+            "AnymailRequestsAPIError: Postmark API response 500",
+        ),
+        (12, DeliveryEvent.Kind.ATTEMPT, "sent", f"Accepted by Postmark as {provider_id} (sent)."),
+        (40, DeliveryEvent.Kind.REPORT, event_type, reply),
     ]:
         DeliveryEvent.objects.create(
             message=message,
             kind=kind,
             occurred_at=started + timedelta(seconds=seconds),
             event_type=happened,
-            status=status if kind == DeliveryEvent.Kind.REPORT else "",
+            status={"retry": Message.Status.QUEUED, "sent": Message.Status.SENT}.get(
+                happened, status
+            ),
             applied=True,
             duration_ms=120 if kind == DeliveryEvent.Kind.ATTEMPT else None,
             detail=detail,

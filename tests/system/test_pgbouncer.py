@@ -40,6 +40,6 @@ def test_behind_pgbouncer_every_message_is_delivered_once(topology):
     # The web and the workers did reach the database through PgBouncer.
     assert "login attempt" in topology.pgbouncer_log()
     staff = Visitor(topology.base_url)
-    assert staff.admin_header(*STAFF) == f"Emails sent: {MESSAGES} (0 not delivered)"
+    assert staff.admin_header(*STAFF) == f"Emails sent: {MESSAGES} (0 not delivered) · waiting: 0"
     for visitor in [*people, staff]:
         visitor.close()

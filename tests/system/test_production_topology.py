@@ -93,7 +93,7 @@ def test_thirty_messages_reach_the_administrator_and_survive_a_killed_worker(top
         )
     assert topology.statuses() == Counter(sent=30)
     staff = Visitor(topology.base_url)
-    assert staff.admin_header(*STAFF) == "Emails sent: 30 (0 not delivered)"
+    assert staff.admin_header(*STAFF) == "Emails sent: 30 (0 not delivered) · waiting: 0"
     assert metric(topology.metrics(), "contact_messages", status="sent") == 30
     assert metric(topology.metrics(), "contact_messages", status="queued") == 0
     # Every submit counted once, whichever of gunicorn's processes answered it: /metrics
@@ -132,7 +132,7 @@ def test_thirty_messages_reach_the_administrator_and_survive_a_killed_worker(top
     ids = message_ids(topology.sink)
     assert len(ids) == 60
     assert [message_id for message_id, times in ids.items() if times > 1] == []
-    assert staff.admin_header(*STAFF) == "Emails sent: 60 (0 not delivered)"
+    assert staff.admin_header(*STAFF) == "Emails sent: 60 (0 not delivered) · waiting: 0"
     for visitor in [*visitors, staff]:
         visitor.close()
 
