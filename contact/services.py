@@ -274,8 +274,7 @@ def _record_sent(message: Message, receipt: Receipt, attempt: _Attempt) -> None:
     message.provider_message_id = receipt.message_id
     fields = [*RECORDED_FIELDS, "sent_at", "provider_message_id"]
     _save_outcome(message, fields, attempt.event(message, receipt.detail, receipt))
-    if receipt.message_id:
-        _apply_early_reports(message)
+    _apply_early_reports(message)
 
 
 def _record_failure(message: Message, error: Exception, attempt: _Attempt) -> None:
@@ -400,7 +399,8 @@ def message_report(report: Report) -> ReportOutcome:
             event.save()
     except IntegrityError:
         return ReportOutcome.REPEATED
-    if not status or not _move_on(message.pk, status, report.provider_message_id):
+    earlier = _earlier_sends(message)
+    if not status or report.provider_message_id in earlier or not _move_on(message.pk, status):
         outcome = ReportOutcome.RECORDED
     else:
         DeliveryEvent.objects.filter(pk=event.pk).update(applied=True)
@@ -428,29 +428,39 @@ def _reported_message(report: Report) -> Message | None:
     return None
 
 
-def _move_on(message_id: int, status: str, provider_message_id: str | None) -> bool:
+def _move_on(message_id: int, status: str) -> bool:
     """Move a sent message to `status` if that is further along, in one conditional
-    update; a report about an earlier send (before a retry) moves nothing."""
+    update."""
     earlier = [before for before, rank in REPORT_RANK.items() if rank < REPORT_RANK[status]]
     moved = Message.objects.filter(pk=message_id, status__in=earlier)
-    if provider_message_id:
-        moved = moved.filter(provider_message_id=provider_message_id)
     return bool(moved.update(status=status))
+
+
+def _earlier_sends(message: Message) -> set[str]:
+    """The provider's ids of the message's sends before the current one (it was sent
+    again after a bounce): reports about them stay on the timeline and move nothing.
+
+    A report naming any other id is taken as about the current send: some providers
+    report under an id of their own spelling (the email's Message-ID header, say)
+    rather than the one their API answered with, and the metadata found the message.
+    """
+    sends = message.events.filter(kind=DeliveryEvent.Kind.ATTEMPT, event_type="sent")
+    ids = set(sends.exclude(provider_message_id="").values_list("provider_message_id", flat=True))
+    return ids - {message.provider_message_id or ""}
 
 
 def _apply_early_reports(message: Message) -> None:
     """Apply the reports that came in before the send was recorded: a provider may
     report faster than the worker writes."""
-    early = [
-        event
-        for event in message.events.filter(
-            kind=DeliveryEvent.Kind.REPORT,
-            provider_message_id=message.provider_message_id,
-            applied=False,
-        ).exclude(status="")
-    ]
+    waiting = list(
+        message.events.filter(kind=DeliveryEvent.Kind.REPORT, applied=False).exclude(status="")
+    )
+    if not waiting:
+        return
+    earlier = _earlier_sends(message)
+    early = [event for event in waiting if event.provider_message_id not in earlier]
     if not early:
         return
-    furthest = max(early, key=lambda event: REPORT_RANK[event.status])
-    if _move_on(message.pk, furthest.status, message.provider_message_id):
+    furthest = max(early, key=lambda event: REPORT_RANK.get(event.status, -1))
+    if furthest.status in REPORT_RANK and _move_on(message.pk, furthest.status):
         DeliveryEvent.objects.filter(pk=furthest.pk).update(applied=True)

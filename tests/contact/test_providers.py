@@ -10,7 +10,13 @@ from django.urls import reverse
 
 from contact.emails import METADATA_KEY
 from contact.models import DeliveryEvent, Message
-from contact.services import DeliveryDeferred, DeliveryFailed, message_create, message_deliver
+from contact.services import (
+    DeliveryDeferred,
+    DeliveryFailed,
+    message_create,
+    message_deliver,
+    messages_retry,
+)
 from tests.contact.provider_reports import POSTMARK_URL, WEBHOOK_SECRET, body, postmark
 from tests.standins.provider import PostmarkStandIn
 
@@ -181,3 +187,36 @@ def test_the_person_and_staff_see_the_delivery_and_every_step(
     timeline = staff.content.decode()
     for shown in ("Internal server error", "Accepted by Postmark as", "delivered", "opened"):
         assert shown in timeline
+
+
+def test_a_bounced_message_sent_again_follows_its_new_send_only(postmark_api, user, client):
+    message = written(user)
+    postmark_api.next_ids.extend(["first-send", "second-send"])
+    message_deliver(message_id=message.pk)
+
+    def report(kind: str, provider_id: str) -> None:
+        payload = postmark(kind, provider_id, site_message=message.pk)
+        client.post(POSTMARK_URL, body(payload), content_type="application/json", **AUTH)
+
+    report("hard-bounce", "first-send")
+    message.refresh_from_db()
+    assert message.status == Message.Status.BOUNCED
+    # ADMIN_EMAIL fixed; retry_failed --bounced, or the admin's action.
+    assert messages_retry(message_ids=[message.pk]) == 1
+    message_deliver(message_id=message.pk)
+    report("transient", "first-send")
+    message.refresh_from_db()
+    assert (message.status, message.provider_message_id) == (Message.Status.SENT, "second-send")
+
+    report("delivery", "second-send")
+
+    message.refresh_from_db()
+    assert message.status == Message.Status.DELIVERED
+    kinds = [(event.kind, event.event_type, event.applied) for event in message.events.all()]
+    assert kinds == [
+        ("attempt", "sent", True),
+        ("report", "bounced", True),
+        ("attempt", "sent", True),
+        ("report", "deferred", False),
+        ("report", "delivered", True),
+    ]

@@ -196,19 +196,47 @@ def test_reports_out_of_order_never_move_a_message_backwards(client, user, order
     assert message.events.count() == len(order)
 
 
+def sent_again(message: Message, first: str, second: str) -> None:
+    """`message` sent under `first`, then (after a bounce and a retry) under `second`."""
+    for provider_id in (first, second):
+        DeliveryEvent.objects.create(
+            message=message,
+            kind=DeliveryEvent.Kind.ATTEMPT,
+            event_type="sent",
+            status=Message.Status.SENT,
+            applied=True,
+            provider="Postmark",
+            provider_message_id=provider_id,
+        )
+    Message.objects.filter(pk=message.pk).update(
+        status=Message.Status.SENT, provider_message_id=second
+    )
+
+
 def test_a_report_about_an_earlier_send_does_not_move_the_resent_message(client, user):
     # Bounced, then sent again (retry_failed --bounced): the first send's late reports
     # stay on the record and leave the new send alone.
     message = sent(user, "first-send")
     post(client, POSTMARK_URL, postmark("hard-bounce", "first-send"))
-    Message.objects.filter(pk=message.pk).update(
-        status=Message.Status.SENT, provider_message_id="second-send"
-    )
+    sent_again(message, "first-send", "second-send")
 
     post(client, POSTMARK_URL, postmark("hard-bounce", "first-send", site_message=message.pk))
-
     assert status_of(message) == Message.Status.SENT
-    assert message.events.count() == 2
+    post(client, POSTMARK_URL, postmark("delivery", "second-send", site_message=message.pk))
+
+    assert status_of(message) == Message.Status.DELIVERED
+    assert message.events.filter(kind=DeliveryEvent.Kind.REPORT).count() == 3
+
+
+def test_a_report_under_another_spelling_of_the_id_still_moves_the_message(client, user):
+    # Found by its metadata, under an id the provider's API never answered with (its
+    # Message-ID header, say): about the current send all the same.
+    message = sent(user, "<api-id@mg.example.org>")
+    report = mailgun("delivered", "<header-id@site.example.org>", site_message=message.pk)
+
+    post(client, MAILGUN_URL, report)
+
+    assert status_of(message) == Message.Status.DELIVERED
 
 
 def test_a_report_for_a_message_still_waiting_is_kept_for_when_it_is_sent(client, user):
