@@ -20,6 +20,7 @@ from django.utils import translation
 
 from contact.directory import DirectoryLookup
 from contact.models import Message
+from contact.return_path import return_path
 
 DIRECTORY_ATTACHMENT_NAME = "directory-user.json"
 # The key of the message's id in the metadata an email provider keeps with the email and
@@ -51,13 +52,20 @@ def admin_email(message: Message, lookup: DirectoryLookup) -> AnymailMessage:
         subject = render_to_string("contact/email/subject.txt", context)
         body = render_to_string("contact/email/body.txt", context)
         html = render_to_string("contact/email/body.html", context)
+    headers = {"Message-ID": message_id_header(message)}
+    # Over SMTP, bounces come back to an address that names the message; a provider
+    # has its own return path and reports through its webhook instead.
+    envelope = None if settings.EMAIL_BACKEND.startswith("anymail.") else return_path(message.pk)
+    if envelope is not None:
+        # Django's SMTP backend sends from `from_email`; the From header stays ours.
+        headers["From"] = settings.DEFAULT_FROM_EMAIL
     email = AnymailMessage(
         subject=as_typed("".join(subject.splitlines())),
         body=body,
-        from_email=settings.DEFAULT_FROM_EMAIL,
+        from_email=envelope or settings.DEFAULT_FROM_EMAIL,
         to=[settings.ADMIN_EMAIL],
         reply_to=[message.sender_email],
-        headers={"Message-ID": message_id_header(message)},
+        headers=headers,
         metadata={METADATA_KEY: str(message.pk)},
     )
     check_addresses(email)

@@ -6,6 +6,7 @@ win over it, so an operator can override any line without editing the file.
 """
 
 import os
+import re
 from datetime import timedelta
 from pathlib import Path
 
@@ -358,6 +359,14 @@ DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="webmaster@localhost"
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
 # Where people's messages go.
 ADMIN_EMAIL = env.str("ADMIN_EMAIL", default="admin@localhost")
+# Where mail servers send their bounces over SMTP: each email's envelope sender is a
+# signed VERP address derived from it (contact.return_path). Empty: DEFAULT_FROM_EMAIL.
+BOUNCE_ADDRESS = env.str("BOUNCE_ADDRESS", default="")
+if BOUNCE_ADDRESS and not re.fullmatch(r"[^@\s+]+@[^@\s]+", BOUNCE_ADDRESS):
+    raise ImproperlyConfigured(
+        f"BOUNCE_ADDRESS must be a plain address without '+', such as bounces@example.org, "
+        f"not {BOUNCE_ADDRESS!r}."
+    )
 # The site's public address (scheme://host[:port]), without a trailing slash so a path
 # can follow it: the email to the administrator links to the message's admin page by it,
 # since a worker has no request to take the host from. check --deploy wants https.

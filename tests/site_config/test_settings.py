@@ -195,3 +195,11 @@ def test_the_embedded_mode_has_no_worker_metrics(tmp_path):
     settings = loaded(load_settings(tmp_path, environ=DEVELOPER))
 
     assert PROMETHEUS not in settings["TASK_MIDDLEWARE"]
+
+
+@pytest.mark.parametrize("address", ["bounces", "bounces+x@example.org", "a b@example.org"])
+def test_a_bounce_address_that_cannot_carry_a_tag_stops_start_up(tmp_path, address):
+    result = load_settings(tmp_path, environ={"SECRET_KEY": STRONG_KEY, "BOUNCE_ADDRESS": address})
+
+    assert result.returncode != 0
+    assert "BOUNCE_ADDRESS must be a plain address" in result.stderr
