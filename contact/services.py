@@ -4,7 +4,8 @@ Each status change of a Message happens in one function here: message_create
 (queued), message_deliver (sending, then sent, failed, or queued again for a retry),
 messages_retry (failed or bounced back to queued), messages_sweep (abandoned sending
 back to queued, or to failed when it was the last attempt) and message_report (sent on
-to deferred, delivered, complained or bounced, as the email provider reports).
+to deferred, delivered, complained or bounced, as the email provider reports, or as a
+bounce mailed back says: message_bounce).
 messages_relay is the one place that hands messages to the broker.
 """
 
@@ -20,6 +21,7 @@ from django.db import IntegrityError, InterfaceError, OperationalError, connecti
 from django.db.models import F
 from django.utils import timezone
 
+from contact.bounces import read_bounce
 from contact.directory import DirectoryLookup, shared_directory_client, user_directory
 from contact.emails import admin_email
 from contact.models import DeliveryEvent, Message
@@ -464,3 +466,24 @@ def _apply_early_reports(message: Message) -> None:
     furthest = max(early, key=lambda event: REPORT_RANK.get(event.status, -1))
     if furthest.status in REPORT_RANK and _move_on(message.pk, furthest.status):
         DeliveryEvent.objects.filter(pk=furthest.pk).update(applied=True)
+
+
+def message_bounce(raw: bytes) -> ReportOutcome:
+    """Record a mail from the bounce mailbox on the message its return path names, as a
+    provider's report would be (message_report). UNKNOWN when it names none of ours: a
+    stranger's mail, a forged or altered address, a message no longer here."""
+    bounce = read_bounce(raw)
+    if bounce.message_id is None:
+        return ReportOutcome.UNKNOWN
+    return message_report(
+        Report(
+            provider="",
+            # A mail that reports no delivery (an auto-reply) is kept on the timeline.
+            event_type=bounce.event_type or "autoresponded",
+            event_id=bounce.report_id,
+            provider_message_id=None,
+            site_message_id=str(bounce.message_id),
+            occurred_at=bounce.occurred_at,
+            detail=bounce.detail,
+        )
+    )

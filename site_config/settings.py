@@ -367,6 +367,17 @@ if BOUNCE_ADDRESS and not re.fullmatch(r"[^@\s+]+@[^@\s]+", BOUNCE_ADDRESS):
         f"BOUNCE_ADDRESS must be a plain address without '+', such as bounces@example.org, "
         f"not {BOUNCE_ADDRESS!r}."
     )
+# The mailbox BOUNCE_ADDRESS delivers to, read over IMAP by the bounce reader beside
+# every worker (contact.bounce_reader): imaps://user:password@host[:port]/[folder]
+# (TLS), or imap:// for a server on loopback. Empty: no bounces are read.
+BOUNCE_IMAP_URL = env.str("BOUNCE_IMAP_URL", default="")
+# Seconds between two readings of the mailbox, and for one IMAP operation.
+BOUNCE_READ_INTERVAL = env.float("BOUNCE_READ_INTERVAL", default=60.0)
+BOUNCE_IMAP_TIMEOUT = env.float("BOUNCE_IMAP_TIMEOUT", default=30.0)
+# Where read mails go: recorded on their message's timeline, or kept unmatched (not a
+# bounce of ours, a forged one, or one for a message no longer here).
+BOUNCE_IMAP_PROCESSED_FOLDER = env.str("BOUNCE_IMAP_PROCESSED_FOLDER", default="Processed")
+BOUNCE_IMAP_UNMATCHED_FOLDER = env.str("BOUNCE_IMAP_UNMATCHED_FOLDER", default="Unmatched")
 # The site's public address (scheme://host[:port]), without a trailing slash so a path
 # can follow it: the email to the administrator links to the message's admin page by it,
 # since a worker has no request to take the host from. check --deploy wants https.
@@ -457,6 +468,7 @@ DRAMATIQ_BROKER = {
         "contact.smtp.SmtpConnectionsMiddleware",
         "contact.sweeper.OutboxSweeper",
         "contact.relay.OutboxRelay",
+        "contact.bounce_reader.BounceReader",
     ],
 }
 

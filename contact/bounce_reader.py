@@ -1,0 +1,226 @@
+"""The bounce reader: reads the mailbox BOUNCE_ADDRESS delivers to over IMAP, records
+each mail on the timeline of the message its return path names
+(contact.services.message_bounce), then moves it to a folder: Processed once recorded,
+Unmatched when it names no message of ours. Nothing is deleted.
+
+A mail is moved only after it is recorded, and recording is idempotent (each bounce's
+id under a unique constraint), so a reader killed mid-batch, a dropped connection, or
+two readers on the same mailbox apply each bounce exactly once: what was recorded and
+not moved is read again, found recorded, and moved.
+
+BounceReader runs a round every BOUNCE_READ_INTERVAL seconds beside every worker, as
+the sweeper does; `manage.py read_bounces` runs one.
+"""
+
+import contextlib
+import imaplib
+import logging
+import ssl
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+from urllib.parse import unquote, urlsplit
+
+import dramatiq
+from django.conf import settings
+from django.core.cache import cache
+from django.db import close_old_connections, connections
+
+from site_config.task_queue import WorkerThread
+
+if TYPE_CHECKING:
+    from contact.services import ReportOutcome
+
+logger = logging.getLogger(__name__)
+
+# Mails one round takes at most; the next round takes the rest.
+ROUND_LIMIT = 200
+# The cache key of the one round under way, and how long a reader that died holds it.
+LOCK = "contact.bounce_reader.round"
+LOCK_SECONDS = 600
+
+
+class MailboxUnavailable(Exception):
+    """The bounce mailbox could not be reached or read; the next round tries again."""
+
+
+@dataclass(frozen=True)
+class Mailbox:
+    tls: bool
+    host: str
+    port: int
+    user: str
+    password: str
+    folder: str
+
+
+def mailbox(url: str) -> Mailbox:
+    """BOUNCE_IMAP_URL read: imaps:// (TLS, port 993) or imap:// (port 143)."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("imaps", "imap") or not parts.hostname or not parts.username:
+        raise MailboxUnavailable(
+            "BOUNCE_IMAP_URL must look like imaps://user:password@host[:port]/[folder]"
+        )
+    tls = parts.scheme == "imaps"
+    return Mailbox(
+        tls=tls,
+        host=parts.hostname,
+        port=parts.port or (993 if tls else 143),
+        user=unquote(parts.username),
+        password=unquote(parts.password or ""),
+        folder=unquote(parts.path.lstrip("/")) or "INBOX",
+    )
+
+
+@dataclass
+class Round:
+    """What one round did, mail by mail."""
+
+    read: int = 0
+    applied: int = 0
+    recorded: int = 0
+    repeated: int = 0
+    unmatched: int = 0
+
+    def count(self, outcome: "ReportOutcome") -> None:
+        self.read += 1
+        name = "unmatched" if outcome.value == "unknown" else outcome.value
+        setattr(self, name, getattr(self, name) + 1)
+
+    def __str__(self) -> str:
+        return (
+            f"read={self.read} applied={self.applied} recorded={self.recorded} "
+            f"repeated={self.repeated} unmatched={self.unmatched}"
+        )
+
+
+def read_bounces(url: str | None = None, *, limit: int = ROUND_LIMIT) -> Round:
+    """One round over the mailbox. Raises MailboxUnavailable when IMAP fails; what was
+    recorded before stays recorded, and the mails not moved yet are read again."""
+    box = mailbox(url or settings.BOUNCE_IMAP_URL)
+    done = Round()
+    # One reader at a time: two sessions moving the same mail may leave it in the folder
+    # twice. Another reader's round under way, this one has nothing to do.
+    if not cache.add(LOCK, "held", timeout=LOCK_SECONDS):
+        return done
+    try:
+        _read(box, done, limit=limit)
+    finally:
+        cache.delete(LOCK)
+    if done.read:
+        logger.info("bounce_round %s", done, extra={"outcome": str(done)})
+    return done
+
+
+def _read(box: Mailbox, done: Round, *, limit: int) -> None:
+    # Not at import: the broker's middleware, this module's BounceReader among them, is
+    # loaded before the models are.
+    from contact.services import ReportOutcome, message_bounce
+
+    try:
+        with _connected(box) as imap:
+            for folder in (
+                settings.BOUNCE_IMAP_PROCESSED_FOLDER,
+                settings.BOUNCE_IMAP_UNMATCHED_FOLDER,
+            ):
+                # Answered NO when it exists already, which is all the same here.
+                imap.create(_quoted(folder))
+            _ok(imap.select(_quoted(box.folder)), "SELECT")
+            found = _ok(imap.uid("SEARCH", "ALL"), "SEARCH")
+            uids = [uid.decode() for uid in (found[0] or b"").split()[:limit]]
+            movable = "MOVE" in imap.capabilities
+            for uid in uids:
+                raw = _fetched(imap, uid)
+                if raw is None:
+                    # Moved by another reader since the search.
+                    continue
+                outcome = message_bounce(raw)
+                done.count(outcome)
+                to = (
+                    settings.BOUNCE_IMAP_UNMATCHED_FOLDER
+                    if outcome is ReportOutcome.UNKNOWN
+                    else settings.BOUNCE_IMAP_PROCESSED_FOLDER
+                )
+                _move(imap, uid, to, movable=movable)
+            if not movable:
+                imap.expunge()
+    except (imaplib.IMAP4.error, OSError) as error:
+        raise MailboxUnavailable(f"{type(error).__name__}: {error}") from error
+
+
+class _connected:
+    """An IMAP session, logged in, logged out on leaving."""
+
+    def __init__(self, box: Mailbox) -> None:
+        self.box = box
+
+    def __enter__(self) -> imaplib.IMAP4:
+        timeout = settings.BOUNCE_IMAP_TIMEOUT
+        if self.box.tls:
+            context = ssl.create_default_context()
+            self.imap: imaplib.IMAP4 = imaplib.IMAP4_SSL(
+                self.box.host, self.box.port, ssl_context=context, timeout=timeout
+            )
+        else:
+            self.imap = imaplib.IMAP4(self.box.host, self.box.port, timeout=timeout)
+        self.imap.login(self.box.user, self.box.password)
+        return self.imap
+
+    def __exit__(self, *exc: object) -> None:
+        with contextlib.suppress(imaplib.IMAP4.error, OSError):
+            self.imap.logout()
+
+
+def _ok(answer: tuple[str, list[Any]], command: str) -> list[Any]:
+    kind, data = answer
+    if kind != "OK":
+        raise imaplib.IMAP4.error(f"{command} answered {kind}: {data!r}")
+    return data
+
+
+def _fetched(imap: imaplib.IMAP4, uid: str) -> bytes | None:
+    data = _ok(imap.uid("FETCH", uid, "(BODY.PEEK[])"), "FETCH")
+    for item in data:
+        if isinstance(item, tuple) and len(item) == 2 and isinstance(item[1], bytes):
+            return item[1]
+    return None
+
+
+def _move(imap: imaplib.IMAP4, uid: str, folder: str, *, movable: bool) -> None:
+    """Move one mail (RFC 6851's MOVE, else a copy marked deleted, expunged after the
+    round); one already moved by another reader is left alone."""
+    if movable:
+        imap.uid("MOVE", uid, _quoted(folder))
+        return
+    kind, _ = imap.uid("COPY", uid, _quoted(folder))
+    if kind == "OK":
+        imap.uid("STORE", uid, "+FLAGS.SILENT", r"(\Deleted)")
+
+
+def _quoted(folder: str) -> str:
+    return '"' + folder.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+class BounceReader(WorkerThread):
+    """Reads the bounce mailbox every BOUNCE_READ_INTERVAL seconds, when BOUNCE_IMAP_URL
+    is set, beside every worker."""
+
+    thread_name = "bounce-reader"
+
+    def run(self, broker: dramatiq.Broker) -> None:
+        if not settings.BOUNCE_IMAP_URL:
+            return
+        while not self.stopping.wait(settings.BOUNCE_READ_INTERVAL):
+            self.read_once()
+
+    @staticmethod
+    def read_once() -> None:
+        close_old_connections()
+        try:
+            read_bounces()
+        except MailboxUnavailable as error:
+            logger.warning("Bounce mailbox unavailable: %s", error)
+        except Exception:
+            # The database may be down: the next round tries again.
+            logger.exception("Bounce reader round failed.")
+        finally:
+            connections.close_all()

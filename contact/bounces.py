@@ -1,0 +1,119 @@
+"""Reading a bounce: what a mail server mailed back to a message's return path.
+
+A delivery status notification (RFC 3464, `multipart/report;
+report-type=delivery-status`) says per recipient whether the email failed, is delayed
+or was delivered. The bounces of servers that send none (older Postfix, qmail, Exchange,
+Gmail's own wording) are read by flufl.bounce. The message is named by the address the
+bounce was mailed to (contact.return_path), never by the bounce's content, so a forged
+bounce names no message.
+"""
+
+import email
+import hashlib
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.message import Message as EmailMessage
+from email.utils import getaddresses, parsedate_to_datetime
+
+from flufl.bounce import all_failures
+
+from contact.return_path import message_named_by
+
+# Where a delivered mail carries the address it was delivered to: the MTA's or the
+# mailbox's own record of the envelope recipient, then the bounce's To.
+ADDRESSED_TO = ("Delivered-To", "X-Original-To", "Envelope-To", "X-Envelope-To", "To")
+# A DSN's Action, in anymail's words (contact.services.REPORTED_STATUS), worst first.
+ACTIONS = {"failed": "bounced", "delayed": "deferred", "delivered": "delivered"}
+ACTIONS_ALSO = {"relayed": "delivered", "expanded": "delivered"}
+DETAIL_MAX_LENGTH = 2000
+
+
+@dataclass(frozen=True)
+class Bounce:
+    # The message the bounce names, or None: not one of ours, or a forged address.
+    message_id: int | None
+    # bounced, deferred or delivered; blank for a mail that reports no delivery (an
+    # auto-reply, say).
+    event_type: str
+    # The same bounce read twice has the same id: the message's, and the mail's
+    # Message-ID, else a digest of it.
+    report_id: str
+    occurred_at: datetime | None
+    detail: str
+
+
+def read_bounce(raw: bytes) -> Bounce:
+    mail = email.message_from_bytes(raw)
+    event_type, detail = _delivery_status(mail) or _failures(mail)
+    message_id = _named_message(mail)
+    return Bounce(
+        message_id=message_id,
+        event_type=event_type,
+        # With the message it names: the same mail for two messages is two reports.
+        report_id=f"bounce:m{message_id}:{_mail_id(mail, raw)}",
+        occurred_at=_date(mail),
+        detail=detail[:DETAIL_MAX_LENGTH],
+    )
+
+
+def _named_message(mail: EmailMessage) -> int | None:
+    for header in ADDRESSED_TO:
+        values = [str(value) for value in mail.get_all(header, [])]
+        for _, address in getaddresses(values):
+            if (message_id := message_named_by(address)) is not None:
+                return message_id
+    return None
+
+
+def _delivery_status(mail: EmailMessage) -> tuple[str, str] | None:
+    """The worst Action of an RFC 3464 report, and its Status and Diagnostic-Code."""
+    if mail.get_content_type() != "multipart/report":
+        return None
+    if str(mail.get_param("report-type", "")).lower() != "delivery-status":
+        return None
+    for part in mail.walk():
+        if part.get_content_type() != "message/delivery-status":
+            continue
+        blocks = [block for block in part.get_payload() if isinstance(block, EmailMessage)]
+        found = []
+        for block in blocks[1:]:
+            action = str(block.get("Action", "")).strip().lower()
+            event_type = ACTIONS.get(action) or ACTIONS_ALSO.get(action)
+            if event_type:
+                reasons = [
+                    str(block.get(name, "")).strip() for name in ("Status", "Diagnostic-Code")
+                ]
+                found.append((event_type, "; ".join(reason for reason in reasons if reason)))
+        if found:
+            worst = list(ACTIONS.values())
+            return min(found, key=lambda item: worst.index(item[0]))
+    return None
+
+
+def _failures(mail: EmailMessage) -> tuple[str, str]:
+    """A bounce in a server's own words, read by flufl.bounce."""
+    temporary, permanent = all_failures(mail)
+    if permanent:
+        return "bounced", "Permanent failure for " + _addresses(permanent)
+    if temporary:
+        return "deferred", "Temporary failure for " + _addresses(temporary)
+    return "", ""
+
+
+def _addresses(found: frozenset[bytes]) -> str:
+    return ", ".join(sorted(address.decode(errors="replace") for address in found))
+
+
+def _mail_id(mail: EmailMessage, raw: bytes) -> str:
+    message_id = str(mail.get("Message-ID", "")).strip()
+    if message_id:
+        return message_id[:200]
+    return "sha256:" + hashlib.sha256(raw).hexdigest()
+
+
+def _date(mail: EmailMessage) -> datetime | None:
+    try:
+        moment = parsedate_to_datetime(str(mail.get("Date", "")))
+    except (TypeError, ValueError, IndexError):
+        return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)

@@ -1,0 +1,184 @@
+"""The bounce reader against a real IMAP server (Dovecot on loopback): real bounces of
+common mail servers dropped into the mailbox, a forged one, an auto-reply and a
+stranger's mail; reading twice, two readers at once, a reader that died mid-batch, and
+a server that goes away."""
+
+import os
+import shutil
+import tempfile
+import threading
+from collections.abc import Iterator
+from io import StringIO
+from pathlib import Path
+
+import pytest
+from django.core.management import CommandError, call_command
+
+from contact.bounce_reader import BounceReader, MailboxUnavailable, read_bounces
+from contact.models import DeliveryEvent, Message
+from contact.return_path import return_path
+from contact.services import message_bounce
+from tests.conftest import wait_until
+from tests.contact.bounce_fixtures import KINDS, addressed, auto_reply
+from tests.contact.factories import make_message
+from tests.standins import imap
+
+STRANGER = b"""From: someone@example.net
+To: bounces@example.org
+Subject: Hello
+Message-ID: <stranger-1@example.net>
+
+Not a bounce at all.
+"""
+
+
+@pytest.fixture
+def mailbox(settings) -> Iterator[imap.DovecotServer]:
+    if not imap.available():
+        reason = "needs Dovecot: sudo apt-get install dovecot-imapd"
+        if os.environ.get("CI") == "true":
+            pytest.fail(reason)
+        pytest.skip(reason)
+    # Under /tmp with open permissions: Dovecot's own users must reach it.
+    root = Path(tempfile.mkdtemp(prefix="dovecot-", dir="/tmp"))
+    server = imap.DovecotServer(root).start()
+    settings.BOUNCE_ADDRESS = "bounces@example.org"
+    settings.BOUNCE_IMAP_URL = server.url
+    yield server
+    server.stop()
+    shutil.rmtree(root, ignore_errors=True)
+
+
+def sent(user) -> Message:
+    return make_message(user, status=Message.Status.SENT, attempts=1)
+
+
+@pytest.mark.django_db
+def test_each_bounce_lands_on_its_message_and_the_mailbox_is_sorted(mailbox, user):
+    messages = {name: sent(user) for name in KINDS}
+    replied = sent(user)
+    mailbox.deliver(
+        *(addressed(name, return_path(message.pk)) for name, message in messages.items()),
+        addressed("postfix_01", return_path(replied.pk).replace("-", "-0", 1)),
+        auto_reply(return_path(replied.pk)),
+        STRANGER,
+    )
+
+    done = read_bounces()
+
+    assert (done.read, done.applied, done.recorded, done.unmatched) == (11, 8, 1, 2)
+    for name, message in messages.items():
+        message.refresh_from_db()
+        expected = Message.Status.DEFERRED if KINDS[name] == "deferred" else Message.Status.BOUNCED
+        assert message.status == expected, name
+        [report] = message.events.all()
+        assert (report.kind, report.provider, report.event_type) == ("report", "", KINDS[name])
+    replied.refresh_from_db()
+    assert replied.status == Message.Status.SENT
+    assert [event.event_type for event in replied.events.all()] == ["autoresponded"]
+    assert mailbox.counts() == {"INBOX": 0, "Processed": 9, "Unmatched": 2}
+
+
+@pytest.mark.django_db
+def test_reading_again_or_the_same_bounce_twice_applies_it_once(mailbox, user):
+    message = sent(user)
+    bounce = addressed("exim_01", return_path(message.pk))
+    mailbox.deliver(bounce)
+    read_bounces()
+
+    assert read_bounces().read == 0
+    mailbox.deliver(bounce)
+    again = read_bounces()
+
+    assert (again.read, again.repeated) == (1, 1)
+    assert message.events.count() == 1
+    assert mailbox.counts() == {"INBOX": 0, "Processed": 2, "Unmatched": 0}
+
+
+@pytest.mark.django_db
+def test_a_bounce_recorded_by_a_reader_that_died_before_moving_it_is_moved_once(mailbox, user):
+    # What a reader killed between recording a bounce and moving it leaves behind.
+    message = sent(user)
+    bounce = addressed("dsn_01", return_path(message.pk))
+    message_bounce(bounce)
+    mailbox.deliver(bounce)
+
+    done = read_bounces()
+
+    assert (done.read, done.repeated) == (1, 1)
+    assert message.events.count() == 1
+    assert mailbox.counts()["Processed"] == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_readers_at_once_apply_each_bounce_exactly_once_and_move_it_once(mailbox, user):
+    messages = [sent(user) for _ in range(30)]
+    names = list(KINDS)
+    mailbox.deliver(
+        *(addressed(names[i % len(names)], return_path(m.pk)) for i, m in enumerate(messages))
+    )
+    errors: list[BaseException] = []
+
+    def reader() -> None:
+        try:
+            read_bounces()
+        except BaseException as error:  # noqa: BLE001
+            errors.append(error)
+
+    threads = [threading.Thread(target=reader) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+
+    assert errors == []
+    assert DeliveryEvent.objects.count() == 30
+    assert DeliveryEvent.objects.filter(applied=True).count() == 30
+    assert mailbox.counts() == {"INBOX": 0, "Processed": 30, "Unmatched": 0}
+
+
+@pytest.mark.django_db
+def test_a_mailbox_that_went_away_is_read_when_it_is_back(mailbox, user):
+    message = sent(user)
+    mailbox.deliver(addressed("postfix_01", return_path(message.pk)))
+    mailbox.stop()
+
+    with pytest.raises(MailboxUnavailable):
+        read_bounces()
+    assert message.events.count() == 0
+    mailbox.start()
+
+    assert read_bounces().applied == 1
+    message.refresh_from_db()
+    assert message.status == Message.Status.BOUNCED
+
+
+@pytest.mark.django_db
+def test_the_command_reads_once_and_says_what_it_did(mailbox, user, settings):
+    message = sent(user)
+    mailbox.deliver(addressed("qmail_01", return_path(message.pk)), STRANGER)
+    out = StringIO()
+
+    call_command("read_bounces", stdout=out)
+
+    assert out.getvalue().strip() == ("Bounces: read=2 applied=1 recorded=0 repeated=0 unmatched=1")
+    settings.BOUNCE_IMAP_URL = ""
+    with pytest.raises(CommandError, match="BOUNCE_IMAP_URL is not set"):
+        call_command("read_bounces")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_reader_beside_the_worker_reads_the_mailbox_on_its_own(mailbox, user, settings):
+    settings.BOUNCE_READ_INTERVAL = 0.1
+    message = sent(user)
+    mailbox.deliver(addressed("simple_17", return_path(message.pk)))
+    reader = BounceReader()
+
+    reader.after_worker_boot(broker=None, worker=None)  # type: ignore[arg-type]
+    try:
+        assert wait_until(lambda: mailbox.counts()["INBOX"] == 0, timeout=10)
+    finally:
+        reader.before_worker_shutdown(broker=None, worker=None)  # type: ignore[arg-type]
+
+    message.refresh_from_db()
+    assert message.status == Message.Status.BOUNCED
