@@ -34,9 +34,10 @@ logger = logging.getLogger(__name__)
 
 # Mails one round takes at most; the next round takes the rest.
 ROUND_LIMIT = 200
-# The cache key of the one round under way, and how long a reader that died holds it.
+# The cache key of the one round under way. It is renewed after each mail and lasts
+# this long past the slowest IMAP operation: a reader that died holds it no longer.
 LOCK = "contact.bounce_reader.round"
-LOCK_SECONDS = 600
+LOCK_MARGIN_SECONDS = 10
 
 
 class MailboxUnavailable(Exception):
@@ -99,8 +100,9 @@ def read_bounces(url: str | None = None, *, limit: int = ROUND_LIMIT) -> Round:
     box = mailbox(url or settings.BOUNCE_IMAP_URL)
     done = Round()
     # One reader at a time: two sessions moving the same mail may leave it in the folder
-    # twice. Another reader's round under way, this one has nothing to do.
-    if not cache.add(LOCK, "held", timeout=LOCK_SECONDS):
+    # twice. Another reader's round under way, this one has nothing to do. Should a
+    # round outlast its lock, the records still hold each bounce once.
+    if not cache.add(LOCK, "held", timeout=_lock_seconds()):
         return done
     try:
         _read(box, done, limit=limit)
@@ -135,6 +137,7 @@ def _read(box: Mailbox, done: Round, *, limit: int) -> None:
                     continue
                 outcome = message_bounce(raw)
                 done.count(outcome)
+                cache.touch(LOCK, _lock_seconds())
                 to = (
                     settings.BOUNCE_IMAP_UNMATCHED_FOLDER
                     if outcome is ReportOutcome.UNKNOWN
@@ -145,6 +148,10 @@ def _read(box: Mailbox, done: Round, *, limit: int) -> None:
                 imap.expunge()
     except (imaplib.IMAP4.error, OSError) as error:
         raise MailboxUnavailable(f"{type(error).__name__}: {error}") from error
+
+
+def _lock_seconds() -> float:
+    return float(settings.BOUNCE_IMAP_TIMEOUT) + LOCK_MARGIN_SECONDS
 
 
 class _connected:

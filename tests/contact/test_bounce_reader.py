@@ -12,9 +12,10 @@ from io import StringIO
 from pathlib import Path
 
 import pytest
+from django.core.cache import cache
 from django.core.management import CommandError, call_command
 
-from contact.bounce_reader import BounceReader, MailboxUnavailable, read_bounces
+from contact.bounce_reader import LOCK, BounceReader, MailboxUnavailable, read_bounces
 from contact.models import DeliveryEvent, Message
 from contact.return_path import return_path
 from contact.services import message_bounce
@@ -182,3 +183,15 @@ def test_the_reader_beside_the_worker_reads_the_mailbox_on_its_own(mailbox, user
 
     message.refresh_from_db()
     assert message.status == Message.Status.BOUNCED
+
+
+@pytest.mark.django_db
+def test_a_round_under_way_elsewhere_leaves_the_mailbox_to_it(mailbox, user):
+    message = sent(user)
+    mailbox.deliver(addressed("postfix_01", return_path(message.pk)))
+    cache.add(LOCK, "held by another reader", timeout=60)
+
+    assert read_bounces().read == 0
+    assert mailbox.counts()["INBOX"] == 1
+    cache.delete(LOCK)
+    assert read_bounces().applied == 1
