@@ -129,7 +129,9 @@ def _read(box: Mailbox, done: Round, *, limit: int) -> None:
             _ok(imap.select(_quoted(box.folder)), "SELECT")
             found = _ok(imap.uid("SEARCH", "ALL"), "SEARCH")
             uids = [uid.decode() for uid in (found[0] or b"").split()[:limit]]
-            movable = "MOVE" in imap.capabilities
+            # Asked again once signed in: servers list MOVE only to a user.
+            capabilities = _ok(imap.capability(), "CAPABILITY")
+            movable = b"MOVE" in (capabilities[0] or b"").upper().split()
             for uid in uids:
                 raw = _fetched(imap, uid)
                 if raw is None:
@@ -144,8 +146,6 @@ def _read(box: Mailbox, done: Round, *, limit: int) -> None:
                     else settings.BOUNCE_IMAP_PROCESSED_FOLDER
                 )
                 _move(imap, uid, to, movable=movable)
-            if not movable:
-                imap.expunge()
     except (imaplib.IMAP4.error, OSError) as error:
         raise MailboxUnavailable(f"{type(error).__name__}: {error}") from error
 
@@ -193,14 +193,15 @@ def _fetched(imap: imaplib.IMAP4, uid: str) -> bytes | None:
 
 
 def _move(imap: imaplib.IMAP4, uid: str, folder: str, *, movable: bool) -> None:
-    """Move one mail (RFC 6851's MOVE, else a copy marked deleted, expunged after the
-    round); one already moved by another reader is left alone."""
+    """Move one mail: RFC 6851's MOVE, else a copy, then the original marked deleted and
+    expunged at once, so that a reader killed after it leaves no second copy behind."""
     if movable:
         imap.uid("MOVE", uid, _quoted(folder))
         return
     kind, _ = imap.uid("COPY", uid, _quoted(folder))
     if kind == "OK":
         imap.uid("STORE", uid, "+FLAGS.SILENT", r"(\Deleted)")
+        imap.expunge()
 
 
 def _quoted(folder: str) -> str:
