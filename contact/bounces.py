@@ -17,7 +17,7 @@ from email.utils import getaddresses, parsedate_to_datetime
 
 from flufl.bounce import all_failures
 
-from contact.return_path import message_named_by
+from contact.return_path import message_named_by, message_named_by_tag
 
 # Where a delivered mail carries the address it was delivered to: the MTA's or the
 # mailbox's own record of the envelope recipient, then the bounce's To.
@@ -57,37 +57,47 @@ def read_bounce(raw: bytes) -> Bounce:
 
 
 def _named_message(mail: EmailMessage) -> int | None:
+    """By the return path the bounce was mailed to, else by the envelope id a DSN
+    carries back (the same tag, asked for with the email: contact.smtp)."""
     for header in ADDRESSED_TO:
         values = [str(value) for value in mail.get_all(header, [])]
         for _, address in getaddresses(values):
             if (message_id := message_named_by(address)) is not None:
                 return message_id
+    for block in _status_blocks(mail)[:1]:
+        envelope_id = str(block.get("Original-Envelope-Id", "")).strip()
+        if envelope_id and (message_id := message_named_by_tag(envelope_id)) is not None:
+            return message_id
     return None
+
+
+def _status_blocks(mail: EmailMessage) -> list[EmailMessage]:
+    """The field blocks of an RFC 3464 report: the message's, then each recipient's."""
+    if mail.get_content_type() != "multipart/report":
+        return []
+    if str(mail.get_param("report-type", "")).lower() != "delivery-status":
+        return []
+    for part in mail.walk():
+        if part.get_content_type() == "message/delivery-status":
+            payload = part.get_payload()
+            if isinstance(payload, list):
+                return [block for block in payload if isinstance(block, EmailMessage)]
+    return []
 
 
 def _delivery_status(mail: EmailMessage) -> tuple[str, str] | None:
     """The worst Action of an RFC 3464 report, and its Status and Diagnostic-Code."""
-    if mail.get_content_type() != "multipart/report":
+    found = []
+    for block in _status_blocks(mail)[1:]:
+        action = str(block.get("Action", "")).strip().lower()
+        event_type = ACTIONS.get(action) or ACTIONS_ALSO.get(action)
+        if event_type:
+            reasons = [str(block.get(name, "")).strip() for name in ("Status", "Diagnostic-Code")]
+            found.append((event_type, "; ".join(reason for reason in reasons if reason)))
+    if not found:
         return None
-    if str(mail.get_param("report-type", "")).lower() != "delivery-status":
-        return None
-    for part in mail.walk():
-        if part.get_content_type() != "message/delivery-status":
-            continue
-        blocks = [block for block in part.get_payload() if isinstance(block, EmailMessage)]
-        found = []
-        for block in blocks[1:]:
-            action = str(block.get("Action", "")).strip().lower()
-            event_type = ACTIONS.get(action) or ACTIONS_ALSO.get(action)
-            if event_type:
-                reasons = [
-                    str(block.get(name, "")).strip() for name in ("Status", "Diagnostic-Code")
-                ]
-                found.append((event_type, "; ".join(reason for reason in reasons if reason)))
-        if found:
-            worst = list(ACTIONS.values())
-            return min(found, key=lambda item: worst.index(item[0]))
-    return None
+    worst = list(ACTIONS.values())
+    return min(found, key=lambda item: worst.index(item[0]))
 
 
 def _failures(mail: EmailMessage) -> tuple[str, str]:

@@ -46,6 +46,23 @@ def message_named_by(address: str) -> int | None:
     return message_id
 
 
+def tag_of(address: str) -> str | None:
+    """The part of a return path that names its message (`m<id>-<signature>`), which
+    also serves as the envelope id of a DSN request; None for any other address."""
+    if message_named_by(address) is None:
+        return None
+    local = address.strip().strip("<>").rpartition("@")[0]
+    return local.rpartition("+")[2].lower()
+
+
+def message_named_by_tag(tag: str) -> int | None:
+    """The message a DSN's Original-Envelope-Id names (the tag of its return path)."""
+    if not settings.BOUNCE_ADDRESS:
+        return None
+    local, _, domain = settings.BOUNCE_ADDRESS.rpartition("@")
+    return message_named_by(f"{local}+{tag.strip()}@{domain}")
+
+
 def _signature(message_id: int) -> str:
     digest = salted_hmac(SALT, str(message_id), algorithm="sha256").hexdigest()
     return digest[:SIGNATURE_LENGTH]

@@ -13,6 +13,7 @@ import select
 import smtplib
 import threading
 import time
+from collections.abc import Sequence
 from contextlib import suppress
 from dataclasses import dataclass
 
@@ -21,6 +22,8 @@ from django.conf import settings
 from django.core.mail import EmailMessage, get_connection
 from django.core.mail.backends.base import BaseEmailBackend
 from django.core.mail.backends.smtp import EmailBackend as SmtpEmailBackend
+
+from contact.return_path import tag_of
 
 # Longer idle than this and the connection is closed rather than reused: servers drop
 # quiet clients (RFC 5321 asks them to wait 5 minutes; many wait less), and reusing one
@@ -67,6 +70,46 @@ class Receipt:
     # The provider's id of the email, which its reports name it by.
     message_id: str | None
     detail: str
+
+
+class _AsksForDsn(smtplib.SMTP):
+    """smtplib's SMTP session, asking the server for delivery status notifications
+    (RFC 3461) on every email sent from a return path (contact.return_path), when the
+    server offers them: a report on failure, on delay and on success, with the return
+    path's tag as the envelope id and only the headers of the email sent back."""
+
+    def sendmail(  # type: ignore[override]
+        self,
+        from_addr: str,
+        to_addrs: str | Sequence[str],
+        msg: bytes | str,
+        mail_options: Sequence[str] = (),
+        rcpt_options: Sequence[str] = (),
+    ) -> dict[str, tuple[int, bytes]]:
+        self.ehlo_or_helo_if_needed()
+        tag = tag_of(from_addr)
+        if tag is not None and self.has_extn("dsn"):
+            mail_options = [*mail_options, "RET=HDRS", f"ENVID={tag}"]
+            rcpt_options = [*rcpt_options, "NOTIFY=SUCCESS,FAILURE,DELAY"]
+        return super().sendmail(from_addr, to_addrs, msg, mail_options, rcpt_options)
+
+
+class DsnSMTP(_AsksForDsn, smtplib.SMTP):
+    pass
+
+
+class DsnSMTPSSL(_AsksForDsn, smtplib.SMTP_SSL):
+    pass
+
+
+class EmailBackend(SmtpEmailBackend):
+    """Django's SMTP backend, whose sessions ask for delivery status notifications
+    (DsnSMTP). Django's backend passes no MAIL or RCPT parameters of its own; the
+    session it opens is the one place to add them."""
+
+    @property
+    def connection_class(self) -> type[smtplib.SMTP]:
+        return DsnSMTPSSL if self.use_ssl else DsnSMTP
 
 
 _this_thread = threading.local()

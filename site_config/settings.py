@@ -327,8 +327,10 @@ if BEHIND_HTTPS_PROXY:
 
 # ---------------------------------------------------------------- email
 
-# Django's own names. .env.example writes each email to a file under var/mail/.
-EMAIL_BACKEND = env.str("EMAIL_BACKEND", default="django.core.mail.backends.smtp.EmailBackend")
+# Django's own names. .env.example writes each email to a file under var/mail/. The
+# default is Django's SMTP backend whose sessions ask for delivery status notifications
+# where the server offers them (contact.smtp.EmailBackend).
+EMAIL_BACKEND = env.str("EMAIL_BACKEND", default="contact.smtp.EmailBackend")
 EMAIL_HOST = env.str("EMAIL_HOST", default="localhost")
 EMAIL_PORT = env.int("EMAIL_PORT", default=25)
 EMAIL_HOST_USER = env.str("EMAIL_HOST_USER", default="")

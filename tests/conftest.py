@@ -131,7 +131,7 @@ def directory(settings) -> Iterator[DirectoryStandIn]:
 def smtp_sink(settings) -> Iterator[SmtpSink]:
     """A real SMTP server on loopback, with the site's email going to it."""
     sink = SmtpSink().start()
-    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    settings.EMAIL_BACKEND = "contact.smtp.EmailBackend"
     settings.EMAIL_HOST = "127.0.0.1"
     settings.EMAIL_PORT = sink.port
     settings.EMAIL_TIMEOUT = 2

@@ -12,6 +12,7 @@ from email.policy import default as default_policy
 from functools import cached_property
 
 from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import SMTP
 
 
 @dataclass
@@ -24,6 +25,9 @@ class ReceivedEmail:
     client: tuple[str, int]
     # time.monotonic() when the server accepted it.
     received_at: float = field(default_factory=time.monotonic)
+    # The MAIL FROM and RCPT TO parameters (RFC 3461's, from a DSN-offering sink).
+    mail_options: list[str] = field(default_factory=list)
+    rcpt_options: list[str] = field(default_factory=list)
 
     @cached_property
     def message(self) -> EmailMessage:
@@ -40,7 +44,10 @@ def free_port() -> int:
 
 
 class SmtpSink:
-    def __init__(self) -> None:
+    def __init__(self, *, dsn: bool = False) -> None:
+        # With `dsn`, the server offers delivery status notifications (RFC 3461): it
+        # says DSN to EHLO and takes RET, ENVID, NOTIFY and ORCPT.
+        self.dsn = dsn
         self.port = free_port()
         self.received: list[ReceivedEmail] = []
         # Replies to the next DATA commands, in order; then "250" for all.
@@ -52,7 +59,8 @@ class SmtpSink:
         self._controller: Controller | None = None
 
     def start(self) -> "SmtpSink":
-        self._controller = Controller(_Handler(self), hostname="127.0.0.1", port=self.port)
+        controller = _DsnController if self.dsn else Controller
+        self._controller = controller(_Handler(self), hostname="127.0.0.1", port=self.port)
         self._controller.start()
         return self
 
@@ -86,9 +94,32 @@ class SmtpSink:
             self._controller = None
 
 
+class _DsnSMTP(SMTP):
+    """aiosmtpd's server, taking RFC 3461's parameters, which it otherwise refuses."""
+
+    DSN_PARAMETERS = {"RET", "ENVID", "NOTIFY", "ORCPT"}
+
+    def _getparams(self, params):
+        found = super()._getparams(params)
+        if found is None:
+            return None
+        return {name: value for name, value in found.items() if name not in self.DSN_PARAMETERS}
+
+
+class _DsnController(Controller):
+    def factory(self):
+        return _DsnSMTP(self.handler, **self.SMTP_kwargs)
+
+
 class _Handler:
     def __init__(self, sink: SmtpSink) -> None:
         self.sink = sink
+
+    async def handle_EHLO(self, server, session, envelope, hostname, responses):
+        session.host_name = hostname
+        if self.sink.dsn:
+            responses.insert(len(responses) - 1, "250-DSN")
+        return responses
 
     async def handle_DATA(self, server, session, envelope) -> str:
         if self.sink.delay:
@@ -102,6 +133,8 @@ class _Handler:
                     list(envelope.rcpt_tos),
                     envelope.content,
                     tuple(session.peer),
+                    mail_options=list(envelope.mail_options),
+                    rcpt_options=list(envelope.rcpt_options),
                 )
             )
         return reply

@@ -298,7 +298,7 @@ def topology_environment(
         "SERVER_DATABASE_URL": server_url,
         "DATABASE_URL": database_url,
         "REDIS_URL": redis.url,
-        "EMAIL_BACKEND": "django.core.mail.backends.smtp.EmailBackend",
+        "EMAIL_BACKEND": "contact.smtp.EmailBackend",
         "EMAIL_HOST": "127.0.0.1",
         "EMAIL_PORT": str(sink.port),
         "EMAIL_TIMEOUT": "2",
