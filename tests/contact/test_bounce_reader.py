@@ -195,3 +195,32 @@ def test_a_round_under_way_elsewhere_leaves_the_mailbox_to_it(mailbox, user):
     assert mailbox.counts()["INBOX"] == 1
     cache.delete(LOCK)
     assert read_bounces().applied == 1
+
+
+@pytest.fixture
+def tls_mailbox(settings) -> Iterator[imap.DovecotServer]:
+    if not imap.available():
+        pytest.skip("needs Dovecot: sudo apt-get install dovecot-imapd")
+    root = Path(tempfile.mkdtemp(prefix="dovecot-", dir="/tmp"))
+    server = imap.DovecotServer(root, tls=True).start()
+    settings.BOUNCE_ADDRESS = "bounces@example.org"
+    settings.BOUNCE_IMAP_URL = server.url
+    yield server
+    server.stop()
+    shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.mark.django_db
+def test_an_imaps_mailbox_is_read_over_verified_tls_only(tls_mailbox, user, monkeypatch):
+    message = sent(user)
+    tls_mailbox.deliver(addressed("exim_01", return_path(message.pk)))
+
+    # A certificate no authority the site trusts has signed: refused, nothing read.
+    with pytest.raises(MailboxUnavailable, match="CERTIFICATE_VERIFY_FAILED"):
+        read_bounces()
+    assert tls_mailbox.counts()["INBOX"] == 1
+    # Trusted (as an operator's own CA would be, through OpenSSL's SSL_CERT_FILE):
+    monkeypatch.setenv("SSL_CERT_FILE", str(tls_mailbox.certificate))
+
+    assert read_bounces().applied == 1
+    assert tls_mailbox.counts()["INBOX"] == 0

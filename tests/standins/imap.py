@@ -6,6 +6,7 @@ import imaplib
 import os
 import pwd
 import shutil
+import ssl as ssl_module
 import subprocess
 import time
 from pathlib import Path
@@ -21,7 +22,7 @@ listen = 127.0.0.1
 base_dir = {root}/run
 state_dir = {root}/state
 instance_name = test-{port}
-ssl = no
+{ssl}
 disable_plaintext_auth = no
 auth_mechanisms = plain login
 log_path = {root}/dovecot.log
@@ -43,10 +44,11 @@ service imap-login {{
   chroot =
   inet_listener imap {{
     address = 127.0.0.1
-    port = {port}
+    port = {imap_port}
   }}
   inet_listener imaps {{
-    port = 0
+    address = 127.0.0.1
+    port = {imaps_port}
   }}
 }}
 service anvil {{
@@ -71,14 +73,20 @@ def available() -> bool:
 
 
 class DovecotServer:
-    def __init__(self, root: Path) -> None:
+    """With `tls`, the server speaks IMAP over TLS only (imaps://), with a certificate
+    for 127.0.0.1 of its own, `certificate`, which a client must be told to trust."""
+
+    def __init__(self, root: Path, *, tls: bool = False) -> None:
         self.root = root
+        self.tls = tls
         self.port = free_port()
+        self.certificate = root / "certificate.pem"
         self.process: subprocess.Popen | None = None
 
     @property
     def url(self) -> str:
-        return f"imap://{USER}:{PASSWORD}@127.0.0.1:{self.port}/INBOX"
+        scheme = "imaps" if self.tls else "imap"
+        return f"{scheme}://{USER}:{PASSWORD}@127.0.0.1:{self.port}/INBOX"
 
     def start(self) -> "DovecotServer":
         for folder in ("run", "state", "mail"):
@@ -92,10 +100,20 @@ class DovecotServer:
             mail_user = pwd.getpwuid(os.getuid())
             internal = login = mail_user.pw_name
         (self.root / "users").write_text(f"{USER}:{{PLAIN}}{PASSWORD}\n")
+        ssl = "ssl = no"
+        if self.tls:
+            self._make_certificate()
+            ssl = (
+                f"ssl = required\nssl_cert = <{self.certificate}\n"
+                f"ssl_key = <{self.root / 'key.pem'}"
+            )
         (self.root / "dovecot.conf").write_text(
             CONFIG.format(
                 root=self.root,
                 port=self.port,
+                imap_port=0 if self.tls else self.port,
+                imaps_port=self.port if self.tls else 0,
+                ssl=ssl,
                 uid=mail_user.pw_uid,
                 gid=mail_user.pw_gid,
                 internal=internal,
@@ -118,6 +136,32 @@ class DovecotServer:
                 time.sleep(0.1)
         raise RuntimeError(f"Dovecot did not start: {self.log()}")
 
+    def _make_certificate(self) -> None:
+        if self.certificate.exists():
+            return
+        subprocess.run(
+            [
+                "openssl",
+                "req",
+                "-x509",
+                "-newkey",
+                "rsa:2048",
+                "-nodes",
+                "-days",
+                "2",
+                "-keyout",
+                str(self.root / "key.pem"),
+                "-out",
+                str(self.certificate),
+                "-subj",
+                "/CN=127.0.0.1",
+                "-addext",
+                "subjectAltName=IP:127.0.0.1",
+            ],
+            check=True,
+            capture_output=True,
+        )
+
     def stop(self) -> None:
         if self.process is not None and self.process.poll() is None:
             self.process.terminate()
@@ -128,7 +172,13 @@ class DovecotServer:
         return path.read_text() if path.exists() else ""
 
     def session(self) -> imaplib.IMAP4:
-        imap = imaplib.IMAP4("127.0.0.1", self.port, timeout=10)
+        if self.tls:
+            context = ssl_module.create_default_context(cafile=str(self.certificate))
+            imap: imaplib.IMAP4 = imaplib.IMAP4_SSL(
+                "127.0.0.1", self.port, ssl_context=context, timeout=10
+            )
+        else:
+            imap = imaplib.IMAP4("127.0.0.1", self.port, timeout=10)
         imap.login(USER, PASSWORD)
         return imap
 
