@@ -10,6 +10,7 @@ bounce names no message.
 
 import email
 import hashlib
+import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.message import Message as EmailMessage
@@ -18,6 +19,8 @@ from email.utils import getaddresses, parsedate_to_datetime
 from flufl.bounce import all_failures
 
 from contact.return_path import message_named_by, message_named_by_tag
+
+logger = logging.getLogger(__name__)
 
 # Where a delivered mail carries the address it was delivered to: the MTA's or the
 # mailbox's own record of the envelope recipient, then the bounce's To.
@@ -102,7 +105,13 @@ def _delivery_status(mail: EmailMessage) -> tuple[str, str] | None:
 
 def _failures(mail: EmailMessage) -> tuple[str, str]:
     """A bounce in a server's own words, read by flufl.bounce."""
-    temporary, permanent = all_failures(mail)
+    try:
+        temporary, permanent = all_failures(mail)
+    except Exception:
+        # Its heuristics index into what they expect to find; a mail without it reports
+        # nothing they can read.
+        logger.warning("flufl.bounce could not read a mail; taken as no report", exc_info=True)
+        return "", ""
     if permanent:
         return "bounced", "Permanent failure for " + _addresses(permanent)
     if temporary:

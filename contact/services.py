@@ -472,7 +472,12 @@ def message_bounce(raw: bytes) -> ReportOutcome:
     """Record a mail from the bounce mailbox on the message its return path names, as a
     provider's report would be (message_report). UNKNOWN when it names none of ours: a
     stranger's mail, a forged or altered address, a message no longer here."""
-    bounce = read_bounce(raw)
+    try:
+        bounce = read_bounce(raw)
+    except Exception:
+        # A mail no parser can read must not stop the mailbox: it is kept unmatched.
+        logger.exception("bounce_unreadable bytes=%d", len(raw))
+        return ReportOutcome.UNKNOWN
     if bounce.message_id is None:
         return ReportOutcome.UNKNOWN
     return message_report(

@@ -224,3 +224,14 @@ def test_an_imaps_mailbox_is_read_over_verified_tls_only(tls_mailbox, user, monk
 
     assert read_bounces().applied == 1
     assert tls_mailbox.counts()["INBOX"] == 0
+
+
+@pytest.mark.django_db
+def test_a_mail_no_parser_can_read_is_kept_unmatched_and_the_rest_is_read(mailbox, user):
+    message = sent(user)
+    mailbox.deliver(b"X: \r\n\r\n", addressed("postfix_01", return_path(message.pk)))
+
+    done = read_bounces()
+
+    assert (done.read, done.applied, done.unmatched) == (2, 1, 1)
+    assert mailbox.counts() == {"INBOX": 0, "Processed": 1, "Unmatched": 1}
