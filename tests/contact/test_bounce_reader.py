@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 from django.core.cache import cache
 from django.core.management import CommandError, call_command
+from django.db import connections
 
 from contact.bounce_reader import LOCK, BounceReader, MailboxUnavailable, read_bounces
 from contact.models import DeliveryEvent, Message
@@ -125,6 +126,9 @@ def test_two_readers_at_once_apply_each_bounce_exactly_once_and_move_it_once(mai
             read_bounces()
         except BaseException as error:  # noqa: BLE001
             errors.append(error)
+        finally:
+            # Each thread's own database connection, which would outlive the test.
+            connections.close_all()
 
     threads = [threading.Thread(target=reader) for _ in range(2)]
     for thread in threads:
