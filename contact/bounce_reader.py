@@ -169,7 +169,12 @@ class _connected:
             )
         else:
             self.imap = imaplib.IMAP4(self.box.host, self.box.port, timeout=timeout)
-        self.imap.login(self.box.user, self.box.password)
+        try:
+            self.imap.login(self.box.user, self.box.password)
+        except BaseException:
+            # Refused: the connection is closed, not left to the garbage collector.
+            self.imap.shutdown()
+            raise
         return self.imap
 
     def __exit__(self, *exc: object) -> None:

@@ -239,3 +239,16 @@ def test_a_mail_no_parser_can_read_is_kept_unmatched_and_the_rest_is_read(mailbo
 
     assert (done.read, done.applied, done.unmatched) == (2, 1, 1)
     assert mailbox.counts() == {"INBOX": 0, "Processed": 1, "Unmatched": 1}
+
+
+@pytest.mark.django_db
+def test_a_wrong_password_is_a_mailbox_unavailable_and_reads_nothing(mailbox, user, settings):
+    message = sent(user)
+    mailbox.deliver(addressed("postfix_01", return_path(message.pk)))
+    settings.BOUNCE_IMAP_URL = mailbox.url.replace(imap.PASSWORD, "not-the-password")
+
+    with pytest.raises(MailboxUnavailable, match="AUTHENTICATIONFAILED|Authentication failed"):
+        read_bounces()
+
+    assert mailbox.counts()["INBOX"] == 1
+    assert message.events.count() == 0
