@@ -127,16 +127,21 @@ def directory(settings) -> Iterator[DirectoryStandIn]:
     stand_in.stop()
 
 
-@pytest.fixture
-def smtp_sink(settings) -> Iterator[SmtpSink]:
-    """A real SMTP server on loopback, with the site's email going to it."""
-    sink = SmtpSink().start()
+def send_to(sink: SmtpSink, settings) -> SmtpSink:
+    """The site's email going to `sink`, from site@ to admin@example.org."""
     settings.EMAIL_BACKEND = "contact.smtp.EmailBackend"
     settings.EMAIL_HOST = "127.0.0.1"
     settings.EMAIL_PORT = sink.port
     settings.EMAIL_TIMEOUT = 2
     settings.ADMIN_EMAIL = "admin@example.org"
     settings.DEFAULT_FROM_EMAIL = "site@example.org"
+    return sink
+
+
+@pytest.fixture
+def smtp_sink(settings) -> Iterator[SmtpSink]:
+    """A real SMTP server on loopback, with the site's email going to it."""
+    sink = send_to(SmtpSink().start(), settings)
     yield sink
     # The connection this thread kept to it goes with it.
     close_connection()

@@ -5,6 +5,7 @@ from the providers' documentation and from real, sanitised posts), with the mess
 the metadata and the event ids filled in for the message under test.
 """
 
+import base64
 import hashlib
 import hmac
 import json
@@ -20,6 +21,8 @@ WEBHOOK_SECRET = "tracker:webhook-secret-for-tests"
 MAILGUN_SIGNING_KEY = "mailgun-signing-key-for-tests"
 POSTMARK_URL = "/anymail/postmark/tracking/"
 MAILGUN_URL = "/anymail/mailgun/tracking/"
+# The test client's headers of a post with the secret, as the providers send it.
+AUTH = {"HTTP_AUTHORIZATION": "Basic " + base64.b64encode(WEBHOOK_SECRET.encode()).decode()}
 
 
 def webhook_settings(settings) -> None:

@@ -9,21 +9,15 @@ import pytest
 from contact.models import Message
 from contact.return_path import return_path, tag_of
 from contact.services import message_bounce, message_create, message_deliver
+from tests.conftest import send_to
 from tests.standins.smtp import SmtpSink
 
 pytestmark = pytest.mark.django_db
 
 
 def sink_for(settings, *, dsn: bool) -> SmtpSink:
-    sink = SmtpSink(dsn=dsn).start()
-    settings.EMAIL_BACKEND = "contact.smtp.EmailBackend"
-    settings.EMAIL_HOST = "127.0.0.1"
-    settings.EMAIL_PORT = sink.port
-    settings.EMAIL_TIMEOUT = 2
-    settings.ADMIN_EMAIL = "admin@example.org"
-    settings.DEFAULT_FROM_EMAIL = "site@example.org"
     settings.BOUNCE_ADDRESS = "bounces@example.org"
-    return sink
+    return send_to(SmtpSink(dsn=dsn).start(), settings)
 
 
 @pytest.fixture

@@ -2,7 +2,6 @@
 Postmark's API): what the message records of the provider's answer, how a refusal is
 judged, and a report that comes in before the send is recorded."""
 
-import base64
 from collections.abc import Iterator
 
 import pytest
@@ -17,12 +16,10 @@ from contact.services import (
     message_deliver,
     messages_retry,
 )
-from tests.contact.provider_reports import POSTMARK_URL, WEBHOOK_SECRET, body, postmark
+from tests.contact.provider_reports import AUTH, POSTMARK_URL, WEBHOOK_SECRET, body, postmark
 from tests.standins.provider import PostmarkStandIn
 
 pytestmark = pytest.mark.django_db
-
-AUTH = {"HTTP_AUTHORIZATION": "Basic " + base64.b64encode(WEBHOOK_SECRET.encode()).decode()}
 
 
 @pytest.fixture

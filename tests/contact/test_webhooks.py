@@ -17,6 +17,7 @@ from contact.models import DeliveryEvent, Message
 from contact.selectors import MessageCounts, message_counts
 from tests.contact.factories import make_message
 from tests.contact.provider_reports import (
+    AUTH,
     MAILGUN_SIGNING_KEY,
     MAILGUN_URL,
     POSTMARK_URL,
@@ -29,8 +30,6 @@ from tests.contact.provider_reports import (
 )
 
 pytestmark = pytest.mark.django_db
-
-AUTH = {"HTTP_AUTHORIZATION": "Basic " + base64.b64encode(WEBHOOK_SECRET.encode()).decode()}
 
 
 @pytest.fixture(autouse=True)
