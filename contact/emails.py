@@ -21,6 +21,7 @@ from django.utils import translation
 from contact.directory import DirectoryLookup
 from contact.models import Message
 from contact.return_path import return_path
+from contact.smtp import through_provider
 
 DIRECTORY_ATTACHMENT_NAME = "directory-user.json"
 # The key of the message's id in the metadata an email provider keeps with the email and
@@ -55,7 +56,7 @@ def admin_email(message: Message, lookup: DirectoryLookup) -> AnymailMessage:
     headers = {"Message-ID": message_id_header(message)}
     # Over SMTP, bounces come back to an address that names the message; a provider
     # has its own return path and reports through its webhook instead.
-    envelope = None if settings.EMAIL_BACKEND.startswith("anymail.") else return_path(message.pk)
+    envelope = None if through_provider() else return_path(message.pk)
     if envelope is not None:
         # Django's SMTP backend sends from `from_email`; the From header stays ours.
         headers["From"] = settings.DEFAULT_FROM_EMAIL

@@ -15,6 +15,7 @@ from django.utils import timezone
 from django.utils.translation import gettext, gettext_lazy, ngettext
 
 from contact.models import DeliveryEvent, Message
+from contact.smtp import through_provider
 
 
 @dataclass(frozen=True)
@@ -73,9 +74,7 @@ def poll_every(messages: Iterable[Message]) -> str | None:
 def reports_expected() -> bool:
     """Whether a provider's reports can move a sent message on: an anymail backend with
     its tracking webhooks on (contact.webhooks)."""
-    return settings.EMAIL_BACKEND.startswith("anymail.") and bool(
-        settings.ANYMAIL.get("WEBHOOK_SECRET")
-    )
+    return through_provider() and bool(settings.ANYMAIL.get("WEBHOOK_SECRET"))
 
 
 # What each report of the provider tells the person; the rest (opens, clicks) is the

@@ -112,6 +112,12 @@ class EmailBackend(SmtpEmailBackend):
         return DsnSMTPSSL if self.use_ssl else DsnSMTP
 
 
+def through_provider() -> bool:
+    """Whether email goes out through a provider's API (an anymail backend), which has
+    its own return path and reports through its webhook, rather than over SMTP."""
+    return str(settings.EMAIL_BACKEND).startswith("anymail.")
+
+
 _this_thread = threading.local()
 
 

@@ -15,6 +15,7 @@ from django.dispatch import receiver
 
 from contact.emails import METADATA_KEY
 from contact.services import Report, message_report
+from contact.smtp import through_provider
 
 
 @receiver(tracking, dispatch_uid="contact.tracking.apply_report")
@@ -56,7 +57,7 @@ def check_webhook_secret(
     app_configs: Sequence[AppConfig] | None, **kwargs: Any
 ) -> list[checks.CheckMessage]:
     # A provider without its webhook leaves every message "sent" whatever became of it.
-    if not settings.EMAIL_BACKEND.startswith("anymail.") or settings.ANYMAIL.get("WEBHOOK_SECRET"):
+    if not through_provider() or settings.ANYMAIL.get("WEBHOOK_SECRET"):
         return []
     return [
         checks.Warning(
