@@ -15,7 +15,14 @@ import pytest
 from django.utils import timezone
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.contact.provider_reports import POSTMARK_URL, WEBHOOK_SECRET, postmark
+from tests.contact.provider_reports import (
+    MAILGUN_SIGNING_KEY,
+    MAILGUN_URL,
+    POSTMARK_URL,
+    WEBHOOK_SECRET,
+    mailgun,
+    postmark,
+)
 from tests.system.topology import Topology, topology_environment
 
 MESSAGES = 1000
@@ -25,7 +32,10 @@ POSTERS = 16
 
 @pytest.fixture
 def topology() -> Iterator[Topology]:
-    yield from topology_environment(ANYMAIL_WEBHOOK_SECRET=WEBHOOK_SECRET)
+    yield from topology_environment(
+        ANYMAIL_WEBHOOK_SECRET=WEBHOOK_SECRET,
+        ANYMAIL_MAILGUN_WEBHOOK_SIGNING_KEY=MAILGUN_SIGNING_KEY,
+    )
 
 
 def sent_messages(topology: Topology, count: int) -> list[tuple[int, str]]:
@@ -45,13 +55,13 @@ def sent_messages(topology: Topology, count: int) -> list[tuple[int, str]]:
     )
 
 
-def post_all(topology: Topology, reports: list[dict]) -> Counter:
+def post_all(topology: Topology, reports: list[dict], url: str = POSTMARK_URL) -> Counter:
     user, password = WEBHOOK_SECRET.split(":")
     with (
         httpx.Client(base_url=topology.base_url, auth=(user, password), timeout=30) as client,
         ThreadPoolExecutor(POSTERS) as pool,
     ):
-        answers = pool.map(lambda report: client.post(POSTMARK_URL, json=report), reports)
+        answers = pool.map(lambda report: client.post(url, json=report), reports)
         return Counter(answer.status_code for answer in answers)
 
 
@@ -126,3 +136,24 @@ def test_a_report_while_the_database_is_away_is_a_503_and_lands_when_posted_agai
     assert topology.query("SELECT status FROM contact_message WHERE id = %s", message_id) == [
         ("delivered",)
     ]
+
+
+def test_signed_mailgun_reports_move_their_messages_and_a_forged_one_is_refused(topology):
+    [(delivered_id, _), (bounced_id, _)] = sent_messages(topology, 2)
+    # Mailgun's ids are the email's Message-ID, angle brackets and all.
+    provider_id = "<20261202155900.1.DF5966851B4BAA99@mg.example.org>"
+    topology.query(
+        "UPDATE contact_message SET provider_message_id = %s WHERE id = %s RETURNING id",
+        provider_id,
+        delivered_id,
+    )
+    delivered = mailgun("delivered", provider_id)
+    bounced = mailgun("failed-permanent", "<unrelated@mg.example.org>", site_message=bounced_id)
+    forged = mailgun("failed-permanent", provider_id, signing_key="not-the-key")
+
+    assert post_all(topology, [delivered, bounced, delivered], MAILGUN_URL) == Counter({200: 3})
+    assert post_all(topology, [forged], MAILGUN_URL) == Counter({400: 1})
+
+    statuses = dict(topology.query("SELECT id, status FROM contact_message"))
+    assert statuses == {delivered_id: "delivered", bounced_id: "bounced"}
+    assert topology.query("SELECT count(*) FROM contact_deliveryevent") == [(2,)]
