@@ -276,7 +276,7 @@ def _record_sent(message: Message, receipt: Receipt, attempt: _Attempt) -> None:
     message.provider_message_id = receipt.message_id
     fields = [*RECORDED_FIELDS, "sent_at", "provider_message_id"]
     _save_outcome(message, fields, attempt.event(message, receipt.detail, receipt))
-    _apply_early_reports(message)
+    _apply_waiting_reports(message)
 
 
 def _record_failure(message: Message, error: Exception, attempt: _Attempt) -> None:
@@ -396,10 +396,13 @@ def message_report(report: Report) -> ReportOutcome:
     )
     try:
         # Committed on its own before the message moves: a worker recording the send
-        # after this finds it (_apply_early_reports).
+        # after this finds it (_apply_waiting_reports).
         with transaction.atomic():
             event.save()
     except IntegrityError:
+        # The replay of a report whose move was cut short (the process died between
+        # the two statements) finishes it; moving on is forward-only, so never twice.
+        _apply_waiting_reports(message)
         return ReportOutcome.REPEATED
     earlier = _earlier_sends(message)
     if not status or report.provider_message_id in earlier or not _move_on(message.pk, status):
@@ -451,9 +454,10 @@ def _earlier_sends(message: Message) -> set[str]:
     return ids - {message.provider_message_id or ""}
 
 
-def _apply_early_reports(message: Message) -> None:
-    """Apply the reports that came in before the send was recorded: a provider may
-    report faster than the worker writes."""
+def _apply_waiting_reports(message: Message) -> None:
+    """Apply the furthest report not applied yet: one that came in before the send was
+    recorded (a provider may report faster than the worker writes), or one whose move
+    was cut short."""
     waiting = list(
         message.events.filter(kind=DeliveryEvent.Kind.REPORT, applied=False).exclude(status="")
     )

@@ -160,6 +160,21 @@ def test_a_replayed_report_is_applied_once(client, user):
     assert [event.event_type for event in message.events.all()] == ["delivered", "bounced"]
 
 
+def test_a_replay_finishes_a_move_the_process_did_not_live_to_make(client, user):
+    # The report is on the timeline, but the process died before the message moved.
+    message = sent(user)
+    bounce = postmark("hard-bounce", message.provider_message_id)
+    post(client, POSTMARK_URL, bounce)
+    Message.objects.filter(pk=message.pk).update(status=Message.Status.SENT)
+    message.events.update(applied=False)
+
+    assert post(client, POSTMARK_URL, bounce).status_code == 200
+
+    assert status_of(message) == Message.Status.BOUNCED
+    [report] = message.events.all()
+    assert report.applied
+
+
 def test_a_mailgun_replay_is_known_by_its_token(client, user):
     message = sent(user, "<replayed@mg.example.org>")
     report = mailgun("failed-temporary", message.provider_message_id, token="a" * 50)
