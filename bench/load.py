@@ -13,11 +13,14 @@ import os
 import shutil
 import signal
 import subprocess
+import sys
+import tempfile
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from tests.conftest import GOOD_PASSWORD
 from tests.standins.directory import USERS
@@ -146,3 +149,98 @@ def _result_line(output: str) -> dict:
         if line.startswith(RESULT_PREFIX):
             return json.loads(line.removeprefix(RESULT_PREFIX))
     raise RuntimeError(f"wrk printed no result line:\n{output}")
+
+
+@dataclass(frozen=True)
+class OpenLoopRun:
+    """What the open-loop generator saw (bench/open_loop.py): latencies from the moment
+    each request was due, and what the generator itself cost."""
+
+    rate: float
+    requests: int
+    good: int
+    errors: dict[str, int]
+    seconds: float
+    p50_ms: float
+    p99_ms: float
+    p999_ms: float
+    max_ms: float
+    send_lag_p99_ms: float
+    cpu_share_of_a_core: float
+
+    @property
+    def all_good(self) -> bool:
+        return self.good == self.requests
+
+
+def raw_requests(
+    url: str, people: list[Person], *, body: str | None = None, headers: dict | None = None
+) -> list[str]:
+    """One raw HTTP/1.1 request per person, as htmx sends it (bench/signed_in.lua does
+    the same for wrk); each asks the server to close the connection after answering."""
+    parsed = urlsplit(url)
+    method = "POST" if body is not None else "GET"
+    built = []
+    for person in people:
+        lines = [
+            f"{method} {parsed.path or '/'} HTTP/1.1",
+            f"Host: {parsed.netloc}",
+            f"Cookie: sessionid={person.session}; csrftoken={person.csrf}",
+            f"X-CSRFToken: {person.csrf}",
+            "HX-Request: true",
+            "Connection: close",
+            *(f"{name}: {value}" for name, value in (headers or {}).items()),
+        ]
+        if body is not None:
+            lines += [
+                "Content-Type: application/x-www-form-urlencoded",
+                f"Content-Length: {len(body.encode())}",
+            ]
+        built.append("\r\n".join(lines) + "\r\n\r\n" + (body or ""))
+    return built
+
+
+def read_people(path: Path) -> list[Person]:
+    people = []
+    for line in path.read_text().splitlines():
+        session, csrf = line.split()
+        people.append(Person("", session, csrf))
+    return people
+
+
+def run_open_loop(
+    url: str,
+    requests: list[str],
+    *,
+    expect: str,
+    rate: float | None = None,
+    seconds: float = 0.0,
+    sequential: int | None = None,
+) -> OpenLoopRun:
+    """`requests` in turn at `rate` per second for `seconds`, or `sequential` of them
+    one at a time, from bench/open_loop.py in a process of its own."""
+    parsed = urlsplit(url)
+    config: dict = {
+        "host": parsed.hostname,
+        "port": parsed.port,
+        "expect": expect,
+        "requests": requests,
+    }
+    if sequential is not None:
+        config["sequential"] = sequential
+    else:
+        config.update(rate=rate, seconds=seconds)
+    with tempfile.NamedTemporaryFile("w", suffix=".json") as file:
+        json.dump(config, file)
+        file.flush()
+        completed = subprocess.run(
+            [sys.executable, "-m", "bench.open_loop", file.name],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+    result = json.loads(completed.stdout)
+    return OpenLoopRun(
+        rate=rate or 0.0,
+        **{name: result[name] for name in OpenLoopRun.__dataclass_fields__ if name != "rate"},
+    )

@@ -52,12 +52,12 @@ from pathlib import Path
 
 import psycopg
 
-from bench import admin_page, drain, memory, submit
+from bench import admin_page, arrivals, drain, memory, submit
 from bench.harness import log, topology
 from bench.load import INSTALL_WRK, wrk_version
 from bench.report import Result, machine, table, write_json
 
-ITEMS = ("submit", "latency", "drain", "admin", "memory")
+ITEMS = ("submit", "latency", "drain", "admin", "memory", "arrivals")
 RESULTS_FILE = Path(__file__).with_name("results.json")
 DEFAULT_DURATION = 12
 # Item 2's slow SMTP server answers after 2 s; the topology's own EMAIL_TIMEOUT (2 s)
@@ -133,7 +133,7 @@ def run_items(
 ) -> Iterator[tuple[list[Result], dict]]:
     """Yield (results, details) per topology: items 1 and 2 share one, since item 2
     compares with item 1's run; the others start their own, from an empty database."""
-    if "submit" in only or "latency" in only:
+    if {"submit", "latency", "arrivals"} & set(only):
         yield web_items(only, duration, folder)
     if "drain" in only:
         with topology() as running:
@@ -160,11 +160,16 @@ def web_items(only: list[str], duration: float, folder: Path) -> tuple[list[Resu
             measured, details["submit"] = submit.throughput(running, turn, ratios, duration)
             results += measured
         else:
-            log(f"item 2's reference: submits for {duration:.0f} s")
+            log(f"submits for {duration:.0f} s, the reference of items 2 and 6")
             submits = submit.submits(running, people, seconds=duration)
         if "latency" in only:
             measured, details["latency"] = submit.latency_isolation(
                 running, people, duration, submits
+            )
+            results += measured
+        if "arrivals" in only:
+            measured, details["arrivals"] = arrivals.measure(
+                running, people, capacity=submits.wrk.per_second
             )
             results += measured
         # Last, so that restarting the worker disturbs no other measurement.
