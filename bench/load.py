@@ -114,11 +114,22 @@ def run_wrk(
     expect: str,
     body: str | None = None,
     until: Callable[[], bool] | None = None,
+    bodies: tuple[Path, str] | None = None,
 ) -> WrkRun:
     """Load `url` for `seconds` (GET, or POST of `body`), or until `until()` holds:
-    wrk stops early on SIGINT and still reports what it measured."""
+    wrk stops early on SIGINT and still reports what it measured. With `bodies` (a file
+    of one body per line, and an Authorization header), a different body each time."""
     env = {
         **os.environ,
+        **(
+            {
+                "BENCH_BODIES": str(bodies[0]),
+                "BENCH_AUTHORIZATION": bodies[1],
+                "BENCH_CONNECTIONS": str(connections),
+            }
+            if bodies
+            else {}
+        ),
         "BENCH_PEOPLE": str(people_file),
         "BENCH_METHOD": "POST" if body is not None else "GET",
         "BENCH_EXPECT": expect,
