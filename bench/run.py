@@ -52,17 +52,17 @@ from pathlib import Path
 
 import psycopg
 
-from bench import admin_page, arrivals, drain, memory, submit
+from bench import admin_page, arrivals, drain, memory, paths, submit
 from bench.harness import log, topology
 from bench.load import INSTALL_WRK, wrk_version
 from bench.report import Result, machine, table, write_json
 
-ITEMS = ("submit", "latency", "drain", "admin", "memory", "arrivals")
+ITEMS = ("submit", "latency", "drain", "admin", "memory", "arrivals", "paths")
 RESULTS_FILE = Path(__file__).with_name("results.json")
 DEFAULT_DURATION = 12
 # Item 2's slow SMTP server answers after 2 s; the topology's own EMAIL_TIMEOUT (2 s)
 # would turn that into timeouts and retries instead of slowness.
-WEB_TOPOLOGY = {"EMAIL_TIMEOUT": "10"}
+WEB_TOPOLOGY = {"EMAIL_TIMEOUT": "10", **paths.TOPOLOGY}
 
 
 def main(argv: list[str]) -> int:
@@ -133,7 +133,7 @@ def run_items(
 ) -> Iterator[tuple[list[Result], dict]]:
     """Yield (results, details) per topology: items 1 and 2 share one, since item 2
     compares with item 1's run; the others start their own, from an empty database."""
-    if {"submit", "latency", "arrivals"} & set(only):
+    if {"submit", "latency", "arrivals", "paths"} & set(only):
         yield web_items(only, duration, folder)
     if "drain" in only:
         with topology() as running:
@@ -171,6 +171,9 @@ def web_items(only: list[str], duration: float, folder: Path) -> tuple[list[Resu
             measured, details["arrivals"] = arrivals.measure(
                 running, people, capacity=submits.wrk.per_second
             )
+            results += measured
+        if "paths" in only:
+            measured, details["paths"] = paths.measure(running, people, folder)
             results += measured
         # Last, so that restarting the worker disturbs no other measurement.
         if "submit" in only:

@@ -12,6 +12,13 @@
 --   BENCH_BODY    the urlencoded form to POST (optional)
 --   BENCH_EXPECT  text that the body of every good answer (status 200) contains
 --
+-- Or, as a provider posts its reports, a different body on every request:
+--   BENCH_BODIES         a file with one JSON body per line, POSTed in place of people;
+--                        thread k of N takes lines k, k + N, ..., so none is posted twice
+--                        while the file lasts
+--   BENCH_CONNECTIONS    N
+--   BENCH_AUTHORIZATION  the Authorization header of every request
+--
 -- done() prints one line, "wrk-result {JSON}", which bench/load.py reads.
 
 local people = {}
@@ -33,9 +40,13 @@ function init(args)
   good, bad = 0, 0
   expect = os.getenv("BENCH_EXPECT")
   local body = os.getenv("BENCH_BODY")
-  read_people()
-  -- Each person's request, built once: that keeps wrk cheap.
+  -- Each request, built once: that keeps wrk cheap.
   prepared = {}
+  turn = 0
+  if os.getenv("BENCH_BODIES") then
+    return prepare_bodies()
+  end
+  read_people()
   for _, person in ipairs(people) do
     local headers = {
       ["Cookie"] = "sessionid=" .. person.session .. "; csrftoken=" .. person.csrf,
@@ -48,6 +59,21 @@ function init(args)
     table.insert(prepared, wrk.format(os.getenv("BENCH_METHOD"), nil, headers, body))
   end
   turn = first
+end
+
+function prepare_bodies()
+  local headers = {
+    ["Authorization"] = os.getenv("BENCH_AUTHORIZATION"),
+    ["Content-Type"] = "application/json",
+  }
+  local connections = tonumber(os.getenv("BENCH_CONNECTIONS"))
+  local number = 0
+  for line in io.lines(os.getenv("BENCH_BODIES")) do
+    if number % connections == first then
+      table.insert(prepared, wrk.format("POST", nil, headers, line))
+    end
+    number = number + 1
+  end
 end
 
 function request()

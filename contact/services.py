@@ -372,64 +372,79 @@ REPORT_RANK: dict[str, int] = {
 
 def message_report(report: Report) -> ReportOutcome:
     """Put a provider's report on the message's timeline, once, and move the message on
-    if the report takes it further (REPORT_RANK)."""
-    message = _reported_message(report)
-    if message is None:
+    if the report takes it further (REPORT_RANK), in one transaction."""
+    try:
+        with transaction.atomic():
+            outcome, message_id = _record_report(report)
+    except IntegrityError:
+        # Recorded before: a replay. One whose move did not happen yet (it came while
+        # the message was being sent) may finish it; moving on is forward-only.
+        message = _reported_message(report)
+        if message is not None:
+            _apply_waiting_reports(message)
+        return ReportOutcome.REPEATED
+    if outcome is ReportOutcome.UNKNOWN:
         logger.warning(
             "report_unknown provider=%s event=%s provider_message_id=%s",
             report.provider,
             report.event_type,
             report.provider_message_id,
         )
-        return ReportOutcome.UNKNOWN
+        return outcome
+    logger.info(
+        "report message_id=%s provider=%s event=%s outcome=%s",
+        message_id,
+        report.provider,
+        report.event_type,
+        outcome.value,
+        extra={"message_id": message_id, "outcome": outcome.value},
+    )
+    return outcome
+
+
+def _record_report(report: Report) -> tuple[ReportOutcome, int | None]:
+    """message_report's transaction. The message's row is locked first, so a worker
+    recording the send meanwhile either has done so (and the report moves the message
+    now) or does so after this commits (and applies the report then:
+    _apply_waiting_reports)."""
+    message = _reported_message(report, lock=True)
+    if message is None:
+        return ReportOutcome.UNKNOWN, None
     status = REPORTED_STATUS.get(report.event_type, "")
-    event = DeliveryEvent(
+    moves = (
+        bool(status)
+        and REPORT_RANK.get(message.status, REPORT_RANK[status]) < REPORT_RANK[status]
+        and not _about_an_earlier_send(message, report.provider_message_id)
+    )
+    DeliveryEvent.objects.create(
         message=message,
         kind=DeliveryEvent.Kind.REPORT,
         occurred_at=report.occurred_at or timezone.now(),
         event_type=report.event_type[:32],
         status=status,
+        applied=moves,
         detail=report.detail[:ERROR_TEXT_MAX_LENGTH],
         provider=report.provider[:32],
         provider_message_id=(report.provider_message_id or "")[:255],
         provider_event_id=report.event_id[:255],
     )
-    try:
-        # Committed on its own before the message moves: a worker recording the send
-        # after this finds it (_apply_waiting_reports).
-        with transaction.atomic():
-            event.save()
-    except IntegrityError:
-        # The replay of a report whose move was cut short (the process died between
-        # the two statements) finishes it; moving on is forward-only, so never twice.
-        _apply_waiting_reports(message)
-        return ReportOutcome.REPEATED
-    earlier = _earlier_sends(message)
-    if not status or report.provider_message_id in earlier or not _move_on(message.pk, status):
-        outcome = ReportOutcome.RECORDED
-    else:
-        DeliveryEvent.objects.filter(pk=event.pk).update(applied=True)
-        outcome = ReportOutcome.APPLIED
-    logger.info(
-        "report message_id=%s provider=%s event=%s outcome=%s",
-        message.pk,
-        report.provider,
-        report.event_type,
-        outcome.value,
-        extra={"message_id": message.pk, "outcome": outcome.value},
-    )
-    return outcome
+    if not moves:
+        return ReportOutcome.RECORDED, message.pk
+    Message.objects.filter(pk=message.pk).update(status=status)
+    return ReportOutcome.APPLIED, message.pk
 
 
-def _reported_message(report: Report) -> Message | None:
+def _reported_message(report: Report, *, lock: bool = False) -> Message | None:
     """The message a report is about: by the id the email carried as metadata, else by
-    the provider's id of the email."""
+    the provider's id of the email. With `lock`, its row is locked until the end of the
+    transaction."""
+    messages = Message.objects.select_for_update() if lock else Message.objects.all()
     if report.site_message_id and report.site_message_id.isdecimal():
-        found = Message.objects.filter(pk=int(report.site_message_id)).first()
+        found = messages.filter(pk=int(report.site_message_id)).first()
         if found is not None:
             return found
     if report.provider_message_id:
-        return Message.objects.filter(provider_message_id=report.provider_message_id).first()
+        return messages.filter(provider_message_id=report.provider_message_id).first()
     return None
 
 
@@ -452,6 +467,13 @@ def _earlier_sends(message: Message) -> set[str]:
     sends = message.events.filter(kind=DeliveryEvent.Kind.ATTEMPT, event_type="sent")
     ids = set(sends.exclude(provider_message_id="").values_list("provider_message_id", flat=True))
     return ids - {message.provider_message_id or ""}
+
+
+def _about_an_earlier_send(message: Message, provider_message_id: str | None) -> bool:
+    # The current send's id, or none, needs no look at the timeline.
+    if not provider_message_id or provider_message_id == message.provider_message_id:
+        return False
+    return provider_message_id in _earlier_sends(message)
 
 
 def _apply_waiting_reports(message: Message) -> None:
