@@ -9,6 +9,9 @@ database, its Redis), and reads the one JSON document printed.
     admin-timing --count N     the admin index page's and the message list's median
                                times, with their counts read from the tally and counted
                                from the rows
+    profile-report --count N   a provider's report (a Postmark delivery) posted to the
+                               tracking webhook: its SQL, its time against /healthz, and
+                               a cProfile of N
     signin-timing --count N    a sign-in POST's median time, against a bare
                                check_password of the same password
     queue --count N            N messages written as people do (message_create), for
@@ -42,6 +45,7 @@ from contact.selectors import MessageCounts
 from contact.services import message_create
 from contact.tasks import deliver_message
 from tests.conftest import GOOD_PASSWORD
+from tests.contact.provider_reports import AUTH, POSTMARK_URL, postmark
 from tests.standins.directory import USERS
 from tests.system.topology import STAFF
 from users.addresses import normalize_email
@@ -62,6 +66,7 @@ def main(argv: list[str]) -> int:
     commands.add_parser("profile-submit").add_argument("--count", type=int, default=200)
     commands.add_parser("admin-queries")
     commands.add_parser("admin-timing").add_argument("--count", type=int, default=30)
+    commands.add_parser("profile-report").add_argument("--count", type=int, default=200)
     commands.add_parser("signin-timing").add_argument("--count", type=int, default=30)
     queue = commands.add_parser("queue")
     queue.add_argument("--count", type=int, required=True)
@@ -74,6 +79,8 @@ def main(argv: list[str]) -> int:
         result = admin_queries()
     elif arguments.command == "admin-timing":
         result = admin_timing(arguments.count)
+    elif arguments.command == "profile-report":
+        result = profile_report(arguments.count)
     elif arguments.command == "signin-timing":
         result = signin_timing(arguments.count)
     else:
@@ -143,6 +150,58 @@ def profile_submit(count: int) -> dict:
         "queries_per_submit": len(queries),
         "queries": queries,
         "ms_per_submit_by_package": _time_by_package(stats, count),
+        "top_own_time": _top_entries(stats, "tottime", count),
+        "top_cumulative_time": _top_entries(stats, "cumulative", count),
+    }
+
+
+def profile_report(count: int) -> dict:
+    """Where one provider report spends its time: a Postmark delivery for a sent
+    message, posted as Postmark posts it, each one new."""
+    user, _ = User.objects.get_or_create(
+        email="reported-person@example.org", defaults={"email_verified_at": timezone.now()}
+    )
+    messages = Message.objects.bulk_create(
+        Message(
+            sender=user,
+            sender_email=user.email,
+            subject=f"Reported {number}",
+            body="Body",
+            status=Message.Status.SENT,
+            attempts=1,
+        )
+        for number in range(count * 3 + 2)
+    )
+    client = Client(HTTP_HOST="127.0.0.1")
+    posted = iter(messages)
+    start = timezone.now()
+
+    def post() -> None:
+        message = next(posted)
+        body = postmark("delivery", f"profiled-{message.pk}", site_message=message.pk, at=start)
+        answer = client.post(
+            POSTMARK_URL, json.dumps(body), content_type="application/json", **AUTH
+        )
+        assert answer.status_code == 200, answer
+
+    post()
+    with CaptureQueriesContext(connection) as capture:
+        post()
+    queries = [query["sql"][:SQL_SHOWN] for query in capture.captured_queries]
+    ms_per_report = _ms_per_call(post, count)
+    ms_per_healthz = _ms_per_call(lambda: client.get(reverse("healthz")), count)
+    profiler = cProfile.Profile()
+    profiler.enable()
+    for _ in range(count):
+        post()
+    profiler.disable()
+    stats = pstats.Stats(profiler)
+    return {
+        "ms_per_report": ms_per_report,
+        "ms_per_healthz": ms_per_healthz,
+        "queries_per_report": len(queries),
+        "queries": queries,
+        "ms_per_report_by_package": _time_by_package(stats, count),
         "top_own_time": _top_entries(stats, "tottime", count),
         "top_cumulative_time": _top_entries(stats, "cumulative", count),
     }

@@ -42,7 +42,6 @@ ROUNDS = 3
 T = TypeVar("T")
 
 THROUGHPUT_GOAL = 0.25
-P99_GOAL_MS = 50.0
 ISOLATION_GOAL = 1.2
 
 
@@ -349,8 +348,8 @@ def latency_isolation(
 
 
 def rate_results(run: LoadRun, health: LoadRun, *, judged: bool) -> list[Result]:
-    """Submits per second against /healthz's, and the submits' p99: judged against item
-    1's goals for the run with the worker, said only for the run without it."""
+    """Submits per second against /healthz's, judged against item 1's goal for the run
+    with the worker and said only for the run without it, and the submits' p99."""
     label = "" if judged else ", worker stopped"
     ratio = run.wrk.per_second / health.wrk.per_second
     return [
@@ -369,9 +368,9 @@ def rate_results(run: LoadRun, health: LoadRun, *, judged: bool) -> list[Result]
             f"submit latency p99{label} (vs /healthz)",
             "ms",
             run.wrk.p99_ms,
+            # Said, not judged: a closed loop's latency is set by the loop itself
+            # (connections / rate); item 6 judges latency as requests arrive.
             baseline=health.wrk.p99_ms,
-            goal=f"<= {P99_GOAL_MS:.0f} ms" if judged else "",
-            passed=run.wrk.p99_ms <= P99_GOAL_MS if judged else None,
         ),
     ]
 
