@@ -98,6 +98,21 @@ def measure(topology: Topology, people_file: Path, folder: Path) -> tuple[list[R
     results += measured
     measured, details["webhook"] = webhook_burst(topology, people_file, folder)
     results += measured
+    # Last: it writes messages of its own.
+    log("item 7: 200 provider reports in-process, and under cProfile")
+    profile = inside(topology, "profile-report", "--count", "200")
+    details["report_profile"] = profile
+    results += [
+        Result(
+            "paths",
+            "provider report in-process (vs /healthz)",
+            "ms",
+            profile["ms_per_report"],
+            baseline=profile["ms_per_healthz"],
+            ratio=profile["ms_per_report"] / profile["ms_per_healthz"],
+        ),
+        Result("paths", "SQL statements per provider report", "", profile["queries_per_report"]),
+    ]
     return results, details
 
 
