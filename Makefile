@@ -15,7 +15,7 @@ help:
 	@echo "make test    the whole test suite (browser tests need Chromium)"
 	@echo "make screenshots  pictures of every main page for docs/frontend.md"
 	@echo "make faults  fault injection into the production topology (DATABASE_URL=postgres://...)"
-	@echo "make bench   benchmarks of the production topology under load (ONLY=submit,latency,drain,admin,memory)"
+	@echo "make bench   benchmarks of the production topology under load (ONLY=submit,latency,drain,admin,memory,arrivals,paths)"
 	@echo "make lint    ruff check and ruff format --check"
 	@echo "make typecheck  mypy over the application's modules"
 	@echo "make format  apply ruff's fixes and formatting"

@@ -30,11 +30,16 @@ are noise; the ratios are what to compare between runs.
    arrival until every row says sent. Baseline: a plain smtplib loop sending 2,000
    similar emails to the same sink, one connection each. Ratio: baseline time / drain
    time, higher is better. Also: directory requests per message.
-4. admin: the admin index page, signed in as staff, with 1,000 and with 1,000,000
-   delivery rows (inserted with generate_series: 95% sent, 3% failed, 2% queued), the
+4. admin: the admin index page and the message list, signed in as staff, with 1,000
+   and with 1,000,000 delivery rows (inserted with generate_series: 95% sent, 3% failed, 2% queued), the
    median of 50 requests after 5 to warm up; SQL queries per page, counted in-process.
 5. memory: resident memory of each gunicorn worker and of the Dramatiq worker processes
    after 1,000 submits and their delivery, then after 10,000; growth after the warm-up.
+6. arrivals: submits from the open-loop generator (bench/open_loop.py) at 25, 50 and 75 %
+   of item 1's submits per second, each timed from when it was due, and /healthz at the
+   same rates; the p99 at 50 % against the p50 of submits one at a time.
+7. paths: the sign-in against a bare check_password, the live-validation endpoints and a
+   burst of provider reports against /healthz, and My messages while 100 people poll it.
 
 The table goes to stdout; bench/results.json holds the same figures, the details behind
 them (the profile, the SQL, every wrk run) and the machine's description. Progress goes
