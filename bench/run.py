@@ -31,8 +31,9 @@ are noise; the ratios are what to compare between runs.
    similar emails to the same sink, one connection each. Ratio: baseline time / drain
    time, higher is better. Also: directory requests per message.
 4. admin: the admin index page and the message list, signed in as staff, with 1,000
-   and with 1,000,000 delivery rows (inserted with generate_series: 95% sent, 3% failed, 2% queued), the
-   median of 50 requests after 5 to warm up; SQL queries per page, counted in-process.
+   and with 1,000,000 delivery rows (inserted with generate_series: 95% sent, 3%
+   failed, 2% queued), the median of 50 requests after 5 to warm up; SQL queries per
+   page, counted in-process.
 5. memory: resident memory of each gunicorn worker and of the Dramatiq worker processes
    after 1,000 submits and their delivery, then after 10,000; growth after the warm-up.
 6. arrivals: submits from the open-loop generator (bench/open_loop.py) at 25, 50 and 75 %
