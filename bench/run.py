@@ -38,7 +38,8 @@ are noise; the ratios are what to compare between runs.
    after 1,000 submits and their delivery, then after 10,000; growth after the warm-up.
 6. arrivals: submits from the open-loop generator (bench/open_loop.py) at 25, 50 and 75 %
    of item 1's submits per second, each timed from when it was due, and /healthz at the
-   same rates; the p99 at 50 % against the p50 of submits one at a time.
+   same rates; the p99 at 50 % against the p50 of submits one at a time, the two taking
+   turns three times and the turn with the median ratio judged.
 7. paths: the sign-in against a bare check_password, the live-validation endpoints and a
    burst of provider reports against /healthz, and My messages while 100 people poll it.
 

@@ -130,10 +130,10 @@ def median_round(
                 submits(topology, people, seconds=seconds),
             )
         )
-    return _median(rounds, key=lambda turn: turn.ratio), [turn.ratio for turn in rounds]
+    return median_by(rounds, key=lambda turn: turn.ratio), [turn.ratio for turn in rounds]
 
 
-def _median(items: list[T], *, key: Callable[[T], float]) -> T:
+def median_by(items: list[T], *, key: Callable[[T], float]) -> T:
     """The item whose key is the median (of an odd number, such as ROUNDS)."""
     return sorted(items, key=key)[len(items) // 2]
 
@@ -308,8 +308,8 @@ def latency_isolation(
             topology.sink.delay = topology.directory.delay = 0.0
         smtp_answered += len(topology.sink.attempts) - sink_before
         directory_answered += len(topology.directory.requests) - directory_before
-    slow = _median(slow_runs, key=lambda run: run.wrk.p99_ms)
-    reference = _median(normal_runs, key=lambda run: run.wrk.p99_ms)
+    slow = median_by(slow_runs, key=lambda run: run.wrk.p99_ms)
+    reference = median_by(normal_runs, key=lambda run: run.wrk.p99_ms)
     ratio = slow.wrk.p99_ms / reference.wrk.p99_ms
     results = [
         Result(
