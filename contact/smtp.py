@@ -112,10 +112,20 @@ class EmailBackend(SmtpEmailBackend):
         return DsnSMTPSSL if self.use_ssl else DsnSMTP
 
 
+def provider() -> str | None:
+    """The provider email goes out through, as anymail names its backend's module and its
+    webhooks' URLs ("postmark" for anymail.backends.postmark.EmailBackend); None over
+    SMTP. The one reading of EMAIL_BACKEND that the return path, the polling, the deploy
+    check and the tracking webhook's URL all follow."""
+    module, _, _ = str(settings.EMAIL_BACKEND).rpartition(".")
+    package, _, name = module.rpartition(".")
+    return name if package == "anymail.backends" else None
+
+
 def through_provider() -> bool:
     """Whether email goes out through a provider's API (an anymail backend), which has
     its own return path and reports through its webhook, rather than over SMTP."""
-    return str(settings.EMAIL_BACKEND).startswith("anymail.")
+    return provider() is not None
 
 
 _this_thread = threading.local()

@@ -1,6 +1,7 @@
 from django.contrib import admin
 from django.urls import include, path
 
+from contact import webhooks
 from site_config import health, metrics
 
 # A request whose body cannot be read gets the site's page without reading it again.
@@ -12,8 +13,8 @@ urlpatterns = [
     # The language switcher posts here (Django's set_language).
     path("i18n/", include("django.conf.urls.i18n")),
     path("admin/", admin.site.urls),
-    # The email providers' tracking webhooks (contact.webhooks guards them).
-    path("anymail/", include("anymail.urls")),
+    # The configured email provider's tracking webhook (contact.webhooks guards it).
+    path("anymail/", include((webhooks.tracking_urlpatterns(), webhooks.WEBHOOK_NAMESPACE))),
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),
     path("metrics", metrics.metrics, name="metrics"),

@@ -1,6 +1,8 @@
+import importlib
 import json
 import logging
 import os
+import sys
 import time
 from collections.abc import Callable, Iterator
 
@@ -9,6 +11,9 @@ import pytest
 import redis
 from django.conf import settings as site_settings
 from django.core.cache import cache, caches
+from django.dispatch import receiver
+from django.test.signals import setting_changed
+from django.urls import clear_url_caches
 from django.utils import timezone
 from dramatiq.brokers.stub import StubBroker
 
@@ -36,6 +41,18 @@ def wait_until(condition: Callable[[], object], *, timeout: float) -> bool:
             return True
         time.sleep(0.05)
     return bool(condition())
+
+
+@receiver(setting_changed)
+def provider_urls(*, setting: str, **kwargs: object) -> None:
+    # The root URLconf mounts the tracking webhook of the provider EMAIL_BACKEND names,
+    # as it loads: a test that switches provider loads it again, and so does the switch back.
+    if setting != "EMAIL_BACKEND":
+        return
+    urlconf = sys.modules.get(site_settings.ROOT_URLCONF)
+    if urlconf is not None:
+        importlib.reload(urlconf)
+    clear_url_caches()
 
 
 @pytest.fixture(autouse=True)

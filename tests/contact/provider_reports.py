@@ -21,12 +21,19 @@ WEBHOOK_SECRET = "tracker:webhook-secret-for-tests"
 MAILGUN_SIGNING_KEY = "mailgun-signing-key-for-tests"
 POSTMARK_URL = "/anymail/postmark/tracking/"
 MAILGUN_URL = "/anymail/mailgun/tracking/"
+BACKENDS = {
+    "postmark": "anymail.backends.postmark.EmailBackend",
+    "mailgun": "anymail.backends.mailgun.EmailBackend",
+}
 # The test client's headers of a post with the secret, as the providers send it.
 AUTH = {"HTTP_AUTHORIZATION": "Basic " + base64.b64encode(WEBHOOK_SECRET.encode()).decode()}
 
 
-def webhook_settings(settings) -> None:
-    """What an operator sets for these two providers (ANYMAIL_* in the environment)."""
+def webhook_settings(settings, provider: str = "postmark") -> None:
+    """What an operator sets to send through `provider`, postmark or mailgun, and take
+    its reports (EMAIL_BACKEND and ANYMAIL_* in the environment). Mailgun's signing key
+    is set either way, as a key left over from another provider would be."""
+    settings.EMAIL_BACKEND = BACKENDS[provider]
     settings.ANYMAIL = {
         **settings.ANYMAIL,
         "WEBHOOK_SECRET": [WEBHOOK_SECRET],

@@ -1,5 +1,6 @@
 """The providers' tracking webhooks, posted to as Postmark and Mailgun post: every event
-type, replays, reports out of order, bad credentials and bodies that are not reports."""
+type, replays, reports out of order, bad credentials, bodies that are not reports, and
+the URLs of providers the site does not send through."""
 
 import base64
 import logging
@@ -9,8 +10,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from anymail import urls as anymail_urls
 from django.core.checks import run_checks
-from django.urls import reverse
+from django.urls import Resolver404, resolve, reverse
 from django.utils import timezone
 
 from contact.models import DeliveryEvent, Message
@@ -32,9 +34,17 @@ from tests.contact.provider_reports import (
 pytestmark = pytest.mark.django_db
 
 
+URLS = {"postmark": POSTMARK_URL, "mailgun": MAILGUN_URL}
+
+
 @pytest.fixture(autouse=True)
 def webhooks_on(settings):
     webhook_settings(settings)
+
+
+@pytest.fixture
+def through_mailgun(settings):
+    webhook_settings(settings, "mailgun")
 
 
 def sent(user, provider_message_id: str | None = None) -> Message:
@@ -97,7 +107,7 @@ MAILGUN_CASES = [
 
 @pytest.mark.parametrize(("kind", "event_type", "status"), MAILGUN_CASES)
 def test_each_mailgun_report_is_recorded_and_moves_the_message(
-    client, user, kind, event_type, status
+    client, user, through_mailgun, kind, event_type, status
 ):
     message = sent(user, "<20261202133713.1.DF5966851B4BAA99@mg.example.org>")
 
@@ -121,7 +131,9 @@ def test_the_reason_the_provider_gives_is_kept(client, user):
     assert report.occurred_at == bounced_at
 
 
-def test_a_report_finds_its_message_by_the_metadata_the_email_carried(client, user):
+def test_a_report_finds_its_message_by_the_metadata_the_email_carried(
+    client, user, through_mailgun
+):
     # The provider's id is not recorded yet (or differs): the metadata names the message.
     message = sent(user, "<mailgun-id@mg.example.org>")
 
@@ -175,7 +187,7 @@ def test_a_replay_finishes_a_move_the_process_did_not_live_to_make(client, user)
     assert report.applied
 
 
-def test_a_mailgun_replay_is_known_by_its_token(client, user):
+def test_a_mailgun_replay_is_known_by_its_token(client, user, through_mailgun):
     message = sent(user, "<replayed@mg.example.org>")
     report = mailgun("failed-temporary", message.provider_message_id, token="a" * 50)
 
@@ -242,7 +254,9 @@ def test_a_report_about_an_earlier_send_does_not_move_the_resent_message(client,
     assert message.events.filter(kind=DeliveryEvent.Kind.REPORT).count() == 3
 
 
-def test_a_report_under_another_spelling_of_the_id_still_moves_the_message(client, user):
+def test_a_report_under_another_spelling_of_the_id_still_moves_the_message(
+    client, user, through_mailgun
+):
     # Found by its metadata, under an id the provider's API never answered with (its
     # Message-ID header, say): about the current send all the same.
     message = sent(user, "<api-id@mg.example.org>")
@@ -284,23 +298,24 @@ def test_a_report_for_no_message_of_this_site_is_logged_and_answered_200(client,
     ],
     ids=["none", "wrong", "not-basic", "garbled"],
 )
-@pytest.mark.parametrize("url", [POSTMARK_URL, MAILGUN_URL])
-def test_a_post_without_the_secret_is_refused(client, user, auth, url):
+@pytest.mark.parametrize("provider", URLS)
+def test_a_post_without_the_secret_is_refused(client, settings, user, auth, provider):
+    webhook_settings(settings, provider)
     message = sent(user, "<guarded@mg.example.org>")
     payload = (
         postmark("delivery", message.provider_message_id)
-        if url == POSTMARK_URL
+        if provider == "postmark"
         else mailgun("delivered", message.provider_message_id)
     )
 
-    response = client.post(url, body(payload), content_type="application/json", **auth)
+    response = client.post(URLS[provider], body(payload), content_type="application/json", **auth)
 
     assert response.status_code == 400
     assert status_of(message) == Message.Status.SENT
     assert DeliveryEvent.objects.count() == 0
 
 
-def test_a_mailgun_post_with_a_wrong_signature_is_refused(client, user):
+def test_a_mailgun_post_with_a_wrong_signature_is_refused(client, user, through_mailgun):
     message = sent(user, "<signed@mg.example.org>")
     forged = mailgun("delivered", message.provider_message_id, signing_key="not-the-key")
 
@@ -308,6 +323,68 @@ def test_a_mailgun_post_with_a_wrong_signature_is_refused(client, user):
 
     assert response.status_code == 400
     assert status_of(message) == Message.Status.SENT
+
+
+# Every URL anymail's views answer at, each provider's inbound and tracking webhooks.
+ANYMAIL_URLS = [
+    "/anymail" + reverse(pattern.name, urlconf=anymail_urls) for pattern in anymail_urls.urlpatterns
+]
+
+
+@pytest.mark.parametrize("provider", URLS)
+def test_only_the_tracking_url_of_the_provider_the_site_sends_through_exists(
+    client, settings, user, provider
+):
+    # Mailgun's signing key is set either way: with Postmark configured, a report signed
+    # with it still finds no URL.
+    webhook_settings(settings, provider)
+    message = sent(user, "<another-provider@mg.example.org>")
+    reports = {
+        "postmark": postmark("hard-bounce", message.provider_message_id),
+        "mailgun": mailgun("failed-permanent", message.provider_message_id),
+    }
+
+    answers = [
+        (url, post(client, url, report).status_code)
+        for url in ANYMAIL_URLS
+        if url != URLS[provider]
+        for report in reports.values()
+    ]
+
+    assert URLS[provider] in ANYMAIL_URLS
+    assert {status for _, status in answers} == {404}, answers
+    assert status_of(message) == Message.Status.SENT
+    assert DeliveryEvent.objects.count() == 0
+    assert post(client, URLS[provider], reports[provider]).status_code == 200
+    assert status_of(message) == Message.Status.BOUNCED
+
+
+@pytest.mark.parametrize(
+    ("backend", "urls"),
+    [
+        ("anymail.backends.postmark.EmailBackend", ["/anymail/postmark/tracking/"]),
+        ("anymail.backends.amazon_ses.EmailBackend", ["/anymail/amazon_ses/tracking/"]),
+        (
+            "anymail.backends.mandrill.EmailBackend",
+            ["/anymail/mandrill/", "/anymail/mandrill/tracking/"],
+        ),
+        # A provider without a tracking webhook, and SMTP, have no URL at all.
+        ("anymail.backends.scaleway.EmailBackend", []),
+        ("contact.smtp.EmailBackend", []),
+    ],
+)
+def test_the_tracking_url_is_the_one_email_backend_names(settings, backend, urls):
+    settings.EMAIL_BACKEND = backend
+
+    assert [url for url in ANYMAIL_URLS if resolves(url)] == urls
+
+
+def resolves(path: str) -> bool:
+    try:
+        resolve(path)
+    except Resolver404:
+        return False
+    return True
 
 
 def test_the_webhooks_are_off_until_a_secret_is_set(client, user, settings):
@@ -334,11 +411,14 @@ GARBAGE = {
 
 
 @pytest.mark.parametrize("garbage", GARBAGE.values(), ids=GARBAGE.keys())
-@pytest.mark.parametrize("url", [POSTMARK_URL, MAILGUN_URL])
-def test_a_body_that_is_not_a_report_is_a_400_never_a_500(client, user, url, garbage):
+@pytest.mark.parametrize("provider", URLS)
+def test_a_body_that_is_not_a_report_is_a_400_never_a_500(
+    client, settings, user, provider, garbage
+):
+    webhook_settings(settings, provider)
     client.raise_request_exception = False
 
-    response = client.post(url, garbage, content_type="application/json", **AUTH)
+    response = client.post(URLS[provider], garbage, content_type="application/json", **AUTH)
 
     assert response.status_code == 400
     assert DeliveryEvent.objects.count() == 0
@@ -352,7 +432,7 @@ MAILGUN_GARBAGE = {
 
 
 @pytest.mark.parametrize("garbage", MAILGUN_GARBAGE.values(), ids=MAILGUN_GARBAGE.keys())
-def test_a_signed_mailgun_post_that_is_not_a_report_is_a_400(client, garbage):
+def test_a_signed_mailgun_post_that_is_not_a_report_is_a_400(client, through_mailgun, garbage):
     client.raise_request_exception = False
     signed = sign_mailgun(
         {"event-data": {"timestamp": 1}}, token="t" * 50, signing_key=MAILGUN_SIGNING_KEY

@@ -16,6 +16,7 @@ from django.utils import timezone
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.contact.provider_reports import (
+    BACKENDS,
     MAILGUN_SIGNING_KEY,
     MAILGUN_URL,
     POSTMARK_URL,
@@ -30,12 +31,23 @@ BOUNCED = 100
 POSTERS = 16
 
 
-@pytest.fixture
-def topology() -> Iterator[Topology]:
+def through(provider: str) -> Iterator[Topology]:
+    """The topology sending through `provider`, whose tracking URL is then the one there."""
     yield from topology_environment(
+        EMAIL_BACKEND=BACKENDS[provider],
         ANYMAIL_WEBHOOK_SECRET=WEBHOOK_SECRET,
         ANYMAIL_MAILGUN_WEBHOOK_SIGNING_KEY=MAILGUN_SIGNING_KEY,
     )
+
+
+@pytest.fixture
+def topology() -> Iterator[Topology]:
+    yield from through("postmark")
+
+
+@pytest.fixture
+def mailgun_topology() -> Iterator[Topology]:
+    yield from through("mailgun")
 
 
 def sent_messages(topology: Topology, count: int) -> list[tuple[int, str]]:
@@ -138,7 +150,10 @@ def test_a_report_while_the_database_is_away_is_a_503_and_lands_when_posted_agai
     ]
 
 
-def test_signed_mailgun_reports_move_their_messages_and_a_forged_one_is_refused(topology):
+def test_signed_mailgun_reports_move_their_messages_and_a_forged_one_is_refused(
+    mailgun_topology,
+):
+    topology = mailgun_topology
     [(delivered_id, _), (bounced_id, _)] = sent_messages(topology, 2)
     # Mailgun's ids are the email's Message-ID, angle brackets and all.
     provider_id = "<20261202155900.1.DF5966851B4BAA99@mg.example.org>"
