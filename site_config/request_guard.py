@@ -1,17 +1,22 @@
-"""Refuses, as a bad request, a URL with a NUL character in its path or query string.
-
-No link the site makes carries one, and PostgreSQL refuses NUL in text: an admin list
-filtered by `?status__exact=%00` reached the database and answered 500. Forms check
-their own fields (Django's ProhibitNullCharactersValidator); query strings have no form.
-"""
+"""Requests the site refuses, as bad requests, before any view reads them: a URL with a
+NUL character, a body longer than its fields may be, and any file part (the site takes
+no files)."""
 
 from collections.abc import Callable
 
-from django.core.exceptions import BadRequest
+from django.conf import settings
+from django.core.exceptions import BadRequest, RequestDataTooBig
+from django.core.files.uploadhandler import FileUploadHandler
 from django.http import HttpRequest, HttpResponseBase
+from django.http.multipartparser import MultiPartParserError
 
 
 class NulCharacterGuardMiddleware:
+    """No link the site makes carries a NUL, and PostgreSQL refuses NUL in text: an admin
+    list filtered by `?status__exact=%00` would reach the database and answer 500. Forms
+    check their own fields (Django's ProhibitNullCharactersValidator); query strings
+    have no form."""
+
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponseBase]) -> None:
         self.get_response = get_response
 
@@ -22,3 +27,32 @@ class NulCharacterGuardMiddleware:
         ):
             raise BadRequest("A NUL character in the URL.")
         return self.get_response(request)
+
+
+class BodySizeGuardMiddleware:
+    """Refuses a body whose Content-Length is over DATA_UPLOAD_MAX_MEMORY_SIZE before a
+    byte of it is read. Django checks that length only for a urlencoded body; with no
+    files to take, a multipart one holds nothing larger either."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponseBase]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponseBase:
+        try:
+            length = int(request.META.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            raise BadRequest("A Content-Length that is not a number.") from None
+        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+        if limit is not None and length > limit:
+            raise RequestDataTooBig("Request body exceeded settings.DATA_UPLOAD_MAX_MEMORY_SIZE.")
+        return self.get_response(request)
+
+
+class NoFilesUploadHandler(FileUploadHandler):
+    """The one upload handler (FILE_UPLOAD_HANDLERS): a file part ends the request at its
+    headers, before a byte is stored. Django's StopUpload and SkipFile would drop the file
+    and let the view go on; a MultiPartParserError is Django's own 400 for a body it
+    cannot take."""
+
+    def new_file(self, *args: object, **kwargs: object) -> None:
+        raise MultiPartParserError("A file part: this site takes no files.")

@@ -98,13 +98,19 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "csp.middleware.CSPMiddleware",
-    # Inside the policy's middleware, so its 400 carries the security headers too.
+    # Inside the policy's middleware, so their 400s carry the security headers too; before
+    # anything reads the body (CSRF's check, the webhooks), so an over-long one stays unread.
     "site_config.request_guard.NulCharacterGuardMiddleware",
+    "site_config.request_guard.BodySizeGuardMiddleware",
     # The providers' webhooks: off without a secret, and a body they cannot read is a 400.
     "contact.webhooks.TrackingWebhookMiddleware",
     # Last, as django-axes asks: it turns a locked-out sign-in into the lockout answer.
     "axes.middleware.AxesMiddleware",
 ]
+
+# The site takes no files: a file part is refused at its headers, before a byte of it is
+# kept in memory or in a temporary file.
+FILE_UPLOAD_HANDLERS = ["site_config.request_guard.NoFilesUploadHandler"]
 
 TEMPLATES = [
     {
