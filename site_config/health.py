@@ -2,8 +2,11 @@
 
 /healthz: the process answers; it touches nothing, so a slow database cannot get a
 healthy process restarted. /readyz: the parts a request needs (the database, the broker)
-answer; 503 names the part that does not.
+answer; 503 names the part that does not, and nothing more: the probe is public, and an
+error's text names hosts, ports and databases. The log has the error for operators.
 """
+
+import logging
 
 import dramatiq
 from django.db import connection
@@ -11,6 +14,11 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 from dramatiq.brokers.redis import RedisBroker
+
+logger = logging.getLogger(__name__)
+
+READY = "ok"
+UNAVAILABLE = "unavailable"
 
 
 @never_cache
@@ -23,7 +31,7 @@ def healthz(request: HttpRequest) -> HttpResponse:
 @require_GET
 def readyz(request: HttpRequest) -> JsonResponse:
     checks = {"database": _check_database(), "broker": _check_broker()}
-    ready = all(outcome == "ok" for outcome in checks.values())
+    ready = all(outcome == READY for outcome in checks.values())
     return JsonResponse(checks, status=200 if ready else 503)
 
 
@@ -32,18 +40,23 @@ def _check_database() -> str:
     try:
         connection.ensure_connection()
         usable = connection.is_usable()
-    except Exception as error:
-        return f"error: {type(error).__name__}: {error}".strip()
-    return "ok" if usable else "error: the database does not answer"
+    except Exception:
+        logger.warning("Not ready: the database is unavailable.", exc_info=True)
+        return UNAVAILABLE
+    if not usable:
+        logger.warning("Not ready: the database connection does not answer.")
+        return UNAVAILABLE
+    return READY
 
 
 def _check_broker() -> str:
     broker = dramatiq.get_broker()
     # The embedded mode's broker lives in this process: if we answer, so does it.
     if not isinstance(broker, RedisBroker):
-        return "ok"
+        return READY
     try:
         broker.client.ping()
-    except Exception as error:
-        return f"error: {type(error).__name__}: {error}".strip()
-    return "ok"
+    except Exception:
+        logger.warning("Not ready: the broker (Redis) is unavailable.", exc_info=True)
+        return UNAVAILABLE
+    return READY
