@@ -1,5 +1,8 @@
 """The emails the site sends a person about their account, rendered from templates in
-the language they used the site in (templates/users/email/)."""
+the language they used the site in (templates/users/email/), their links under SITE_URL.
+
+Never under the request's host: ALLOWED_HOSTS checks a host's name and not its port,
+so a request could otherwise choose where the links in someone's email point."""
 
 from django.conf import settings
 from django.contrib.auth.tokens import default_token_generator
@@ -16,7 +19,8 @@ from users.tokens import verification_token
 
 def account_email_message(row: AccountEmail) -> EmailMessage:
     user = row.user
-    context = {"user": user, "site_url": row.site_url, **_links(row.kind, user, row.site_url)}
+    site_url = settings.SITE_URL
+    context = {"user": user, "site_url": site_url, **_links(row.kind, user, site_url)}
     with translation.override(row.language):
         subject = render_to_string(f"users/email/{row.kind}_subject.txt", context)
         body = render_to_string(f"users/email/{row.kind}_body.txt", context)

@@ -112,8 +112,6 @@ class AccountEmail(models.Model):
     kind = models.CharField(_("kind"), max_length=32, choices=Kind)
     # The language the person used the site in when the email was asked for.
     language = models.CharField(_("language"), max_length=16)
-    # Scheme and host the email's links point to: the site as the person reached it.
-    site_url = models.CharField(_("site URL"), max_length=255)
     created_at = models.DateTimeField(_("created"), default=timezone.now)
 
     status = models.CharField(_("status"), max_length=16, choices=Status, default=Status.QUEUED)

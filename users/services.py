@@ -39,7 +39,7 @@ ATTEMPT_LEASE_SECONDS = 60
 # ---------------------------------------------------------------- accounts
 
 
-def user_sign_up(*, email: str, password: str, language: str, site_url: str) -> User | None:
+def user_sign_up(*, email: str, password: str, language: str) -> User | None:
     """Sign up `email`, which the form has normalised; returns the new account, or None
     when the address already had one.
 
@@ -56,7 +56,6 @@ def user_sign_up(*, email: str, password: str, language: str, site_url: str) -> 
                 user=user,
                 kind=AccountEmail.Kind.VERIFY_ADDRESS,
                 language=language,
-                site_url=site_url,
             )
             return user
     except IntegrityError:
@@ -73,7 +72,6 @@ def user_sign_up(*, email: str, password: str, language: str, site_url: str) -> 
             user=existing,
             kind=AccountEmail.Kind.SIGN_UP_ATTEMPT,
             language=language,
-            site_url=site_url,
         )
     return None
 
@@ -98,13 +96,9 @@ def user_delete(*, user: User) -> None:
 # ---------------------------------------------------------------- account emails
 
 
-def account_email_queue(
-    *, user: User, kind: AccountEmail.Kind, language: str, site_url: str
-) -> AccountEmail:
+def account_email_queue(*, user: User, kind: AccountEmail.Kind, language: str) -> AccountEmail:
     """Queue an account email for `user`; the relay hands it to the worker."""
-    return AccountEmail.objects.create(
-        user=user, kind=kind, language=language, site_url=site_url.rstrip("/")
-    )
+    return AccountEmail.objects.create(user=user, kind=kind, language=language)
 
 
 def account_emails_relay(*, enqueue: Callable[[int], object], limit: int = RELAY_BATCH) -> int:

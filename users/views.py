@@ -47,12 +47,6 @@ RESETS_LIMITED_MESSAGE = gettext_lazy(
 )
 
 
-def site_url(request: HttpRequest) -> str:
-    """The site as this person reached it, for the links in their emails (its host is
-    one of ALLOWED_HOSTS, as Django's own reset emails rely on)."""
-    return request.build_absolute_uri("/")
-
-
 # ---------------------------------------------------------------- sign-up
 
 
@@ -83,7 +77,6 @@ class RegisterView(HtmxFormMixin[RegistrationForm], FormView[RegistrationForm]):
             email=form.cleaned_data["email"],
             password=form.cleaned_data["password1"],
             language=get_language(),
-            site_url=site_url(self.request),
         )
         return super().form_valid(form)
 
@@ -160,7 +153,6 @@ class ConfirmationResendView(HtmxLoginRequiredMixin, View):
                 user=user,
                 kind=AccountEmail.Kind.VERIFY_ADDRESS,
                 language=get_language(),
-                site_url=site_url(request),
             )
             notice = gettext_lazy("We sent a new link to %(email)s.") % {"email": user.email}
         if self.request.htmx:

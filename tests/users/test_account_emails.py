@@ -15,11 +15,9 @@ from users.models import AccountEmail
 from users.services import account_email_queue, account_email_send, account_emails_relay
 from users.tasks import send_account_email
 
-SITE = "http://testserver"
-
 
 def queue(user, kind=AccountEmail.Kind.VERIFY_ADDRESS) -> AccountEmail:
-    return account_email_queue(user=user, kind=kind, language="en", site_url=SITE)
+    return account_email_queue(user=user, kind=kind, language="en")
 
 
 @pytest.mark.django_db

@@ -72,12 +72,7 @@ def test_opening_the_link_confirms_nothing_until_the_button_is_pressed(client, u
 def test_the_emailed_link_signed_in_and_pressed_confirms_the_address(
     client, unconfirmed_user, smtp_sink
 ):
-    account_email_queue(
-        user=unconfirmed_user,
-        kind=AccountEmail.Kind.VERIFY_ADDRESS,
-        language="en",
-        site_url="http://testserver",
-    )
+    account_email_queue(user=unconfirmed_user, kind=AccountEmail.Kind.VERIFY_ADDRESS, language="en")
     link = emailed_link(smtp_sink, to=unconfirmed_user.email, path="/accounts/confirm/")
     signed_in = client.post(
         f"{reverse('login')}?next={link}",

@@ -58,8 +58,9 @@ def test_a_new_address_is_sent_a_confirmation_link(client, smtp_sink):
 
 
 def test_the_owner_of_a_taken_address_is_told_with_links_to_sign_in_and_reset(
-    client, user, smtp_sink
+    client, user, smtp_sink, settings
 ):
+    settings.SITE_URL = "https://site.example.org"
     register(client, user.email.upper())
     deliver_account_emails()
 
@@ -67,8 +68,8 @@ def test_the_owner_of_a_taken_address_is_told_with_links_to_sign_in_and_reset(
     assert notice.rcpt_tos == [user.email]
     assert notice.message["Subject"] == "Someone tried to sign up with your address"
     body = notice.message.get_body(("plain",)).get_content()
-    assert "http://testserver/accounts/login/" in body
-    assert "http://testserver/accounts/password/reset/" in body
+    assert "https://site.example.org/accounts/login/" in body
+    assert "https://site.example.org/accounts/password/reset/" in body
     assert User.objects.count() == 1
 
 
