@@ -14,6 +14,8 @@ database, its Redis), and reads the one JSON document printed.
                                a cProfile of N
     signin-timing --count N    a sign-in POST's median time, against a bare
                                check_password of the same password
+    bounce-timing --count N    reading a crafted bounce of BOUNCE_MAIL_MAX_BYTES, named
+                               and unnamed, against flufl.bounce on one crafted line
     queue --count N            N messages written as people do (message_create), for
                                the worker's relay to enqueue
 
@@ -23,6 +25,7 @@ the network and gunicorn in the way.
 
 import argparse
 import cProfile
+import email
 import json
 import pstats
 import statistics
@@ -40,12 +43,16 @@ from django.test import Client, override_settings
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
+from flufl.bounce import all_failures
 
+from contact.bounces import read_bounce
 from contact.models import Message
+from contact.return_path import return_path
 from contact.selectors import MessageCounts
 from contact.services import message_create
 from contact.tasks import deliver_message
 from tests.conftest import GOOD_PASSWORD
+from tests.contact.bounce_fixtures import crafted
 from tests.contact.provider_reports import AUTH, POSTMARK_URL, postmark
 from tests.standins.directory import USERS
 from tests.system.topology import STAFF
@@ -69,6 +76,7 @@ def main(argv: list[str]) -> int:
     commands.add_parser("admin-timing").add_argument("--count", type=int, default=30)
     commands.add_parser("profile-report").add_argument("--count", type=int, default=200)
     commands.add_parser("signin-timing").add_argument("--count", type=int, default=30)
+    commands.add_parser("bounce-timing").add_argument("--count", type=int, default=10)
     queue = commands.add_parser("queue")
     queue.add_argument("--count", type=int, required=True)
     queue.add_argument("--senders", type=int, default=20)
@@ -84,6 +92,8 @@ def main(argv: list[str]) -> int:
         result = profile_report(arguments.count)
     elif arguments.command == "signin-timing":
         result = signin_timing(arguments.count)
+    elif arguments.command == "bounce-timing":
+        result = bounce_timing(arguments.count)
     else:
         result = queue_messages(arguments.count, arguments.senders, arguments.tag)
     print(json.dumps(result))
@@ -298,6 +308,35 @@ def signin_timing(count: int) -> dict:
         "hasher": user.password.split("$", 1)[0],
         "median_ms_sign_in": statistics.median(_ms_per_call(sign_in, 1) for _ in range(count)),
         "median_ms_check_password": statistics.median(_ms_per_call(bare, 1) for _ in range(count)),
+    }
+
+
+@override_settings(BOUNCE_ADDRESS="bounces@example.org")
+def bounce_timing(count: int) -> dict:
+    """What a crafted bounce as large as the reader fetches costs to read, named by a
+    signed return path and naming nothing, against what flufl.bounce's heuristics take
+    over one of its lines as they are (998 characters) without the bounds."""
+    line = "<" * 998
+    size = settings.BOUNCE_MAIL_MAX_BYTES
+    # Base64 takes four bytes for three, and a line break every 76.
+    lines = size * 7 // 10 // (len(line) + 1)
+    named = crafted(return_path(31), line=line, lines=lines)
+    unnamed = crafted("bounces@example.org", line=line, lines=lines)
+    one_line = email.message_from_bytes(crafted("bounces@example.org", line=line, lines=1))
+
+    def median_ms(call, times: int) -> float:
+        return statistics.median(_ms_per_call(call, 1) for _ in range(times))
+
+    raw_line_ms = median_ms(partial(all_failures, one_line), 3)
+    named_ms = median_ms(partial(read_bounce, named), count)
+    unnamed_ms = median_ms(partial(read_bounce, unnamed), count)
+    return {
+        "mail_bytes": len(named),
+        "flufl_one_raw_line_ms": round(raw_line_ms, 1),
+        "named_ms": round(named_ms, 1),
+        "unnamed_ms": round(unnamed_ms, 2),
+        "named_vs_one_raw_line": round(named_ms / raw_line_ms, 3),
+        "unnamed_vs_one_raw_line": round(unnamed_ms / raw_line_ms, 4),
     }
 
 

@@ -1,7 +1,8 @@
 """The bounce reader: reads the mailbox BOUNCE_ADDRESS delivers to over IMAP, records
 each mail on the timeline of the message its return path names
 (contact.services.message_bounce), then moves it to a folder: Processed once recorded,
-Unmatched when it names no message of ours. Nothing is deleted.
+Unmatched when it names no message of ours. A mail over BOUNCE_MAIL_MAX_BYTES goes to
+Unmatched unfetched. Nothing is deleted.
 
 A mail is moved only after it is recorded, and recording is idempotent (each bounce's
 id under a unique constraint), so a reader killed mid-batch, a dropped connection, or
@@ -15,6 +16,7 @@ the sweeper does; `manage.py read_bounces` runs one.
 import contextlib
 import imaplib
 import logging
+import re
 import ssl
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -38,6 +40,7 @@ ROUND_LIMIT = 200
 # this long past the slowest IMAP operation: a reader that died holds it no longer.
 LOCK = "contact.bounce_reader.round"
 LOCK_MARGIN_SECONDS = 10
+RFC822_SIZE = re.compile(rb"RFC822\.SIZE (\d{1,12})")
 
 
 class MailboxUnavailable(Exception):
@@ -133,11 +136,18 @@ def _read(box: Mailbox, done: Round, *, limit: int) -> None:
             capabilities = _ok(imap.capability(), "CAPABILITY")
             movable = b"MOVE" in (capabilities[0] or b"").upper().split()
             for uid in uids:
-                raw = _fetched(imap, uid)
-                if raw is None:
+                size = _size(imap, uid)
+                if size is None:
                     # Moved by another reader since the search.
                     continue
-                outcome = message_bounce(raw)
+                if size > settings.BOUNCE_MAIL_MAX_BYTES:
+                    # Never fetched: its size alone says it is no bounce of ours.
+                    logger.warning("bounce_too_large uid=%s bytes=%d; set aside unread", uid, size)
+                    outcome = ReportOutcome.UNKNOWN
+                elif (raw := _fetched(imap, uid)) is None:
+                    continue
+                else:
+                    outcome = message_bounce(raw)
                 done.count(outcome)
                 cache.touch(LOCK, _lock_seconds())
                 to = (
@@ -187,6 +197,15 @@ def _ok(answer: tuple[str, list[Any]], command: str) -> list[Any]:
     if kind != "OK":
         raise imaplib.IMAP4.error(f"{command} answered {kind}: {data!r}")
     return data
+
+
+def _size(imap: imaplib.IMAP4, uid: str) -> int | None:
+    """The mail's size in bytes as the server counts it, or None when it is gone."""
+    data = _ok(imap.uid("FETCH", uid, "(RFC822.SIZE)"), "FETCH")
+    for item in data:
+        if isinstance(item, bytes) and (found := RFC822_SIZE.search(item)):
+            return int(found[1])
+    return None
 
 
 def _fetched(imap: imaplib.IMAP4, uid: str) -> bytes | None:

@@ -6,6 +6,12 @@ or was delivered. The bounces of servers that send none (older Postfix, qmail, E
 Gmail's own wording) are read by flufl.bounce. The message is named by the address the
 bounce was mailed to (contact.return_path), never by the bounce's content, so a forged
 bounce names no message.
+
+Anyone can mail the bounce address, so reading is ordered cheapest first: a mail over
+BOUNCE_MAIL_MAX_BYTES is not parsed at all, one that names none of our emails is read
+no further than its headers (and a DSN's envelope id), and only a named bounce reaches
+flufl.bounce, whose heuristics see a bounded copy of its text (some of their patterns
+take time cubic in a line's length).
 """
 
 import email
@@ -13,9 +19,12 @@ import hashlib
 import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from email import policy
 from email.message import Message as EmailMessage
+from email.parser import BytesHeaderParser
 from email.utils import getaddresses, parsedate_to_datetime
 
+from django.conf import settings
 from flufl.bounce import all_failures
 
 from contact.return_path import message_named_by, message_named_by_tag
@@ -29,6 +38,13 @@ ADDRESSED_TO = ("Delivered-To", "X-Original-To", "Envelope-To", "X-Envelope-To",
 ACTIONS = {"failed": "bounced", "delayed": "deferred", "delivered": "delivered"}
 ACTIONS_ALSO = {"relayed": "delivered", "expanded": "delivered"}
 DETAIL_MAX_LENGTH = 2000
+# What flufl.bounce's heuristics are shown of a bounce: each line cut to this many
+# characters, and this many characters of text in all. A bounce's report comes first
+# and its lines are short; the copy of the email it carries below adds nothing.
+HEURISTIC_LINE_MAX = 80
+HEURISTIC_TEXT_MAX = 4 * 1024
+# A header value longer than a line may be (RFC 5322) holds no return path of ours.
+HEADER_VALUE_MAX = 998
 
 
 @dataclass(frozen=True)
@@ -46,9 +62,21 @@ class Bounce:
 
 
 def read_bounce(raw: bytes) -> Bounce:
-    mail = email.message_from_bytes(raw)
-    event_type, detail = _delivery_status(mail) or _failures(mail)
-    message_id = _named_message(mail)
+    """Which message `raw` names and what it reports; a mail that names none is read
+    no further."""
+    if len(raw) > settings.BOUNCE_MAIL_MAX_BYTES:
+        return _unnamed(raw)
+    headers = BytesHeaderParser(policy=policy.compat32).parsebytes(raw)
+    message_id = _named_by_headers(headers)
+    mail: EmailMessage | None = None
+    if message_id is None and headers.get_content_type() == "multipart/report":
+        mail = email.message_from_bytes(raw)
+        message_id = _named_by_envelope_id(mail)
+    if message_id is None:
+        return _unnamed(raw)
+    if mail is None:
+        mail = email.message_from_bytes(raw)
+    event_type, detail = _delivery_status(mail) or _failures(_bounded(mail))
     return Bounce(
         message_id=message_id,
         event_type=event_type,
@@ -59,14 +87,30 @@ def read_bounce(raw: bytes) -> Bounce:
     )
 
 
-def _named_message(mail: EmailMessage) -> int | None:
-    """By the return path the bounce was mailed to, else by the envelope id a DSN
-    carries back (the same tag, asked for with the email: contact.smtp)."""
+def _unnamed(raw: bytes) -> Bounce:
+    return Bounce(
+        message_id=None,
+        event_type="",
+        report_id="bounce:unnamed:sha256:" + hashlib.sha256(raw).hexdigest(),
+        occurred_at=None,
+        detail="",
+    )
+
+
+def _named_by_headers(mail: EmailMessage) -> int | None:
+    """By the return path the bounce was mailed to."""
     for header in ADDRESSED_TO:
         values = [str(value) for value in mail.get_all(header, [])]
+        values = [value for value in values if len(value) <= HEADER_VALUE_MAX]
         for _, address in getaddresses(values):
             if (message_id := message_named_by(address)) is not None:
                 return message_id
+    return None
+
+
+def _named_by_envelope_id(mail: EmailMessage) -> int | None:
+    """By the envelope id a DSN carries back (the return path's tag, asked for with the
+    email: contact.smtp)."""
     for block in _status_blocks(mail)[:1]:
         envelope_id = str(block.get("Original-Envelope-Id", "")).strip()
         if envelope_id and (message_id := message_named_by_tag(envelope_id)) is not None:
@@ -117,6 +161,24 @@ def _failures(mail: EmailMessage) -> tuple[str, str]:
     if temporary:
         return "deferred", "Temporary failure for " + _addresses(temporary)
     return "", ""
+
+
+def _bounded(mail: EmailMessage) -> EmailMessage:
+    """`mail` with every leaf's decoded text cut to HEURISTIC_LINE_MAX characters a line
+    and HEURISTIC_TEXT_MAX in all, in place: what a heuristic sees is bounded whatever
+    the mail's encoding."""
+    left = HEURISTIC_TEXT_MAX
+    for part in mail.walk():
+        if part.is_multipart() or isinstance(part.get_payload(), list):
+            continue
+        decoded = part.get_payload(decode=True)
+        text = decoded.decode("ascii", errors="replace") if isinstance(decoded, bytes) else ""
+        lines = [line[:HEURISTIC_LINE_MAX] for line in text.splitlines()]
+        kept = "\n".join(lines)[:left]
+        left -= len(kept)
+        del part["Content-Transfer-Encoding"]
+        part.set_payload(kept)
+    return mail
 
 
 def _addresses(found: frozenset[bytes]) -> str:

@@ -1,5 +1,6 @@
 """The stored bounce mails (tests/contact/bounce_mails/), addressed to a return path."""
 
+import base64
 import email
 from email import policy
 from pathlib import Path
@@ -46,3 +47,18 @@ I am away until Monday and will answer your message then.
 
 def auto_reply(to: str) -> bytes:
     return AUTO_REPLY.replace(b"{to}", to.encode())
+
+
+# A Netscape-style bounce whose text part holds lines that flufl.bounce's Netscape
+# pattern takes time cubic in the line's length to refuse; base64, so that the raw lines
+# are short and only the decoded text is long.
+def crafted(to: str, *, line: str = "<" * 998, lines: int = 100) -> bytes:
+    text = "This Message was undeliverable due to the following reason:\n"
+    text += "\n".join([line] * lines) + "\n"
+    encoded = base64.encodebytes(text.encode()).decode()
+    return (
+        f"From: postmaster@example.net\nTo: {to}\nSubject: Undeliverable\nMIME-Version: 1.0\n"
+        "Content-Type: multipart/mixed; boundary=XX\n\n"
+        f"--XX\nContent-Type: text/plain\nContent-Transfer-Encoding: base64\n\n{encoded}\n"
+        "--XX\nContent-Type: text/plain\n\nThe end.\n--XX--\n"
+    ).encode()

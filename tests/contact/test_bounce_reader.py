@@ -17,6 +17,7 @@ from django.core.management import CommandError, call_command
 from django.db import connections
 
 from contact.bounce_reader import LOCK, BounceReader, MailboxUnavailable, read_bounces
+from contact.bounces import read_bounce
 from contact.models import DeliveryEvent, Message
 from contact.return_path import return_path
 from contact.services import message_bounce
@@ -252,3 +253,24 @@ def test_a_wrong_password_is_a_mailbox_unavailable_and_reads_nothing(mailbox, us
 
     assert mailbox.counts()["INBOX"] == 1
     assert message.events.count() == 0
+
+
+@pytest.mark.django_db
+def test_a_mail_over_the_size_bound_is_set_aside_unfetched_and_the_rest_is_read(
+    mailbox, user, settings, monkeypatch
+):
+    message = sent(user)
+    settings.BOUNCE_MAIL_MAX_BYTES = 64 * 1024
+    oversized = addressed("postfix_01", return_path(message.pk)) + b"x" * 64 * 1024
+    mailbox.deliver(oversized, addressed("postfix_01", return_path(message.pk)))
+    read = []
+    monkeypatch.setattr(
+        "contact.services.read_bounce", lambda raw: read.append(len(raw)) or read_bounce(raw)
+    )
+
+    done = read_bounces()
+
+    assert (done.read, done.applied, done.unmatched) == (2, 1, 1)
+    assert mailbox.counts() == {"INBOX": 0, "Processed": 1, "Unmatched": 1}
+    # Only the bounce within the bound was fetched and read.
+    assert len(read) == 1 and read[0] < 64 * 1024
