@@ -54,10 +54,14 @@ class UserAdmin(DjangoUserAdmin[User]):  # type: ignore[type-var]
     # readers are not given (aria-label on a bare span), and the plain select is usable.
     filter_horizontal = ()
     # One labelled input for a date and time: the admin's split widget leaves its two
-    # inputs without a label of their own.
+    # inputs without a label of their own. The field reads that one input too: the
+    # admin's default field expects the split widget's two values.
     formfield_overrides = {
         models.DateTimeField: {
-            "widget": forms.DateTimeInput(format="%Y-%m-%d %H:%M:%S", attrs={"class": "vTextField"})
+            "form_class": forms.DateTimeField,
+            "widget": forms.DateTimeInput(
+                format="%Y-%m-%d %H:%M:%S", attrs={"class": "vTextField"}
+            ),
         }
     }
     fieldsets = (

@@ -1,12 +1,20 @@
 import html
 import re
+from collections.abc import Callable
+from html.parser import HTMLParser
 
 import pytest
+from axes.models import AccessAttempt, AccessFailureLog, AccessLog
+from django.apps import apps
+from django.contrib import admin
+from django.contrib.auth.models import Group, Permission
+from django.db import models
 from django.urls import reverse
 
+from contact.models import DeliveryEvent, Message
 from tests.conftest import GOOD_PASSWORD, make_person
 from tests.contact.factories import make_message
-from users.models import User
+from users.models import AccountEmail, User
 
 pytestmark = pytest.mark.django_db
 
@@ -115,3 +123,171 @@ def test_the_admin_sign_in_takes_the_address_in_any_case(client):
     )
 
     assert response.status_code == 302
+
+
+# ---------------------------------------------------------------- every change form, saved
+
+
+class PostedFields(HTMLParser):
+    """What a browser posts when the form `form_id` is saved untouched: each enabled
+    field's name and value (boxes that are checked, the options selected or a single
+    select's first, a textarea's text), hidden ones and the inline formsets' included."""
+
+    def __init__(self, form_id: str) -> None:
+        super().__init__()
+        self.form_id = form_id
+        self.inside = False
+        self.data: dict[str, list[str]] = {}
+        # The select or textarea being read: its name, and its options or text so far.
+        self.select: tuple[str, bool, list[tuple[str, bool]]] | None = None
+        self.textarea: tuple[str, list[str]] | None = None
+
+    def handle_starttag(self, tag: str, attributes: list[tuple[str, str | None]]) -> None:
+        attrs = dict(attributes)
+        if tag == "form":
+            self.inside = attrs.get("id") == self.form_id
+        elif tag == "option" and self.select is not None:
+            self.select[2].append((attrs.get("value") or "", "selected" in attrs))
+        if not self.inside or "disabled" in attrs or not attrs.get("name"):
+            return
+        name = attrs["name"] or ""
+        kind = (attrs.get("type") or "text").lower()
+        if tag == "input" and kind in ("checkbox", "radio"):
+            if "checked" in attrs:
+                self.post(name, attrs.get("value") or "on")
+        elif tag == "input" and kind not in ("submit", "button", "reset", "file", "image"):
+            self.post(name, attrs.get("value") or "")
+        elif tag == "select":
+            self.select = (name, "multiple" in attrs, [])
+        elif tag == "textarea":
+            self.textarea = (name, [])
+
+    def handle_data(self, data: str) -> None:
+        if self.textarea is not None:
+            self.textarea[1].append(data)
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "form":
+            self.inside = False
+        elif tag == "select" and self.select is not None:
+            name, multiple, options = self.select
+            chosen = [value for value, selected in options if selected]
+            if not chosen and not multiple and options:
+                chosen = [options[0][0]]
+            for value in chosen:
+                self.post(name, value)
+            self.select = None
+        elif tag == "textarea" and self.textarea is not None:
+            name, parts = self.textarea
+            # A browser drops the line break that opens a textarea; the parser keeps it.
+            self.post(name, "".join(parts).removeprefix("\n"))
+            self.textarea = None
+
+    def post(self, name: str, value: str) -> None:
+        self.data.setdefault(name, []).append(value)
+
+
+def posted_fields(page: str, form_id: str) -> dict[str, list[str]]:
+    parser = PostedFields(form_id)
+    parser.feed(page)
+    parser.close()
+    return parser.data
+
+
+def a_group() -> Group:
+    group = Group.objects.create(name="Helpers")
+    group.permissions.add(Permission.objects.get(codename="view_message"))
+    return group
+
+
+def a_message() -> Message:
+    message = make_message(make_person("writer@example.org"), status=Message.Status.SENT)
+    DeliveryEvent.objects.create(
+        message=message,
+        kind=DeliveryEvent.Kind.ATTEMPT,
+        event_type="sent",
+        status=Message.Status.SENT,
+        applied=True,
+        duration_ms=120,
+        detail="Accepted by the mail server 127.0.0.1:1025.",
+    )
+    return message
+
+
+def an_account_email() -> AccountEmail:
+    person = make_person("emailed@example.org", confirmed=False)
+    return AccountEmail.objects.create(
+        user=person, kind=AccountEmail.Kind.VERIFY_ADDRESS, language="en"
+    )
+
+
+SIGN_IN = {
+    "user_agent": "Mozilla/5.0",
+    "ip_address": "192.0.2.1",
+    "username": "ann@example.org",
+    "http_accept": "text/html",
+    "path_info": "/accounts/login/",
+}
+# A saved row of every model the admin shows, as the site writes them: a confirmed
+# person, a message with its timeline, a group with a permission, django-axes' records.
+SAVED: dict[str, Callable[[], models.Model]] = {
+    "users.User": lambda: make_person("confirmed@example.org"),
+    "users.AccountEmail": an_account_email,
+    "contact.Message": a_message,
+    "auth.Group": a_group,
+    "axes.AccessAttempt": lambda: AccessAttempt.objects.create(
+        **SIGN_IN, get_data="", post_data="username=ann%40example.org", failures_since_start=1
+    ),
+    "axes.AccessFailureLog": lambda: AccessFailureLog.objects.create(**SIGN_IN),
+    "axes.AccessLog": lambda: AccessLog.objects.create(**SIGN_IN),
+}
+REGISTERED = [model for model in apps.get_models() if admin.site.is_registered(model)]
+
+
+def test_every_model_the_admin_shows_has_a_saved_row_here():
+    assert sorted(model._meta.label for model in REGISTERED) == sorted(SAVED)
+
+
+@pytest.mark.parametrize("model", REGISTERED, ids=lambda model: model._meta.label)
+def test_every_change_form_saves_as_it_is_shown(staff_client, model):
+    row = SAVED[model._meta.label]()
+    url = reverse(f"admin:{model._meta.app_label}_{model._meta.model_name}_change", args=[row.pk])
+
+    page = staff_client.get(url)
+    assert page.status_code == 200
+    if not page.context["has_change_permission"]:
+        # Shown to read, written only by the site: nothing to save.
+        assert 'name="_save"' not in page.content.decode()
+        return
+    data = posted_fields(page.content.decode(), f"{model._meta.model_name}_form")
+    response = staff_client.post(url, data)
+
+    errors = response.context and (
+        response.context["adminform"].form.errors,
+        [formset.errors for formset in response.context["inline_admin_formsets"]],
+    )
+    assert response.status_code == 302, errors
+
+
+def test_staff_can_clear_the_verification_date(staff_client, user):
+    url = reverse("admin:users_user_change", args=[user.pk])
+    data = posted_fields(staff_client.get(url).content.decode(), "user_form")
+
+    response = staff_client.post(url, {**data, "email_verified_at": ""})
+
+    assert response.status_code == 302
+    user.refresh_from_db()
+    assert user.email_verified_at is None
+
+
+def test_staff_can_deactivate_a_confirmed_account(staff_client, user):
+    url = reverse("admin:users_user_change", args=[user.pk])
+    data = posted_fields(staff_client.get(url).content.decode(), "user_form")
+    del data["is_active"]
+
+    response = staff_client.post(url, data)
+
+    assert response.status_code == 302
+    user.refresh_from_db()
+    assert not user.is_active
+    assert user.email_verified_at is not None
