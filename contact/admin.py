@@ -184,9 +184,11 @@ class MessageAdmin(admin.ModelAdmin[Message]):
 
     @admin.action(description=_("Retry delivery"), permissions=["retry"])
     def retry_delivery(self, request: HttpRequest, queryset: QuerySet[Message]) -> None:
-        undelivered = queryset.filter(status__in=Message.NOT_DELIVERED).values_list("pk", flat=True)
-        retried = messages_retry(message_ids=list(undelivered))
-        skipped = queryset.count() - retried
+        # Read once, before the retry: a list filtered by outcome no longer holds the
+        # retried messages afterwards.
+        selected = list(queryset.values_list("pk", flat=True))
+        retried = messages_retry(message_ids=selected)
+        skipped = len(selected) - retried
         queued_again = ngettext(
             "%(count)d message queued for delivery again.",
             "%(count)d messages queued for delivery again.",

@@ -292,3 +292,17 @@ def test_retry_delivery_requeues_the_failed_messages(staff_client, deliveries):
     statuses = sorted(Message.objects.values_list("status", flat=True))
     assert statuses == ["delivered", "queued", "queued", "queued", "sent", "sent"]
     assert awaiting_relay() == [deliveries[2].pk, deliveries[4].pk]
+
+
+@pytest.mark.django_db
+def test_retry_from_the_not_delivered_list_counts_what_was_selected(staff_client, deliveries):
+    not_delivered = Message.objects.filter(status__in=Message.NOT_DELIVERED)
+    response = staff_client.post(
+        reverse("admin:contact_message_changelist") + "?outcome=not_delivered",
+        {"action": "retry_delivery", "_selected_action": [m.pk for m in not_delivered]},
+        follow=True,
+    )
+
+    html = response.content.decode()
+    assert "2 messages queued for delivery again." in html
+    assert "skipped" not in html
