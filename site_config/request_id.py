@@ -1,12 +1,15 @@
 """One id per web request, carried into the worker with each message, so that one
 message's whole story (the request, every attempt) is one `grep` away in the logs.
 
-The middleware takes the id a proxy sent in X-Request-ID (when it looks like one) or
-makes one, answers with it, and keeps it in a context variable for the request's log
-lines; message_create stores it on the row, and message_deliver puts it back in the
-context while it works on that row.
+The middleware takes the id the proxy in front sent in X-Request-ID (when it looks like
+one) or makes one, answers with it, and keeps it in a context variable for the request's
+log lines; message_create stores it on the row, and message_deliver puts it back in the
+context while it works on that row. An id is believed from the proxy only, by the rule
+gunicorn has for the proxy's X-Forwarded-Proto: any client could otherwise write
+another request's id into the logs and onto its message.
 """
 
+import ipaddress
 import logging
 import re
 import uuid
@@ -14,11 +17,13 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 
+from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 
 HEADER = "X-Request-ID"
-# What an id from a proxy may look like; anything else is replaced, never logged.
-WELL_FORMED = re.compile(r"[A-Za-z0-9._-]{8,64}")
+# What an id from the proxy may look like (64 fits Message.request_id); anything else is
+# replaced, never logged. A letter or digit first, so that `grep <id>` takes no option.
+WELL_FORMED = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{7,63}")
 
 current: ContextVar[str] = ContextVar("request_id", default="")
 
@@ -39,11 +44,30 @@ class RequestIdMiddleware:
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         offered = request.headers.get(HEADER, "")
-        value = offered if WELL_FORMED.fullmatch(offered) else uuid.uuid4().hex
+        if WELL_FORMED.fullmatch(offered) and _from_the_proxy(request):
+            value = offered
+        else:
+            value = uuid.uuid4().hex
         with request_id_as(value):
             response = self.get_response(request)
         response[HEADER] = value
         return response
+
+
+def _from_the_proxy(request: HttpRequest) -> bool:
+    """Whether the peer is the proxy in front: BEHIND_HTTPS_PROXY is on and the peer's
+    address is in FORWARDED_ALLOW_IPS, the addresses gunicorn believes the proxy's own
+    headers from (site_config/gunicorn.py)."""
+    if not settings.BEHIND_HTTPS_PROXY:
+        return False
+    allowed: list[str] = settings.FORWARDED_ALLOW_IPS
+    if "*" in allowed:
+        return True
+    try:
+        peer = ipaddress.ip_address(request.META.get("REMOTE_ADDR", ""))
+    except ValueError:
+        return False
+    return any(peer in ipaddress.ip_network(entry, strict=False) for entry in allowed)
 
 
 class RequestIdFilter(logging.Filter):

@@ -5,6 +5,7 @@ at the project root is read when present; variables already set in the environme
 win over it, so an operator can override any line without editing the file.
 """
 
+import ipaddress
 import os
 import re
 from datetime import timedelta
@@ -330,6 +331,23 @@ LANGUAGE_COOKIE_SAMESITE = "Lax"
 BEHIND_HTTPS_PROXY = env.bool("BEHIND_HTTPS_PROXY", default=False)
 if BEHIND_HTTPS_PROXY:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+# The proxy's addresses or networks (`*`: any peer), loopback by default, as gunicorn reads
+# them: with BEHIND_HTTPS_PROXY on, only a request from one of them may name its own
+# X-Request-ID (site_config.request_id), as only they may say it came over HTTPS.
+FORWARDED_ALLOW_IPS = [
+    proxy.strip()
+    for proxy in env.str("FORWARDED_ALLOW_IPS", default="").split(",")
+    if proxy.strip()
+] or ["127.0.0.1", "::1"]
+for _proxy in FORWARDED_ALLOW_IPS:
+    try:
+        if _proxy != "*":
+            ipaddress.ip_network(_proxy, strict=False)
+    except ValueError:
+        raise ImproperlyConfigured(
+            f"FORWARDED_ALLOW_IPS holds {_proxy!r}: list the proxy's addresses or networks "
+            "(10.0.0.5, 10.0.0.0/8), comma separated, or `*` for any peer."
+        ) from None
 
 # ---------------------------------------------------------------- email
 

@@ -203,3 +203,22 @@ def test_a_bounce_address_that_cannot_carry_a_tag_stops_start_up(tmp_path, addre
 
     assert result.returncode != 0
     assert "BOUNCE_ADDRESS must be a plain address" in result.stderr
+
+
+@pytest.mark.parametrize("proxies", ["nginx", "10.0.0.5,10.0.0.0/33", "10.0.0.5;10.0.0.6"])
+def test_a_proxy_address_that_is_none_stops_start_up(tmp_path, proxies):
+    result = load_settings(
+        tmp_path, environ={"SECRET_KEY": STRONG_KEY, "FORWARDED_ALLOW_IPS": proxies}
+    )
+
+    assert result.returncode != 0
+    assert "FORWARDED_ALLOW_IPS holds" in result.stderr
+
+
+def test_proxy_addresses_and_networks_are_taken(tmp_path):
+    result = load_settings(
+        tmp_path,
+        environ={"SECRET_KEY": STRONG_KEY, "FORWARDED_ALLOW_IPS": "10.0.0.5, 10.1.0.0/16,::1"},
+    )
+
+    assert result.returncode == 0, result.stderr
