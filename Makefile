@@ -51,6 +51,10 @@ $(VENV)/.dev-installed: requirements.txt requirements-dev.txt | $(BIN)/python
 		-e "s|^METRICS_TOKEN=.*|METRICS_TOKEN=$$metrics_token|" .env.example > .env
 	@echo "Wrote .env from .env.example with a new SECRET_KEY, POSTGRES_PASSWORD and METRICS_TOKEN."
 
+# The emails' links point at the server `make run` starts, whatever SITE_URL .env holds
+# (the compose stack's or the public address); a SITE_URL in the environment or on the
+# command line (a tunnel's, say) wins, as the environment wins over .env in settings.py.
+run: SITE_URL ?= http://127.0.0.1:$(PORT)
 run: $(VENV)/.runtime-installed .env
 	@echo "==> Applying the database migrations (SQLite in var/ unless .env sets DATABASE_URL)"
 	$(BIN)/python manage.py migrate --no-input
@@ -58,8 +62,8 @@ run: $(VENV)/.runtime-installed .env
 	$(BIN)/python manage.py createcachetable
 	@echo "==> Serving the site at http://127.0.0.1:$(PORT)/ (Ctrl-C stops it)"
 	@echo "    The admin: http://127.0.0.1:$(PORT)/admin/ ; create its first account with: make super"
-	@echo "    Every email the site sends is written to var/mail/ (confirmation links included)"
-	$(BIN)/python manage.py runserver 127.0.0.1:$(PORT)
+	@echo "    Every email the site sends is written to var/mail/, its links under $(SITE_URL)"
+	SITE_URL='$(SITE_URL)' $(BIN)/python manage.py runserver 127.0.0.1:$(PORT)
 
 test: $(VENV)/.dev-installed .env
 	$(BIN)/python -m pytest
