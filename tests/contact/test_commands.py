@@ -1,3 +1,5 @@
+import subprocess
+import sys
 from datetime import timedelta
 from io import StringIO
 
@@ -87,3 +89,19 @@ def test_retry_failed_since_accepts_a_date_time(user):
 def test_retry_failed_refuses_a_since_it_cannot_read(db):
     with pytest.raises(CommandError, match="--since takes"):
         call_command("retry_failed", "--since", "yesterday")
+
+
+@pytest.mark.parametrize("value", ["banana", "2026-13-45T00:00", "99999999999d"])
+def test_retry_failed_from_the_shell_says_one_line_for_a_since_it_cannot_read(value):
+    # As an operator runs it: argparse's usage and one error line, exit 2, no traceback.
+    finished = subprocess.run(
+        [sys.executable, "manage.py", "retry_failed", "--since", value],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+    assert finished.returncode == 2
+    assert "Traceback" not in finished.stderr
+    assert "--since takes 30m, 6h, 2d or an ISO 8601 date-time" in finished.stderr

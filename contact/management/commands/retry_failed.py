@@ -1,8 +1,9 @@
+import argparse
 import re
 from datetime import datetime, timedelta
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import BaseCommand, CommandParser
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
@@ -14,12 +15,21 @@ UNITS = {"m": "minutes", "h": "hours", "d": "days"}
 
 
 def since(value: str) -> datetime:
-    """A moment given as a duration back from now (30m, 6h, 2d) or an ISO 8601 date-time."""
-    if match := DURATION.match(value):
-        return timezone.now() - timedelta(**{UNITS[match["unit"]]: int(match["amount"])})
-    moment = parse_datetime(value)
+    """A moment given as a duration back from now (30m, 6h, 2d) or an ISO 8601 date-time.
+
+    Raises ArgumentTypeError, which argparse turns into its usage and one line (a
+    CommandError under call_command), for anything else: a word, a date that does not
+    exist, a duration reaching before year 1."""
+    try:
+        if match := DURATION.match(value):
+            return timezone.now() - timedelta(**{UNITS[match["unit"]]: int(match["amount"])})
+        moment = parse_datetime(value)
+    except (ValueError, OverflowError):
+        moment = None
     if moment is None:
-        raise CommandError(f"--since takes 30m, 6h, 2d or an ISO 8601 date-time, not {value!r}.")
+        raise argparse.ArgumentTypeError(
+            f"--since takes 30m, 6h, 2d or an ISO 8601 date-time, not {value!r}."
+        )
     return moment if timezone.is_aware(moment) else timezone.make_aware(moment)
 
 
