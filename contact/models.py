@@ -143,6 +143,8 @@ class DeliveryEvent(models.Model):
     class Kind(models.TextChoices):
         ATTEMPT = "attempt", _("Attempt")
         REPORT = "report", _("Provider report")
+        # Staff queued it again (failed or bounced): a fresh round of attempts.
+        RETRY = "retry", _("Queued again")
 
     message = models.ForeignKey(
         Message, on_delete=models.CASCADE, related_name="events", verbose_name=_("message")

@@ -14,7 +14,7 @@ import logging
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
 from django.db import IntegrityError, InterfaceError, OperationalError, connection, transaction
@@ -23,7 +23,7 @@ from django.utils import timezone
 
 from contact.bounces import read_bounce
 from contact.directory import DirectoryLookup, shared_directory_client, user_directory
-from contact.emails import admin_email
+from contact.emails import admin_email, message_id_header
 from contact.models import DeliveryEvent, Message
 from contact.smtp import Receipt, send_email
 from site_config import request_id
@@ -103,13 +103,34 @@ def messages_relay(*, enqueue: Callable[[int], object], limit: int = RELAY_BATCH
 
 def messages_retry(*, message_ids: Iterable[int]) -> int:
     """Queue messages that did not reach the administrator (failed, or bounced after the
-    provider took them) for a fresh round of attempts; returns how many."""
-    # Conditional, so a message that was delivered (or is on its way) is left alone.
-    return Message.objects.filter(
-        pk__in=list(message_ids), status__in=Message.NOT_DELIVERED
-    ).update(
-        status=Message.Status.QUEUED, attempts=0, next_attempt_at=timezone.now(), relayed_at=None
-    )
+    provider took them) for a fresh round of attempts; returns how many.
+
+    Each goes on its timeline as queued again: the reports recorded before that line
+    are about the sends before it, and none of them is applied to a send after it."""
+    now = timezone.now()
+    with transaction.atomic():
+        # Locked and filtered, so a message that was delivered (or is on its way) is
+        # left alone, and counted once.
+        retried = list(
+            Message.objects.select_for_update()
+            .filter(pk__in=list(message_ids), status__in=Message.NOT_DELIVERED)
+            .values_list("pk", flat=True)
+        )
+        Message.objects.filter(pk__in=retried).update(
+            status=Message.Status.QUEUED, attempts=0, next_attempt_at=now, relayed_at=None
+        )
+        DeliveryEvent.objects.bulk_create(
+            DeliveryEvent(
+                message_id=message_id,
+                kind=DeliveryEvent.Kind.RETRY,
+                occurred_at=now,
+                event_type="retry",
+                status=Message.Status.QUEUED,
+                applied=True,
+            )
+            for message_id in retried
+        )
+    return len(retried)
 
 
 def messages_sweep(*, queued_after: float | None = None) -> int:
@@ -414,12 +435,12 @@ def _record_report(report: Report) -> tuple[ReportOutcome, int | None]:
     moves = (
         bool(status)
         and REPORT_RANK.get(message.status, REPORT_RANK[status]) < REPORT_RANK[status]
-        and not _about_an_earlier_send(message, report.provider_message_id)
+        and _names_the_current_send(message, report.provider_message_id)
     )
     DeliveryEvent.objects.create(
         message=message,
         kind=DeliveryEvent.Kind.REPORT,
-        occurred_at=report.occurred_at or timezone.now(),
+        occurred_at=_reported_time(report.occurred_at),
         event_type=report.event_type[:32],
         status=status,
         applied=moves,
@@ -456,37 +477,54 @@ def _move_on(message_id: int, status: str) -> bool:
     return bool(moved.update(status=status))
 
 
-def _earlier_sends(message: Message) -> set[str]:
-    """The provider's ids of the message's sends before the current one (it was sent
-    again after a bounce): reports about them stay on the timeline and move nothing.
+def _names_the_current_send(message: Message, provider_message_id: str | None) -> bool:
+    """Whether a report is about the message's current send: it names it by the id the
+    provider answered with, or by the email's own Message-ID header, under which some
+    providers report. A report that names no send (a bounce, named by its return path)
+    is taken as the current one's; one naming any other id (an earlier send's, or
+    another site's email that carried the same metadata) moves nothing."""
+    if not provider_message_id:
+        return True
+    known = {message.provider_message_id or "", message_id_header(message)}
+    return _bare_id(provider_message_id) in {_bare_id(sent) for sent in known if sent}
 
-    A report naming any other id is taken as about the current send: some providers
-    report under an id of their own spelling (the email's Message-ID header, say)
-    rather than the one their API answered with, and the metadata found the message.
-    """
-    sends = message.events.filter(kind=DeliveryEvent.Kind.ATTEMPT, event_type="sent")
-    ids = set(sends.exclude(provider_message_id="").values_list("provider_message_id", flat=True))
-    return ids - {message.provider_message_id or ""}
+
+def _bare_id(provider_message_id: str) -> str:
+    return provider_message_id.strip().strip("<>")
 
 
-def _about_an_earlier_send(message: Message, provider_message_id: str | None) -> bool:
-    # The current send's id, or none, needs no look at the timeline.
-    if not provider_message_id or provider_message_id == message.provider_message_id:
-        return False
-    return provider_message_id in _earlier_sends(message)
+# A report's own time is a provider's or a mail server's word: outside this window it is
+# not believed (nor stored, where it could overflow a date), and the time it came is kept.
+REPORT_TIME_PAST = timedelta(days=366)
+REPORT_TIME_AHEAD = timedelta(days=1)
+
+
+def _reported_time(moment: datetime | None) -> datetime:
+    now = timezone.now()
+    if moment is None:
+        return now
+    try:
+        aware = moment if timezone.is_aware(moment) else moment.replace(tzinfo=UTC)
+        believed = now - REPORT_TIME_PAST <= aware <= now + REPORT_TIME_AHEAD
+        return aware.astimezone(UTC) if believed else now
+    except OverflowError:
+        return now
 
 
 def _apply_waiting_reports(message: Message) -> None:
-    """Apply the furthest report not applied yet: one that came in before the send was
-    recorded (a provider may report faster than the worker writes), or one whose move
-    was cut short."""
-    waiting = list(
-        message.events.filter(kind=DeliveryEvent.Kind.REPORT, applied=False).exclude(status="")
+    """Apply the furthest report not applied yet about the current send: one that came
+    in before the send was recorded (a provider may report faster than the worker
+    writes), or one whose move was cut short. Reports from before the message was last
+    queued again (messages_retry) are about earlier sends."""
+    waiting = message.events.filter(kind=DeliveryEvent.Kind.REPORT, applied=False).exclude(
+        status=""
     )
-    if not waiting:
-        return
-    earlier = _earlier_sends(message)
-    early = [event for event in waiting if event.provider_message_id not in earlier]
+    last_retry = message.events.filter(kind=DeliveryEvent.Kind.RETRY).order_by("-pk").first()
+    if last_retry is not None:
+        waiting = waiting.filter(pk__gt=last_retry.pk)
+    early = [
+        event for event in waiting if _names_the_current_send(message, event.provider_message_id)
+    ]
     if not early:
         return
     furthest = max(early, key=lambda event: REPORT_RANK.get(event.status, -1))

@@ -1,7 +1,9 @@
 import json
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
+from datetime import timezone as dt_timezone
 
 import pytest
+from django.urls import reverse
 from django.utils import timezone
 
 from contact.models import Message
@@ -9,8 +11,10 @@ from contact.services import (
     DeliveryDeferred,
     DeliveryFailed,
     MessageRateLimited,
+    Report,
     message_create,
     message_deliver,
+    message_report,
     messages_retry,
     messages_sweep,
     retry_delay,
@@ -386,3 +390,67 @@ def test_each_attempt_logs_one_line_with_its_outcome_and_durations(
     }
     assert second["outcome"] == "sent" and second["attempt"] == "2"
     assert "451" in lines[0] and "total_ms=" in lines[1]
+
+
+# ---------------------------------------------------------------- reports across a retry
+
+
+def bounce_report(message: Message, event_type: str, event_id: str, **fields) -> Report:
+    # As the bounce reader makes it: named by the return path, no provider's id.
+    return Report(
+        provider="",
+        event_type=event_type,
+        event_id=event_id,
+        provider_message_id=None,
+        site_message_id=str(message.pk),
+        occurred_at=fields.get("occurred_at"),
+        detail="",
+    )
+
+
+def test_a_report_kept_before_a_retry_is_not_applied_to_the_send_after_it(
+    user, smtp_sink, directory
+):
+    message = make_message(user, status=Message.Status.SENT, attempts=1)
+    message_report(bounce_report(message, "bounced", "b-1"))
+    # Late, and weaker than the bounce: kept on the timeline, unapplied.
+    message_report(bounce_report(message, "deferred", "d-1"))
+    assert messages_retry(message_ids=[message.pk]) == 1
+
+    assert deliver(message).status == Message.Status.SENT
+    assert message.events.get(provider_event_id="d-1").applied is False
+    assert [event.kind for event in message.events.all()] == [
+        "report",
+        "report",
+        "retry",
+        "attempt",
+    ]
+
+
+@pytest.mark.parametrize(
+    "occurred_at",
+    [
+        datetime(9999, 12, 31, 23, 59, tzinfo=dt_timezone(timedelta(hours=-12))),
+        datetime(1, 1, 1, tzinfo=dt_timezone(timedelta(hours=14))),
+        datetime(1, 1, 1),
+        datetime(2000, 1, 1, tzinfo=UTC),
+    ],
+    ids=["year-9999", "year-1", "naive-year-1", "long-ago"],
+)
+def test_a_report_time_out_of_reason_is_kept_as_the_time_it_came(
+    user, client, occurred_at, django_user_model
+):
+    message = make_message(user, status=Message.Status.SENT, attempts=1)
+    before = timezone.now()
+
+    message_report(bounce_report(message, "bounced", "b-1", occurred_at=occurred_at))
+
+    report = message.events.get()
+    assert before <= report.occurred_at <= timezone.now()
+    staff = django_user_model.objects.create_superuser("staff@example.org", "x")
+    client.force_login(staff)
+    page = client.get(reverse("admin:contact_message_change", args=[message.pk]))
+    assert page.status_code == 200
+    client.force_login(user)
+    assert client.get(reverse("message-list")).status_code == 200
+    assert client.get(reverse("message-detail", args=[message.pk])).status_code == 200

@@ -15,6 +15,7 @@ from django.core.checks import run_checks
 from django.urls import Resolver404, resolve, reverse
 from django.utils import timezone
 
+from contact.emails import message_id_header
 from contact.models import DeliveryEvent, Message
 from contact.selectors import MessageCounts, message_counts
 from tests.contact.factories import make_message
@@ -254,17 +255,33 @@ def test_a_report_about_an_earlier_send_does_not_move_the_resent_message(client,
     assert message.events.filter(kind=DeliveryEvent.Kind.REPORT).count() == 3
 
 
-def test_a_report_under_another_spelling_of_the_id_still_moves_the_message(
+def test_a_report_under_the_emails_own_message_id_header_moves_the_message(
     client, user, through_mailgun
 ):
-    # Found by its metadata, under an id the provider's API never answered with (its
-    # Message-ID header, say): about the current send all the same.
+    # Mailgun reports under the email's Message-ID header, which the site set, rather
+    # than the id its API answered with: the same send all the same.
     message = sent(user, "<api-id@mg.example.org>")
-    report = mailgun("delivered", "<header-id@site.example.org>", site_message=message.pk)
+    report = mailgun("delivered", message_id_header(message), site_message=message.pk)
 
     post(client, MAILGUN_URL, report)
 
     assert status_of(message) == Message.Status.DELIVERED
+
+
+def test_a_report_naming_the_message_by_metadata_under_a_strangers_id_moves_nothing(
+    client, user, through_mailgun
+):
+    # Another site on the same provider account, whose emails carry the same metadata
+    # key: its report names our message's id, under an email id that is not ours.
+    message = sent(user, "<api-id@mg.example.org>")
+    report = mailgun(
+        "failed-permanent", "<someone-else@other.example.org>", site_message=message.pk
+    )
+
+    post(client, MAILGUN_URL, report)
+
+    assert status_of(message) == Message.Status.SENT
+    assert message.events.get().applied is False
 
 
 def test_a_report_for_a_message_still_waiting_is_kept_for_when_it_is_sent(client, user):
