@@ -4,18 +4,21 @@ from django import forms
 from django.utils.translation import gettext_lazy as _
 
 from contact.models import BODY_MAX_LENGTH, Message
+from site_config.form_fields import BoundedCharField
 
 
-class TextareaField(forms.CharField):
+class TextareaField(BoundedCharField):
     """Text from a textarea, its line breaks as one character each.
 
     Browsers send a textarea's line breaks as CRLF; kept as they come, each would count
-    twice against the limit that the page's counter shows.
+    twice against the limit that the page's counter shows. They become one before the
+    limit is checked: that only shortens the text, in one pass.
     """
 
-    def to_python(self, value: Any) -> str | None:
-        text = super().to_python(value)
-        return text.replace("\r\n", "\n") if text is not None else None
+    def to_python(self, value: Any | None) -> str | None:
+        if isinstance(value, str):
+            value = value.replace("\r\n", "\n")
+        return super().to_python(value)
 
 
 class MessageForm(forms.ModelForm[Message]):
@@ -28,7 +31,8 @@ class MessageForm(forms.ModelForm[Message]):
         model = Message
         fields = ["subject", "body"]
         labels = {"subject": _("Subject"), "body": _("Message")}
-        field_classes = {"body": TextareaField}
+        # Each refuses text over its limit before anything else reads it.
+        field_classes = {"subject": BoundedCharField, "body": TextareaField}
         widgets = {"body": forms.Textarea(attrs={"rows": 8})}
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:

@@ -14,14 +14,20 @@ from django.http import HttpRequest
 from django.utils.translation import get_language
 from django.utils.translation import gettext_lazy as _
 
+from site_config.form_fields import BoundedCharField
 from users.addresses import is_plain, normalize_email
 from users.models import AccountEmail, User
 from users.services import account_email_queue
 
+# Longer than any passphrase or password manager's output. Django's hashers take any
+# length: the bound keeps megabytes from the hasher and the password rules alike.
+PASSWORD_MAX_LENGTH = 4096
 
-class AddressField(forms.EmailField):
+
+class AddressField(BoundedCharField, forms.EmailField):
     """An email field that puts the address in the site's one form (users.addresses)
-    before checking it, so that every way of typing an address means the same account."""
+    before checking it, so that every way of typing an address means the same account.
+    An address over the limit is refused before it is normalised (BoundedCharField)."""
 
     def __init__(self, **kwargs: Any) -> None:
         kwargs.setdefault("label", _("Email"))
@@ -33,6 +39,19 @@ class AddressField(forms.EmailField):
 
     def to_python(self, value: Any) -> str:
         return normalize_email(str(super().to_python(value)))
+
+
+class PasswordField(BoundedCharField):
+    """A password as typed, never stripped, of at most PASSWORD_MAX_LENGTH characters."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("label", _("Password"))
+        super().__init__(strip=False, max_length=PASSWORD_MAX_LENGTH, **kwargs)
+
+    @classmethod
+    def like(cls, field: forms.Field) -> "PasswordField":
+        """Django's own password field `field` (its label, help text and widget), bounded."""
+        return cls(label=field.label, help_text=field.help_text, widget=field.widget)
 
 
 class NewAddressField(AddressField):
@@ -59,17 +78,14 @@ class RegistrationForm(forms.Form):
     """
 
     email = NewAddressField()
-    password1 = forms.CharField(
-        label=_("Password"),
-        strip=False,
+    password1 = PasswordField(
         widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
         help_text=_(
             "At least 12 characters; not a common password, not only digits, not like your email."
         ),
     )
-    password2 = forms.CharField(
+    password2 = PasswordField(
         label=_("Password confirmation"),
-        strip=False,
         widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
     )
 
@@ -107,6 +123,7 @@ class SignInForm(AuthenticationForm):
     """
 
     username = AddressField()
+    password = PasswordField.like(AuthenticationForm.base_fields["password"])
     error_messages = {
         **AuthenticationForm.error_messages,
         # One message for an unknown email and a wrong password alike.
@@ -140,6 +157,7 @@ class AdminSignInForm(AdminAuthenticationForm):
     username = AddressField(
         widget=forms.EmailInput(attrs={"autocomplete": "email", "autofocus": True})
     )
+    password = PasswordField.like(AdminAuthenticationForm.base_fields["password"])
 
 
 class PasswordResetRequestForm(PasswordResetForm):
@@ -169,11 +187,18 @@ class NewPasswordForm(SetPasswordForm):  # type: ignore[type-arg]
     no account (the link's account is the view's), so only the similarity to the
     address waits for the submit."""
 
+    new_password1 = PasswordField.like(SetPasswordForm.base_fields["new_password1"])
+    new_password2 = PasswordField.like(SetPasswordForm.base_fields["new_password2"])
+
 
 class PasswordChangeWithCheckForm(PasswordChangeForm):
     """Django's password change: the current password, then the new one twice. With
     `check_credentials=False` (live validation) the current password is not checked, so
     the endpoint cannot be used to guess it."""
+
+    old_password = PasswordField.like(PasswordChangeForm.base_fields["old_password"])
+    new_password1 = PasswordField.like(PasswordChangeForm.base_fields["new_password1"])
+    new_password2 = PasswordField.like(PasswordChangeForm.base_fields["new_password2"])
 
     def __init__(
         self, user: User | None, *args: Any, check_credentials: bool = True, **kwargs: Any
@@ -190,11 +215,7 @@ class PasswordChangeWithCheckForm(PasswordChangeForm):
 class AccountDeleteForm(forms.Form):
     """Deleting one's account: the password, to show it is the owner at the keyboard."""
 
-    password = forms.CharField(
-        label=_("Password"),
-        strip=False,
-        widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}),
-    )
+    password = PasswordField(widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}))
 
     def __init__(
         self, user: User | None, *args: Any, check_credentials: bool = True, **kwargs: Any
