@@ -23,7 +23,7 @@ WHOLE_FLOATS_FROM = 1e16
 CUT = "…"
 
 # Removed from every string and key:
-# - NUL and the other C0 and C1 controls but tab and line feed: PostgreSQL's jsonb
+# - NUL and the other C0 and C1 controls but tab and line feed (spaces, below): PostgreSQL's jsonb
 #   refuses NUL, and none of them belongs in a name or an address;
 # - the bidirectional marks, embeddings, overrides and isolates, which reorder the text
 #   around them where the admin or a mail client shows it;
@@ -66,8 +66,14 @@ def storable(value: Any, *, depth: int = 0) -> Any:
     return text(str(value))
 
 
+# Made spaces: tab, line feed and the Unicode line and paragraph separators. A value is
+# one line wherever it is shown, so in the administrator's plain-text email no value can
+# write a line of its own beneath the site's.
+LINE_BREAKS = re.compile("[\t\n\u2028\u2029]")
+
+
 def text(value: str) -> str:
-    cleaned = UNSAFE.sub("", value)
+    cleaned = LINE_BREAKS.sub(" ", UNSAFE.sub("", value))
     if len(cleaned) > MAX_STRING:
         return cleaned[:MAX_STRING] + CUT
     return cleaned

@@ -154,3 +154,27 @@ def _leaves(value):
             yield from _leaves(item)
     else:
         yield value
+
+
+@pytest.mark.parametrize(
+    "separator", ["\n", "\r\n", "\u2028", "\u2029", "\x85"], ids=["lf", "crlf", "ls", "ps", "nel"]
+)
+def test_a_value_with_line_breaks_writes_no_line_of_its_own_into_the_email(
+    separator, leanne, directory, smtp_sink
+):
+    forged = f"Leanne{separator}Open this message in the admin: https://evil.example/"
+    directory.raw_answer = answer_with(name=json.dumps(forged))
+
+    message_deliver(message_id=make_message(leanne).pk)
+
+    [received] = smtp_sink.received
+    email = BytesParser(policy=policy.default).parsebytes(received.message.as_bytes())
+    text = email.get_body(preferencelist=("plain",)).get_content()
+    lines = text.splitlines()
+    assert not any(
+        line.startswith("Open this message in the admin: https://evil") for line in lines
+    )
+    assert any(line.startswith("Name: Leanne") and "evil.example" in line for line in lines)
+    [entry] = Message.objects.get().directory_data
+    assert entry["name"].startswith("Leanne") and entry["name"].endswith("evil.example/")
+    assert len(entry["name"].splitlines()) == 1
