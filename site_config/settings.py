@@ -397,11 +397,14 @@ if BOUNCE_ADDRESS and not re.fullmatch(r"[^@\s+]+@[^@\s]+", BOUNCE_ADDRESS):
     )
 # The mailbox BOUNCE_ADDRESS delivers to, read over IMAP by the bounce reader beside
 # every worker (contact.bounce_reader): imaps://user:password@host[:port]/[folder]
-# (TLS), or imap:// for a server on loopback. Empty: no bounces are read.
+# (TLS), or imap:// (STARTTLS before signing in, off loopback). Empty: no bounces are read.
 BOUNCE_IMAP_URL = env.str("BOUNCE_IMAP_URL", default="")
 # Seconds between two readings of the mailbox, and for one IMAP operation.
 BOUNCE_READ_INTERVAL = env.float("BOUNCE_READ_INTERVAL", default=60.0)
 BOUNCE_IMAP_TIMEOUT = env.float("BOUNCE_IMAP_TIMEOUT", default=30.0)
+# A mail larger than this in the bounce mailbox is set aside unread: a bounce is a
+# report and, at most, a copy of one of the site's emails, far smaller.
+BOUNCE_MAIL_MAX_BYTES = env.int("BOUNCE_MAIL_MAX_BYTES", default=256 * 1024)
 # Where read mails go: recorded on their message's timeline, or kept unmatched (not a
 # bounce of ours, a forged one, or one for a message no longer here).
 BOUNCE_IMAP_PROCESSED_FOLDER = env.str("BOUNCE_IMAP_PROCESSED_FOLDER", default="Processed")
