@@ -16,7 +16,13 @@ from django.core.cache import cache
 from django.core.management import CommandError, call_command
 from django.db import connections
 
-from contact.bounce_reader import LOCK, BounceReader, MailboxUnavailable, read_bounces
+from contact.bounce_reader import (
+    LOCK,
+    BounceReader,
+    MailboxUnavailable,
+    on_loopback,
+    read_bounces,
+)
 from contact.bounces import read_bounce
 from contact.models import DeliveryEvent, Message
 from contact.return_path import return_path
@@ -274,3 +280,47 @@ def test_a_mail_over_the_size_bound_is_set_aside_unfetched_and_the_rest_is_read(
     assert mailbox.counts() == {"INBOX": 0, "Processed": 1, "Unmatched": 1}
     # Only the bounce within the bound was fetched and read.
     assert len(read) == 1 and read[0] < 64 * 1024
+
+
+@pytest.fixture
+def off_loopback(monkeypatch) -> None:
+    # No second machine here: the server on 127.0.0.1 stands for one across a network.
+    monkeypatch.setattr("contact.bounce_reader.on_loopback", lambda host: False)
+
+
+@pytest.mark.django_db
+def test_imap_off_loopback_signs_in_only_after_starttls(off_loopback, settings, user, monkeypatch):
+    root = Path(tempfile.mkdtemp(prefix="dovecot-", dir="/tmp"))
+    server = imap.DovecotServer(root, starttls=True).start()
+    try:
+        settings.BOUNCE_ADDRESS = "bounces@example.org"
+        settings.BOUNCE_IMAP_URL = server.url
+        message = sent(user)
+        server.deliver(addressed("exim_01", return_path(message.pk)))
+        monkeypatch.setenv("SSL_CERT_FILE", str(server.certificate))
+
+        # The server signs no one in before STARTTLS (ssl = required): read all the same.
+        assert read_bounces().applied == 1
+        assert server.counts()["INBOX"] == 0
+    finally:
+        server.stop()
+        shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.mark.django_db
+def test_imap_off_loopback_without_starttls_sends_no_password(off_loopback, mailbox, user):
+    message = sent(user)
+    mailbox.deliver(addressed("exim_01", return_path(message.pk)))
+
+    with pytest.raises(MailboxUnavailable, match="TLS not supported"):
+        read_bounces()
+
+    assert mailbox.counts()["INBOX"] == 1
+    assert message.events.count() == 0
+
+
+def test_which_hosts_are_this_machine():
+    assert [on_loopback(host) for host in ("localhost", "127.0.0.1", "127.3.4.5", "::1")] == [
+        True
+    ] * 4
+    assert not any(on_loopback(host) for host in ("imap.example.org", "10.0.0.1", "::ffff:1"))

@@ -76,9 +76,11 @@ class DovecotServer:
     """With `tls`, the server speaks IMAP over TLS only (imaps://), with a certificate
     for 127.0.0.1 of its own, `certificate`, which a client must be told to trust."""
 
-    def __init__(self, root: Path, *, tls: bool = False) -> None:
+    def __init__(self, root: Path, *, tls: bool = False, starttls: bool = False) -> None:
         self.root = root
         self.tls = tls
+        # Plain IMAP that signs no one in before STARTTLS.
+        self.starttls = starttls
         self.port = free_port()
         self.certificate = root / "certificate.pem"
         self.process: subprocess.Popen | None = None
@@ -101,7 +103,7 @@ class DovecotServer:
             internal = login = mail_user.pw_name
         (self.root / "users").write_text(f"{USER}:{{PLAIN}}{PASSWORD}\n")
         ssl = "ssl = no"
-        if self.tls:
+        if self.tls or self.starttls:
             self._make_certificate()
             ssl = (
                 f"ssl = required\nssl_cert = <{self.certificate}\n"
@@ -179,6 +181,8 @@ class DovecotServer:
             )
         else:
             imap = imaplib.IMAP4("127.0.0.1", self.port, timeout=10)
+            if self.starttls:
+                imap.starttls(ssl_module.create_default_context(cafile=str(self.certificate)))
         imap.login(USER, PASSWORD)
         return imap
 
