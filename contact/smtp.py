@@ -16,6 +16,7 @@ import time
 from collections.abc import Sequence
 from contextlib import suppress
 from dataclasses import dataclass
+from typing import Any
 
 import dramatiq
 from django.conf import settings
@@ -24,6 +25,7 @@ from django.core.mail.backends.base import BaseEmailBackend
 from django.core.mail.backends.smtp import EmailBackend as SmtpEmailBackend
 
 from contact.return_path import tag_of
+from site_config.outbox import ServerUnreachable
 
 # Longer idle than this and the connection is closed rather than reused: servers drop
 # quiet clients (RFC 5321 asks them to wait 5 minutes; many wait less), and reusing one
@@ -94,18 +96,42 @@ class _AsksForDsn(smtplib.SMTP):
         return super().sendmail(from_addr, to_addrs, msg, mail_options, rcpt_options)
 
 
-class DsnSMTP(_AsksForDsn, smtplib.SMTP):
+class _NamesTheServer(smtplib.SMTP):
+    """smtplib's SMTP session, whose failure to reach the server says which server and
+    which setting named it: a bare "[Errno -2] Name or service not known" does neither.
+    The site's backend opens every session here, for each kind of email it sends."""
+
+    def connect(
+        self,
+        host: str = "localhost",
+        port: int = 0,
+        source_address: Any = None,
+    ) -> tuple[int, bytes]:
+        try:
+            return super().connect(host, port, source_address)
+        except smtplib.SMTPException:
+            # The server answered (a refusing greeting, a dropped line): not a reach failure.
+            raise
+        except OSError as error:
+            reason = error.strerror or str(error)
+            raise ServerUnreachable(
+                f"Cannot reach the SMTP server EMAIL_HOST={host}:{port or self.default_port}: "
+                f"{reason} ({type(error).__name__})"
+            ) from error
+
+
+class DsnSMTP(_AsksForDsn, _NamesTheServer, smtplib.SMTP):
     pass
 
 
-class DsnSMTPSSL(_AsksForDsn, smtplib.SMTP_SSL):
+class DsnSMTPSSL(_AsksForDsn, _NamesTheServer, smtplib.SMTP_SSL):
     pass
 
 
 class EmailBackend(SmtpEmailBackend):
     """Django's SMTP backend, whose sessions ask for delivery status notifications
-    (DsnSMTP). Django's backend passes no MAIL or RCPT parameters of its own; the
-    session it opens is the one place to add them."""
+    (DsnSMTP) and name the server they cannot reach. Django's backend passes no MAIL or
+    RCPT parameters of its own; the session it opens is the one place to add them."""
 
     @property
     def connection_class(self) -> type[smtplib.SMTP]:

@@ -41,6 +41,13 @@ class BrokerUnavailable(Exception):
     """The broker refused a task; the relay round stopped there."""
 
 
+class ServerUnreachable(ConnectionError):
+    """The mail server could not be reached: its name did not resolve, or the connection
+    was refused, timed out or failed its TLS handshake. Its message names the server, the
+    setting that named it and the original error's class; transient, as any connection
+    failure is."""
+
+
 def relay(awaiting: models.QuerySet[Any], *, enqueue: Callable[[int], object], limit: int) -> int:
     """Hand the rows of `awaiting` (queued, not relayed yet) to the broker, oldest first,
     and stamp their `relayed_at`; returns how many.
@@ -85,7 +92,7 @@ def record_failed_attempt(row: Any, error: Exception) -> bool:
     """Write onto an outbox row (not saved yet) how its attempt failed: the error, no
     lease, and failed for good when the error is permanent or the attempts are used up,
     else queued again after the backoff. Returns whether the error was permanent."""
-    row.last_error = f"{type(error).__name__}: {error}"[:ERROR_TEXT_MAX_LENGTH]
+    row.last_error = error_text(error)[:ERROR_TEXT_MAX_LENGTH]
     row.lease_expires_at = None
     permanent = is_permanent_send_error(error)
     if permanent or row.attempts >= settings.MESSAGE_MAX_ATTEMPTS:
@@ -96,10 +103,19 @@ def record_failed_attempt(row: Any, error: Exception) -> bool:
     return permanent
 
 
+def error_text(error: Exception) -> str:
+    """A failed send as the row, the log and the admin tell it: the error's class and
+    message, or only the message of a ServerUnreachable, which names the class itself."""
+    if isinstance(error, ServerUnreachable):
+        return str(error)
+    return f"{type(error).__name__}: {error}"
+
+
 def is_permanent_send_error(error: Exception) -> bool:
     """Whether sending again could not succeed: the server refused for good (5xx,
-    including bad credentials), or the email itself is malformed. Refused or dropped
-    connections, timeouts and 4xx answers are transient.
+    including bad credentials), or the email itself is malformed. An unreachable server
+    (an unknown name, a refused connection), dropped connections, timeouts and 4xx
+    answers are transient.
 
     A provider's API (anymail) is judged by its HTTP answer: a 4xx but 429 is for good,
     a 5xx, a 429 or no answer at all is transient. Its refusal of the recipient, of the

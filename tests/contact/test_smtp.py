@@ -1,10 +1,17 @@
 import threading
+from types import SimpleNamespace
 
 import pytest
 from django.core.mail import EmailMessage
 
 from contact import smtp
 from contact.smtp import send_email
+from site_config.outbox import (
+    OutboxStatus,
+    ServerUnreachable,
+    is_permanent_send_error,
+    record_failed_attempt,
+)
 
 
 def email(number: int) -> EmailMessage:
@@ -109,3 +116,63 @@ def test_other_backends_are_closed_after_each_email(settings, tmp_path):
     assert "Subject: Email 0" in written.read_text()
     # Nothing kept: the next email opens a file of its own.
     assert smtp._this_thread.kept is None
+
+
+# ---------------------------------------------------------------- a server out of reach
+
+UNKNOWN_HOST = "smtp.example.invalid"
+
+
+@pytest.fixture
+def unknown_host(settings) -> None:
+    settings.EMAIL_BACKEND = "contact.smtp.EmailBackend"
+    settings.EMAIL_HOST = UNKNOWN_HOST
+    settings.EMAIL_PORT = 587
+    settings.EMAIL_TIMEOUT = 2
+
+
+@pytest.mark.parametrize("use_ssl", [False, True], ids=["plain", "implicit-tls"])
+def test_an_unknown_host_is_named_with_its_setting(unknown_host, settings, use_ssl):
+    settings.EMAIL_USE_SSL = use_ssl
+
+    with pytest.raises(ServerUnreachable) as unreachable:
+        send_email(email(0))
+
+    # The resolver's own words vary between machines ("Name or service not known").
+    said = str(unreachable.value)
+    assert said.startswith(f"Cannot reach the SMTP server EMAIL_HOST={UNKNOWN_HOST}:587: ")
+    assert said.endswith("(gaierror)")
+    assert "[Errno" not in said
+
+
+def test_every_email_sent_through_djangos_backend_names_the_server(unknown_host):
+    # Account emails go out by EmailMessage.send(), not by send_email.
+    with pytest.raises(ServerUnreachable, match=f"EMAIL_HOST={UNKNOWN_HOST}:587"):
+        email(0).send()
+
+
+def test_a_refused_connection_names_the_server_and_stays_transient(smtp_sink, settings):
+    smtp_sink.stop()
+
+    with pytest.raises(ServerUnreachable) as unreachable:
+        send_email(email(0))
+
+    assert str(unreachable.value) == (
+        f"Cannot reach the SMTP server EMAIL_HOST=127.0.0.1:{smtp_sink.port}: "
+        "Connection refused (ConnectionRefusedError)"
+    )
+    assert not is_permanent_send_error(unreachable.value)
+    smtp_sink.start()
+
+
+def test_an_unreachable_server_is_recorded_in_its_own_words_and_retried(unknown_host):
+    with pytest.raises(ServerUnreachable) as unreachable:
+        send_email(email(0))
+    row = SimpleNamespace(attempts=1)
+
+    permanent = record_failed_attempt(row, unreachable.value)
+
+    assert not permanent
+    assert row.status == OutboxStatus.QUEUED
+    assert row.last_error == str(unreachable.value)
+    assert row.last_error.startswith(f"Cannot reach the SMTP server EMAIL_HOST={UNKNOWN_HOST}")
