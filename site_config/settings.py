@@ -10,6 +10,7 @@ import os
 import re
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import django_stubs_ext
 import environ
@@ -27,7 +28,42 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 # Local state (the SQLite database, emails written to files) lives here, out of git.
 VAR_DIR = BASE_DIR / "var"
 
-env = environ.Env()
+
+class Env(environ.Env):  # type: ignore[misc]
+    """django-environ's reader, for every typed read below: a value it cannot read stops
+    start-up with one line naming the variable, its value and what it should be. Numbers
+    are read as Python reads them and switches take only yes or no words, where
+    django-environ reads "1e3" as 13 and any other word as false."""
+
+    # What each typed read takes, as its error says it.
+    EXPECTED = {"int": "a whole number", "float": "a number", "bool": "true or false"}
+    SWITCH_WORDS = {*environ.Env.BOOLEAN_TRUE_STRINGS, "false", "off", "n", "no", "0"}
+
+    def get_value(
+        self,
+        var: str,
+        cast: Any = None,
+        default: Any = environ.Env.NOTSET,
+        parse_default: bool = False,
+    ) -> Any:
+        try:
+            return super().get_value(var, cast=cast, default=default, parse_default=parse_default)
+        except ValueError:
+            expected = self.EXPECTED.get(getattr(cast, "__name__", ""), "readable as its type")
+            raise ImproperlyConfigured(
+                f"{var} must be {expected}, not {self.ENVIRON.get(var)!r}."
+            ) from None
+
+    @classmethod
+    def parse_value(cls, value: Any, cast: Any) -> Any:
+        if cast is float:
+            return float(value)
+        if cast is bool and str(value).strip().lower() not in cls.SWITCH_WORDS:
+            raise ValueError(value)
+        return super().parse_value(value, cast)
+
+
+env = Env()
 environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
 
 # ---------------------------------------------------------------- core

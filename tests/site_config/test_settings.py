@@ -39,6 +39,8 @@ print(json.dumps({
     "SSL_REDIRECT": s.SECURE_SSL_REDIRECT,
     "TASK_MIDDLEWARE": s.DRAMATIQ_BROKER["MIDDLEWARE"],
     "WORKER_METRICS_HOST": os.environ.get("dramatiq_prom_host"),
+    "RETRY_BACKOFF": s.MESSAGE_RETRY_BACKOFF,
+    "KEEP_CONNECTION": s.EMAIL_KEEP_CONNECTION,
 }))
 """
 
@@ -222,3 +224,54 @@ def test_proxy_addresses_and_networks_are_taken(tmp_path):
     )
 
     assert result.returncode == 0, result.stderr
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "expected"),
+    [
+        ("EMAIL_PORT", "abc", "a whole number"),
+        ("EMAIL_TIMEOUT", "10.5", "a whole number"),
+        ("MESSAGE_RETRY_BACKOFF", "soon", "a number"),
+        ("MESSAGE_RETRY_BACKOFF", "10s", "a number"),
+        ("DEBUG", "maybe", "true or false"),
+        ("SECURE_SSL_REDIRECT", "", "true or false"),
+    ],
+)
+def test_a_malformed_value_stops_start_up_with_one_line_naming_it(
+    tmp_path, variable, value, expected
+):
+    result = load_settings(tmp_path, environ={"SECRET_KEY": STRONG_KEY, variable: value})
+
+    assert result.returncode != 0
+    assert f"ImproperlyConfigured: {variable} must be {expected}, not {value!r}." in result.stderr
+
+
+def test_numbers_and_switches_are_read_as_written(tmp_path):
+    environ = {
+        "SECRET_KEY": STRONG_KEY,
+        "MESSAGE_RETRY_BACKOFF": "1e3",
+        "EMAIL_KEEP_CONNECTION": "No",
+    }
+
+    settings = loaded(load_settings(tmp_path, environ=environ))
+
+    assert settings["RETRY_BACKOFF"] == 1000.0
+    assert settings["KEEP_CONNECTION"] is False
+
+
+def test_manage_py_says_a_malformed_value_in_one_line(tmp_path):
+    root = Path(site_config.settings.BASE_DIR)
+    environ = {"PATH": os.environ["PATH"], "SECRET_KEY": STRONG_KEY, "EMAIL_PORT": "abc"}
+
+    result = subprocess.run(
+        [sys.executable, str(root / "manage.py"), "check"],
+        cwd=tmp_path,
+        env=environ,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+    assert result.returncode == 1
+    assert result.stderr == "ImproperlyConfigured: EMAIL_PORT must be a whole number, not 'abc'.\n"
+    assert result.stdout == ""
