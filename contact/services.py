@@ -204,6 +204,12 @@ def _deliver(message: Message) -> None:
         # is not this sender's to attach.
         lookup = DirectoryLookup(Message.DirectoryStatus.UNCONFIRMED)
     looked_up = time.monotonic()
+    if lookup.status == Message.DirectoryStatus.UNAVAILABLE and message.directory_data:
+        # A directory away now says nothing new of the sender: what an earlier attempt
+        # found stays on the record and goes with the email again.
+        lookup = DirectoryLookup(
+            Message.DirectoryStatus.FOUND, users=message.directory_data, from_cache=True
+        )
     message.directory_status = lookup.status
     message.directory_data = lookup.users
     try:

@@ -454,3 +454,25 @@ def test_a_report_time_out_of_reason_is_kept_as_the_time_it_came(
     client.force_login(user)
     assert client.get(reverse("message-list")).status_code == 200
     assert client.get(reverse("message-detail", args=[message.pk])).status_code == 200
+
+
+def test_a_retry_keeps_what_the_directory_found_when_it_is_unavailable(
+    leanne, directory, smtp_sink, settings
+):
+    settings.USER_DIRECTORY_CACHE_SECONDS = 0
+    smtp_sink.replies = ["550 5.1.1 Mailbox unavailable"]
+    message = make_message(leanne)
+    with pytest.raises(DeliveryFailed):
+        message_deliver(message_id=message.pk)
+    assert messages_retry(message_ids=[message.pk]) == 1
+    directory.mode = modes.SERVER_ERROR
+
+    message = deliver(message)
+
+    assert message.status == Message.Status.SENT
+    assert message.directory_status == Message.DirectoryStatus.FOUND
+    assert message.directory_data == [LEANNE]
+    email = smtp_sink.received[-1].message
+    [attachment] = list(email.iter_attachments())
+    assert json.loads(attachment.get_content()) == [LEANNE]
+    assert "Name: Leanne Graham" in email.get_body(("plain",)).get_content()
