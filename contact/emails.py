@@ -3,7 +3,9 @@
 import json
 from collections.abc import Sequence
 from email import policy
+from email.errors import HeaderParseError
 from email.header import Header
+from email.headerregistry import Address
 from email.utils import parseaddr
 from typing import Any
 from urllib.parse import urlsplit
@@ -12,8 +14,10 @@ from anymail.message import AnymailMessage
 from django.apps import AppConfig
 from django.conf import settings
 from django.core import checks
+from django.core.exceptions import ValidationError
 from django.core.mail import BadHeaderError, EmailMultiAlternatives
 from django.core.mail.message import forbid_multi_line_headers
+from django.core.validators import validate_email
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import translation
@@ -30,8 +34,8 @@ METADATA_KEY = "contact_message"
 
 
 def admin_email(message: Message, lookup: DirectoryLookup) -> AnymailMessage:
-    """The email for `message`: to ADMIN_EMAIL, replies to the sender, and everything the
-    directory knows of the sender attached.
+    """The email for `message`: to every address in ADMIN_EMAIL, replies to the sender,
+    and everything the directory knows of the sender attached.
 
     Subject, plain-text body and its HTML alternative come from templates, in
     LANGUAGE_CODE, each with a link to the message's admin page under SITE_URL. The
@@ -64,7 +68,7 @@ def admin_email(message: Message, lookup: DirectoryLookup) -> AnymailMessage:
         subject=as_typed("".join(subject.splitlines())),
         body=body,
         from_email=envelope or settings.DEFAULT_FROM_EMAIL,
-        to=[settings.ADMIN_EMAIL],
+        to=admin_addresses(),
         reply_to=[message.sender_email],
         headers=headers,
         metadata={METADATA_KEY: str(message.pk)},
@@ -75,6 +79,12 @@ def admin_email(message: Message, lookup: DirectoryLookup) -> AnymailMessage:
         attachment = json.dumps(lookup.users, indent=2, ensure_ascii=False) + "\n"
         email.attach(DIRECTORY_ATTACHMENT_NAME, attachment.encode(), "application/json")
     return email
+
+
+def admin_addresses() -> list[str]:
+    """The administrators' addresses: ADMIN_EMAIL, comma separated. The one reading of it,
+    which the email to the administrator and the system check both follow."""
+    return [address.strip() for address in settings.ADMIN_EMAIL.split(",") if address.strip()]
 
 
 def admin_url(message: Message) -> str:
@@ -107,10 +117,39 @@ def check_addresses(email: EmailMultiAlternatives) -> None:
     """
     for name, addresses in (("To", email.to), ("Reply-To", email.reply_to)):
         for address in addresses:
-            _, written = forbid_multi_line_headers(name, address, email.encoding)
-            header = policy.default.header_factory(name, written)
-            if header.defects or len(header.addresses) != 1:
+            if read_back(name, address, email.encoding) is None:
                 raise BadHeaderError(f"{name} {address!r} cannot be written as one address")
+
+
+def read_back(name: str, address: str, encoding: str | None = None) -> Address | None:
+    """The one address a mail program reads in the `name` header Django writes from
+    `address`; None for a control character or any other defect, or no or several."""
+    try:
+        _, written = forbid_multi_line_headers(name, address, encoding or settings.DEFAULT_CHARSET)
+        header = policy.default.header_factory(name, written)
+    except (BadHeaderError, HeaderParseError, IndexError):
+        # The standard parser fails outright on some addresses: "admin@" is an IndexError.
+        return None
+    if header.defects or len(header.addresses) != 1:
+        return None
+    address_read: Address = header.addresses[0]
+    return address_read
+
+
+def valid_address(address: str) -> bool:
+    """Whether `address` is one email address as a header gives it ("admin@example.org",
+    "Site <site@example.org>"): read back as one, and valid as Django's EmailField has it."""
+    read = read_back("To", address)
+    return read is not None and valid_addr_spec(read.addr_spec)
+
+
+def valid_addr_spec(address: str) -> bool:
+    """Whether `address` is a plain address (no display name) as Django's EmailField has it."""
+    try:
+        validate_email(address)
+    except ValidationError:
+        return False
+    return True
 
 
 def quoted(body: str) -> str:
@@ -125,6 +164,59 @@ def message_id_header(message: Message) -> str:
     that sees an attempt twice can tell it is one email."""
     domain = parseaddr(settings.DEFAULT_FROM_EMAIL)[1].rpartition("@")[2] or "localhost"
     return f"<message-{message.pk}.{message.created_at:%Y%m%d%H%M%S}@{domain}>"
+
+
+ADMIN_EMAIL_HINT = (
+    "Set ADMIN_EMAIL to the administrator's address, such as admin@example.org; several, "
+    "comma separated."
+)
+
+
+@checks.register()
+def check_email_addresses(
+    app_configs: Sequence[AppConfig] | None, **kwargs: Any
+) -> list[checks.CheckMessage]:
+    # At every start, not only with --deploy: with an address that cannot be written,
+    # every email fails at its first attempt, long after the start that could have said so.
+    errors: list[checks.CheckMessage] = []
+    administrators = admin_addresses()
+    if not administrators:
+        errors.append(
+            checks.Error(
+                "ADMIN_EMAIL is empty: every message to the administrator would fail.",
+                hint=ADMIN_EMAIL_HINT,
+                id="contact.E001",
+            )
+        )
+    errors += [
+        checks.Error(
+            f"ADMIN_EMAIL holds {address!r}, which is not an email address.",
+            hint=ADMIN_EMAIL_HINT,
+            id="contact.E001",
+        )
+        for address in administrators
+        if not valid_address(address)
+    ]
+    if not valid_address(settings.DEFAULT_FROM_EMAIL):
+        errors.append(
+            checks.Error(
+                f"DEFAULT_FROM_EMAIL is {settings.DEFAULT_FROM_EMAIL!r}, not one email "
+                "address; every email the site sends is from it.",
+                hint="Set DEFAULT_FROM_EMAIL to one address, such as site@example.org or "
+                "Site <site@example.org>.",
+                id="contact.E002",
+            )
+        )
+    if settings.BOUNCE_ADDRESS and not valid_addr_spec(settings.BOUNCE_ADDRESS):
+        errors.append(
+            checks.Error(
+                f"BOUNCE_ADDRESS is {settings.BOUNCE_ADDRESS!r}, not a plain email address.",
+                hint="Set BOUNCE_ADDRESS to a plain address such as bounces@example.org, or "
+                "leave it empty.",
+                id="contact.E003",
+            )
+        )
+    return errors
 
 
 @checks.register(checks.Tags.security, deploy=True)

@@ -421,7 +421,8 @@ if isinstance(ANYMAIL.get("WEBHOOK_SECRET"), str):
     ]
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="webmaster@localhost")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
-# Where people's messages go.
+# Where people's messages go: one address, or several comma separated, read by
+# contact.emails.admin_addresses; a system check there refuses an empty or invalid one.
 ADMIN_EMAIL = env.str("ADMIN_EMAIL", default="admin@localhost")
 # Where mail servers send their bounces over SMTP: each email's envelope sender is a
 # signed VERP address derived from it (contact.return_path). Empty: DEFAULT_FROM_EMAIL.
