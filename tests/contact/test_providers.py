@@ -213,6 +213,7 @@ def test_a_bounced_message_sent_again_follows_its_new_send_only(postmark_api, us
     assert kinds == [
         ("attempt", "sent", True),
         ("report", "bounced", True),
+        ("retry", "retry", True),
         ("attempt", "sent", True),
         ("report", "deferred", False),
         ("report", "delivered", True),
