@@ -7,11 +7,18 @@ from html.parser import HTMLParser
 import pytest
 from django.core.checks.registry import registry
 from django.core.mail import BadHeaderError
+from django.core.management import call_command
+from django.core.management.base import SystemCheckError
 from django.urls import reverse
 from django.utils import translation
 
 from contact.directory import DirectoryLookup
-from contact.emails import DIRECTORY_ATTACHMENT_NAME, admin_email, check_site_url
+from contact.emails import (
+    DIRECTORY_ATTACHMENT_NAME,
+    admin_email,
+    check_email_addresses,
+    check_site_url,
+)
 from contact.models import Message
 from tests.contact.factories import make_message
 from tests.standins.directory import USERS
@@ -408,6 +415,96 @@ def test_encoded_words_typed_into_the_subject_read_as_typed(user, subject):
 
     assert str(received["Subject"]) == f"Message from {user.email}: {subject}"
     assert f"Subject: {subject}" in received.get_body(("plain",)).get_content()
+
+
+# ---------------------------------------------------------------- the configured addresses
+
+
+def test_the_email_goes_to_every_administrator(user, settings):
+    settings.ADMIN_EMAIL = "admin@example.org, Second Admin <second@example.org>,"
+
+    received = parsed(admin_email(make_message(user), NOT_FOUND))
+
+    assert [a.addr_spec for a in received["To"].addresses] == [
+        "admin@example.org",
+        "second@example.org",
+    ]
+
+
+def test_an_administrator_address_that_cannot_be_read_is_refused_before_sending(user, settings):
+    # The standard parser fails outright on this one; the email must still be refused
+    # as malformed, which fails it for good, rather than retried.
+    settings.ADMIN_EMAIL = "admin@"
+
+    with pytest.raises(BadHeaderError, match="To"):
+        admin_email(make_message(user), NOT_FOUND)
+
+
+@pytest.mark.parametrize("admin", ["", " , "])
+def test_the_check_refuses_an_empty_admin_email(settings, admin):
+    settings.ADMIN_EMAIL = admin
+
+    [error] = check_email_addresses(None)
+
+    assert error.id == "contact.E001"
+    assert error.msg.startswith("ADMIN_EMAIL is empty")
+
+
+@pytest.mark.parametrize(
+    ("admin", "wrong"),
+    [
+        ("admin", "admin"),
+        ("admin@", "admin@"),
+        ("admin@example.org;second@example.org", "admin@example.org;second@example.org"),
+        ("admin@example.org second@example.org", "admin@example.org second@example.org"),
+        ("Admin <admin@example.org", "Admin <admin@example.org"),
+        ("admin@example.org, second", "second"),
+    ],
+)
+def test_the_check_names_an_admin_email_address_that_is_none(settings, admin, wrong):
+    settings.ADMIN_EMAIL = admin
+
+    [error] = check_email_addresses(None)
+
+    assert error.id == "contact.E001"
+    assert error.msg == f"ADMIN_EMAIL holds {wrong!r}, which is not an email address."
+
+
+@pytest.mark.parametrize(
+    "admin",
+    ["admin@localhost", "admin@example.org,second@example.org", "Admin <admin@example.org>"],
+)
+def test_the_check_takes_one_or_several_administrators(settings, admin):
+    settings.ADMIN_EMAIL = admin
+
+    assert check_email_addresses(None) == []
+
+
+@pytest.mark.parametrize("sender", ["", "site", "site@example.org, other@example.org"])
+def test_the_check_refuses_a_from_address_that_is_not_one(settings, sender):
+    settings.DEFAULT_FROM_EMAIL = sender
+
+    [error] = check_email_addresses(None)
+
+    assert error.id == "contact.E002"
+    assert error.msg.startswith(f"DEFAULT_FROM_EMAIL is {sender!r}")
+
+
+@pytest.mark.parametrize("bounces", ["<bounces@example.org>", "bounces@example,org"])
+def test_the_check_refuses_a_bounce_address_that_is_not_plain(settings, bounces):
+    settings.BOUNCE_ADDRESS = bounces
+
+    [error] = check_email_addresses(None)
+
+    assert error.id == "contact.E003"
+
+
+def test_the_check_runs_with_every_command_not_only_deploy(settings):
+    settings.ADMIN_EMAIL = ""
+
+    assert check_email_addresses in registry.get_checks()
+    with pytest.raises(SystemCheckError, match="ADMIN_EMAIL is empty"):
+        call_command("check")
 
 
 @pytest.mark.parametrize(
