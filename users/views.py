@@ -23,7 +23,7 @@ from site_config.form_views import (
     HtmxFormMixin,
     HtmxLoginRequiredMixin,
 )
-from site_config.rate_limits import over_limit
+from site_config.rate_limits import over_limit, refusal
 from users.addresses import normalize_email
 from users.forms import (
     AccountDeleteForm,
@@ -39,12 +39,12 @@ from users.tokens import InvalidVerificationToken, check_verification_token
 
 logger = logging.getLogger(__name__)
 
-SIGNUPS_LIMITED_MESSAGE = gettext_lazy(
-    "Too many sign-up attempts from your network. Try again later."
+SIGNUPS_LIMITED = gettext_lazy("Too many sign-up attempts from your network.")
+RESETS_LIMITED_FOR_ADDRESS = gettext_lazy(
+    "Too many password reset requests for this address. If it has an account, the links "
+    "we sent are in its inbox: the newest one works."
 )
-RESETS_LIMITED_MESSAGE = gettext_lazy(
-    "Too many password reset requests for this address or from your network. Try again later."
-)
+RESETS_LIMITED_FROM_NETWORK = gettext_lazy("Too many password reset requests from your network.")
 
 
 # ---------------------------------------------------------------- sign-up
@@ -65,10 +65,10 @@ class RegisterView(HtmxFormMixin[RegistrationForm], FormView[RegistrationForm]):
         return super().get(request, *args, **kwargs)
 
     def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-        if over_limit(request, group="signup", rate=f"{settings.SIGNUPS_PER_HOUR}/h"):
+        if wait := over_limit(request, group="signup", rate=f"{settings.SIGNUPS_PER_HOUR}/h"):
             form = self.get_form()
             form.is_valid()
-            form.add_error(None, SIGNUPS_LIMITED_MESSAGE)
+            form.add_error(None, refusal(SIGNUPS_LIMITED, wait))
             return self.form_refused(form, status=429)
         return super().post(request, *args, **kwargs)
 
@@ -134,20 +134,21 @@ class ConfirmationResendView(HtmxLoginRequiredMixin, View):
         if user.email_verified:
             return HttpResponseRedirect(reverse("home"))
         rate = settings.CONFIRMATION_RESENDS_PER_HOUR
-        limited = over_limit(
+        wait = over_limit(
             request,
             group="confirmation-resend",
             rate=f"{rate}/h",
             key=lambda group, request: str(user.pk),
         )
-        if limited:
-            notice = ngettext(
+        if wait is not None:
+            asked = ngettext(
                 "You have asked for %(limit)d new link in the last hour. Please use the "
-                "newest one, or try again later.",
+                "newest one.",
                 "You have asked for %(limit)d new links in the last hour. Please use the "
-                "newest one, or try again later.",
+                "newest one.",
                 rate,
             ) % {"limit": rate}
+            notice = refusal(asked, wait)
         else:
             account_email_queue(
                 user=user,
@@ -155,6 +156,7 @@ class ConfirmationResendView(HtmxLoginRequiredMixin, View):
                 language=get_language(),
             )
             notice = gettext_lazy("We sent a new link to %(email)s.") % {"email": user.email}
+        limited = wait is not None
         if self.request.htmx:
             context = {"notice": notice, "limited": limited}
             return render(request, "partials/confirmation_pending.html", context)
@@ -221,8 +223,13 @@ class PasswordResetView(HtmxFormMixin[PasswordResetRequestForm], auth_views.Pass
             key=lambda group, request: normalize_email(address),
         )
         by_client = over_limit(self.request, group="password-reset-client", rate=rate)
-        if by_address or by_client:
-            form.add_error(None, RESETS_LIMITED_MESSAGE)
+        # The address's own limit first: its message tells the owner where a link is.
+        if by_address:
+            wait = max(by_address, by_client or by_address)
+            form.add_error(None, refusal(RESETS_LIMITED_FOR_ADDRESS, wait))
+            return self.form_refused(form, status=429)
+        if by_client:
+            form.add_error(None, refusal(RESETS_LIMITED_FROM_NETWORK, by_client))
             return self.form_refused(form, status=429)
         return super().form_valid(form)
 

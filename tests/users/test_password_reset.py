@@ -9,7 +9,7 @@ from django.urls import reverse
 from tests.conftest import GOOD_PASSWORD, HTMX
 from tests.users.mail import deliver_account_emails, emailed_link
 from users.models import AccountEmail
-from users.views import RESETS_LIMITED_MESSAGE
+from users.views import RESETS_LIMITED_FOR_ADDRESS
 
 pytestmark = pytest.mark.django_db
 
@@ -121,7 +121,7 @@ def test_resets_are_limited_per_address_asked_for(client, user, settings):
     elsewhere = ask(client, "someone.else@example.org", address="203.0.113.9")
 
     assert limited.status_code == 429
-    assert str(RESETS_LIMITED_MESSAGE) in limited.content.decode()
+    assert str(RESETS_LIMITED_FOR_ADDRESS) in limited.content.decode()
     assert elsewhere.status_code == 302
     assert AccountEmail.objects.count() == 2
 
