@@ -4,12 +4,12 @@ message's whole story (the request, every attempt) is one `grep` away in the log
 The middleware takes the id the proxy in front sent in X-Request-ID (when it looks like
 one) or makes one, answers with it, and keeps it in a context variable for the request's
 log lines; message_create stores it on the row, and message_deliver puts it back in the
-context while it works on that row. An id is believed from the proxy only, by the rule
-gunicorn has for the proxy's X-Forwarded-Proto: any client could otherwise write
-another request's id into the logs and onto its message.
+context while it works on that row. An id is believed from the proxy only
+(site_config.client_ip.from_the_proxy, gunicorn's rule for the proxy's
+X-Forwarded-Proto): any client could otherwise write another request's id into the logs
+and onto its message.
 """
 
-import ipaddress
 import logging
 import re
 import uuid
@@ -17,8 +17,9 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 
-from django.conf import settings
 from django.http import HttpRequest, HttpResponse
+
+from site_config.client_ip import from_the_proxy
 
 HEADER = "X-Request-ID"
 # What an id from the proxy may look like (64 fits Message.request_id); anything else is
@@ -44,7 +45,7 @@ class RequestIdMiddleware:
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         offered = request.headers.get(HEADER, "")
-        if WELL_FORMED.fullmatch(offered) and _from_the_proxy(request):
+        if WELL_FORMED.fullmatch(offered) and from_the_proxy(request):
             value = offered
         else:
             value = uuid.uuid4().hex
@@ -52,22 +53,6 @@ class RequestIdMiddleware:
             response = self.get_response(request)
         response[HEADER] = value
         return response
-
-
-def _from_the_proxy(request: HttpRequest) -> bool:
-    """Whether the peer is the proxy in front: BEHIND_HTTPS_PROXY is on and the peer's
-    address is in FORWARDED_ALLOW_IPS, the addresses gunicorn believes the proxy's own
-    headers from (site_config/gunicorn.py)."""
-    if not settings.BEHIND_HTTPS_PROXY:
-        return False
-    allowed: list[str] = settings.FORWARDED_ALLOW_IPS
-    if "*" in allowed:
-        return True
-    try:
-        peer = ipaddress.ip_address(request.META.get("REMOTE_ADDR", ""))
-    except ValueError:
-        return False
-    return any(peer in ipaddress.ip_network(entry, strict=False) for entry in allowed)
 
 
 class RequestIdFilter(logging.Filter):
