@@ -365,10 +365,11 @@ CSRF_COOKIE_HTTPONLY = True
 LANGUAGE_COOKIE_SECURE = SESSION_COOKIE_SECURE
 LANGUAGE_COOKIE_HTTPONLY = True
 LANGUAGE_COOKIE_SAMESITE = "Lax"
-# Behind a proxy that ends TLS, trust its X-Forwarded-Proto to tell HTTPS requests apart.
+# Behind a proxy that ends TLS, its X-Forwarded-Proto tells HTTPS requests apart. gunicorn
+# believes it from FORWARDED_ALLOW_IPS alone and hands Django the scheme
+# (site_config.gunicorn); SECURE_PROXY_SSL_HEADER stays unset, since Django would believe
+# the header from any peer.
 BEHIND_HTTPS_PROXY = env.bool("BEHIND_HTTPS_PROXY", default=False)
-if BEHIND_HTTPS_PROXY:
-    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 # The proxy's addresses or networks (`*`: any peer), loopback by default, as gunicorn reads
 # them: with BEHIND_HTTPS_PROXY on, only a request from one of them may name its own
 # X-Request-ID (site_config.request_id), as only they may say it came over HTTPS.

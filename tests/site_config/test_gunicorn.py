@@ -1,7 +1,17 @@
 import importlib
 import multiprocessing
+import os
+import secrets
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+import pytest
 
 from site_config import gunicorn
+from tests.conftest import wait_until
+from tests.standins.smtp import free_port
 
 
 def settings_with(monkeypatch, **environ: str):
@@ -71,3 +81,55 @@ def test_behind_a_tls_proxy_gunicorn_believes_the_proxy_only(monkeypatch):
 
     proxied = settings_with(monkeypatch, BEHIND_HTTPS_PROXY="true", FORWARDED_ALLOW_IPS="10.0.0.2")
     assert proxied.forwarded_allow_ips == "10.0.0.2"
+
+
+@pytest.mark.parametrize(
+    ("proxies", "believed"), [("192.0.2.1", False), ("127.0.0.1", True)], ids=["stranger", "proxy"]
+)
+def test_only_the_proxy_may_say_a_request_came_over_https(tmp_path, proxies, believed):
+    # The real server, as the image runs it: a request from loopback is the proxy's only
+    # when FORWARDED_ALLOW_IPS names loopback. HSTS is sent on HTTPS answers alone.
+    port = free_port()
+    environment = {
+        "PATH": os.environ["PATH"],
+        "SECRET_KEY": "k" * 20 + secrets.token_urlsafe(40),
+        "DEBUG": "false",
+        "ALLOWED_HOSTS": "127.0.0.1",
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}",
+        "BEHIND_HTTPS_PROXY": "true",
+        "FORWARDED_ALLOW_IPS": proxies,
+        "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "metrics"),
+    }
+    server = subprocess.Popen(
+        [
+            str(Path(sys.executable).with_name("gunicorn")),
+            "-c",
+            "python:site_config.gunicorn",
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--workers",
+            "1",
+            "site_config.wsgi:application",
+        ],
+        env=environment,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        url = f"http://127.0.0.1:{port}/healthz"
+        assert wait_until(lambda: answers(url), timeout=60), "gunicorn did not start"
+
+        response = httpx.get(url, headers={"X-Forwarded-Proto": "https"})
+
+        assert response.status_code == 200
+        assert ("strict-transport-security" in response.headers) is believed
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+def answers(url: str) -> bool:
+    try:
+        return httpx.get(url).status_code == 200
+    except httpx.TransportError:
+        return False
