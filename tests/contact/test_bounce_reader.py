@@ -41,8 +41,8 @@ Not a bounce at all.
 """
 
 
-@pytest.fixture
-def mailbox(settings) -> Iterator[imap.DovecotServer]:
+def serving(settings, **options: bool) -> Iterator[imap.DovecotServer]:
+    """A Dovecot of its own (imap.DovecotServer's `options`), as the bounce mailbox."""
     if not imap.available():
         reason = "needs Dovecot: sudo apt-get install dovecot-imapd"
         if os.environ.get("CI") == "true":
@@ -50,12 +50,17 @@ def mailbox(settings) -> Iterator[imap.DovecotServer]:
         pytest.skip(reason)
     # Under /tmp with open permissions: Dovecot's own users must reach it.
     root = Path(tempfile.mkdtemp(prefix="dovecot-", dir="/tmp"))
-    server = imap.DovecotServer(root).start()
+    server = imap.DovecotServer(root, **options).start()
     settings.BOUNCE_ADDRESS = "bounces@example.org"
     settings.BOUNCE_IMAP_URL = server.url
     yield server
     server.stop()
     shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture
+def mailbox(settings) -> Iterator[imap.DovecotServer]:
+    yield from serving(settings)
 
 
 def sent(user) -> Message:
@@ -210,15 +215,12 @@ def test_a_round_under_way_elsewhere_leaves_the_mailbox_to_it(mailbox, user):
 
 @pytest.fixture
 def tls_mailbox(settings) -> Iterator[imap.DovecotServer]:
-    if not imap.available():
-        pytest.skip("needs Dovecot: sudo apt-get install dovecot-imapd")
-    root = Path(tempfile.mkdtemp(prefix="dovecot-", dir="/tmp"))
-    server = imap.DovecotServer(root, tls=True).start()
-    settings.BOUNCE_ADDRESS = "bounces@example.org"
-    settings.BOUNCE_IMAP_URL = server.url
-    yield server
-    server.stop()
-    shutil.rmtree(root, ignore_errors=True)
+    yield from serving(settings, tls=True)
+
+
+@pytest.fixture
+def starttls_mailbox(settings) -> Iterator[imap.DovecotServer]:
+    yield from serving(settings, starttls=True)
 
 
 @pytest.mark.django_db
@@ -289,22 +291,16 @@ def off_loopback(monkeypatch) -> None:
 
 
 @pytest.mark.django_db
-def test_imap_off_loopback_signs_in_only_after_starttls(off_loopback, settings, user, monkeypatch):
-    root = Path(tempfile.mkdtemp(prefix="dovecot-", dir="/tmp"))
-    server = imap.DovecotServer(root, starttls=True).start()
-    try:
-        settings.BOUNCE_ADDRESS = "bounces@example.org"
-        settings.BOUNCE_IMAP_URL = server.url
-        message = sent(user)
-        server.deliver(addressed("exim_01", return_path(message.pk)))
-        monkeypatch.setenv("SSL_CERT_FILE", str(server.certificate))
+def test_imap_off_loopback_signs_in_only_after_starttls(
+    off_loopback, starttls_mailbox, user, monkeypatch
+):
+    message = sent(user)
+    starttls_mailbox.deliver(addressed("exim_01", return_path(message.pk)))
+    monkeypatch.setenv("SSL_CERT_FILE", str(starttls_mailbox.certificate))
 
-        # The server signs no one in before STARTTLS (ssl = required): read all the same.
-        assert read_bounces().applied == 1
-        assert server.counts()["INBOX"] == 0
-    finally:
-        server.stop()
-        shutil.rmtree(root, ignore_errors=True)
+    # The server signs no one in before STARTTLS (ssl = required): read all the same.
+    assert read_bounces().applied == 1
+    assert starttls_mailbox.counts()["INBOX"] == 0
 
 
 @pytest.mark.django_db
