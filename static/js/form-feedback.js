@@ -78,6 +78,11 @@
   }
 
   function updateCounter(field, announce) {
+    // A field swapped out (a form sent before the pause ended) counts for nothing: its
+    // id now names the blank form's field, whose counter must not show the old count.
+    if (!field.isConnected) {
+      return;
+    }
     const counter = document.getElementById(field.id + "_counter");
     if (!counter) {
       return;

@@ -152,3 +152,19 @@ def test_signing_in_and_out_is_confirmed(live_server, page: Page):
     expect(page.locator(".notices")).to_have_text("You are signed out.")
     page.reload()
     expect(page.locator(".notices")).to_have_count(0)
+
+
+def test_the_counters_start_again_after_a_quick_send(live_server, page: Page):
+    make_person("ann@example.org")
+    sign_in(page, live_server.url, "ann@example.org")
+    page.locator("#id_subject").fill("Opening hours")
+    page.locator("#id_body").fill("Are you open on Sunday?")
+    # Sent before the counters' pause is over: the pause ends on the blank form.
+    page.locator("#message-form button[type=submit]").click()
+    expect(page.locator("#message-status .confirmation")).to_be_visible()
+    settled(page)
+    page.wait_for_timeout(1000)
+
+    expect(page.locator("#id_subject_counter")).to_have_text("0 of 150 characters")
+    expect(page.locator("#id_body_counter")).to_have_text("0 of 5,000 characters")
+    expect(page.locator("#id_body_counter_live")).to_have_text("")
