@@ -182,23 +182,33 @@ class PasswordResetRequestForm(PasswordResetForm):
             )
 
 
-class NewPasswordForm(SetPasswordForm):  # type: ignore[type-arg]
-    """Django's form for the new password after a reset. Live validation binds it with
-    no account (the link's account is the view's), so only the similarity to the
-    address waits for the submit."""
+class RulesOnNewPasswordForm(SetPasswordForm):  # type: ignore[type-arg]
+    """Django's new-password forms judge the new password on its confirmation, so the
+    rules wait until the confirmation is typed. These judge it on the new password itself,
+    as sign-up does; the confirmation says only whether the two match."""
 
     new_password1 = PasswordField.like(SetPasswordForm.base_fields["new_password1"])
     new_password2 = PasswordField.like(SetPasswordForm.base_fields["new_password2"])
 
+    def clean(self) -> dict[str, Any]:
+        self.validate_passwords("new_password1", "new_password2")
+        self.validate_password_for_user(self.user, "new_password1")
+        # In place of SetPasswordForm.clean, which would judge the confirmation too.
+        return self.cleaned_data
 
-class PasswordChangeWithCheckForm(PasswordChangeForm):
+
+class NewPasswordForm(RulesOnNewPasswordForm):
+    """Django's form for the new password after a reset. Live validation binds it with
+    no account (the link's account is the view's), so only the similarity to the
+    address waits for the submit."""
+
+
+class PasswordChangeWithCheckForm(RulesOnNewPasswordForm, PasswordChangeForm):
     """Django's password change: the current password, then the new one twice. With
     `check_credentials=False` (live validation) the current password is not checked, so
     the endpoint cannot be used to guess it."""
 
     old_password = PasswordField.like(PasswordChangeForm.base_fields["old_password"])
-    new_password1 = PasswordField.like(PasswordChangeForm.base_fields["new_password1"])
-    new_password2 = PasswordField.like(PasswordChangeForm.base_fields["new_password2"])
 
     def __init__(
         self, user: User | None, *args: Any, check_credentials: bool = True, **kwargs: Any

@@ -150,7 +150,7 @@ def test_a_taken_address_looks_like_a_new_one_and_its_owner_can_reset_the_passwo
     new_password.press("Tab")
     page.get_by_label("New password confirmation").fill("short")
     page.get_by_label("New password confirmation").press("Tab")
-    expect(page.locator("#id_new_password2_error")).to_contain_text("This password is too short.")
+    expect(page.locator("#id_new_password1_error")).to_contain_text("This password is too short.")
     assert page_was_not_reloaded(page)
     new_password.fill(NEW_PASSWORD)
     page.get_by_label("New password confirmation").fill(NEW_PASSWORD)

@@ -72,7 +72,7 @@ def test_live_validation_of_a_password_change_never_checks_the_current_one(clien
     errors = client.post(reverse("password_change_validate"), data).json()["errors"]
 
     assert "old_password" not in errors
-    assert "This password is too short." in errors["new_password2"][0]
+    assert "This password is too short." in errors["new_password1"][0]
 
 
 def test_deleting_the_account_needs_the_password(client, user):
