@@ -1,7 +1,11 @@
 """Every page, the admin's included, under the Content-Security-Policy: the browser
 reports no violation (and the page fixture fails on any console error besides)."""
 
+import re
+from pathlib import Path
+
 import pytest
+from django.conf import settings
 from django.urls import reverse
 from playwright.sync_api import Page, expect
 
@@ -138,3 +142,57 @@ def test_no_state_of_the_tour_violates_the_policy(live_server, browser, width):
         # A page left open keeps polling the live server past the test's end.
         context.close()
     assert len(seen) > 30
+
+
+def test_a_refused_sign_in_at_phone_width_evaluates_nothing(live_server, browser):
+    """htmx is told not to evaluate (allowEval, allowScriptTags: the htmx-config meta in
+    base.html), so nothing it swaps in can ask for eval, and nothing does."""
+    make_person("ann@example.org")
+    context = browser.new_context(viewport=WIDTHS["narrow"])
+    context.add_init_script(RECORD_VIOLATIONS)
+    context.add_init_script(
+        'document.addEventListener("htmx:evalDisallowedError", () =>'
+        ' window.__cspViolations.push("htmx asked for eval"));'
+    )
+    page = context.new_page()
+    refused: list[str] = []
+    page.on("console", lambda message: "eval" in message.text and refused.append(message.text))
+    try:
+        page.goto(f"{live_server.url}/accounts/login/")
+        for _ in range(2):
+            page.locator("#id_username").fill("ann@example.org")
+            page.locator("#id_password").fill("not the password")
+            page.locator("#login-form button[type=submit]").click()
+            expect(page.locator("#login-form .form-errors")).to_be_focused()
+        # A changed field checked live, after the swap.
+        page.locator("#id_username").fill("ann@")
+        with page.expect_response("**/login/validate/"):
+            page.locator("#id_password").focus()
+        expect(page.locator("#id_username_error")).not_to_be_empty()
+
+        assert page.evaluate("[htmx.config.allowEval, htmx.config.allowScriptTags]") == [
+            False,
+            False,
+        ]
+        assert_no_violations(page, "a refused sign-in at 390 px")
+        assert refused == []
+    finally:
+        context.close()
+
+
+# What would make a browser evaluate page text: an inline handler or script, and htmx's
+# attributes that run JavaScript (hx-on, hx-vars, "js:" values, trigger filters).
+EVALUATING = re.compile(
+    r"""\son[a-z]+\s*=|<script(?![^>]*\ssrc=)|hx-on|hx-vars|["']\s*(js|javascript):|hx-trigger="[^"]*\[""",
+    re.IGNORECASE,
+)
+
+
+def test_no_template_asks_the_browser_to_evaluate_text():
+    templates = Path(settings.BASE_DIR) / "templates"
+    found = [
+        f"{path.relative_to(templates)}: {match.group(0)}"
+        for path in sorted(templates.rglob("*.html"))
+        for match in EVALUATING.finditer(path.read_text())
+    ]
+    assert found == []
