@@ -1,5 +1,6 @@
-"""The layout of the site's own stylesheet: the header on one row at 1280 px, and a
-visible focus at every stop of the keyboard (axe checks targets and contrast)."""
+"""The layout of the site's own stylesheet: the header on one row at 1280 px and two at
+390 px, and a visible focus at every stop of the keyboard (axe checks targets and
+contrast)."""
 
 import pytest
 from playwright.sync_api import Browser, expect
@@ -13,6 +14,21 @@ pytestmark = pytest.mark.django_db(transaction=True)
 HEADER_MIDDLES = """() => Array.from(document.querySelector(".site-header__inner").children)
   .map((item) => item.getBoundingClientRect())
   .map((box) => Math.round(box.top + box.height / 2))"""
+
+# How many rows the header's name, links and buttons take: an item starts a new row when
+# it begins below every item of the row before.
+HEADER_ROWS = """() => {
+  const boxes = Array.from(document.querySelectorAll(
+    ".site-name, .site-nav > *, .language-switcher button"))
+    .map((item) => item.getBoundingClientRect())
+    .sort((a, b) => a.top - b.top);
+  let rows = 0, bottom = -Infinity;
+  for (const box of boxes) {
+    if (box.top >= bottom) { rows += 1; bottom = box.bottom; }
+    else { bottom = Math.max(bottom, box.bottom); }
+  }
+  return rows;
+}"""
 
 FOCUS_RING = """() => {
   const style = getComputedStyle(document.activeElement);
@@ -31,6 +47,23 @@ def test_the_signed_in_header_is_one_row_at_1280(live_server, browser: Browser, 
         # Name, navigation and languages share one row: their middles line up.
         assert len(middles) == 3
         assert max(middles) - min(middles) <= 4, middles
+    finally:
+        context.close()
+
+
+@pytest.mark.parametrize("locale", ["en-GB", "ru-RU"])
+def test_the_header_is_two_rows_at_390(live_server, browser: Browser, locale):
+    make_person("konstantin.konstantinopolsky@example.org")
+    context = browser.new_context(locale=locale, viewport=WIDTHS["narrow"])
+    page = context.new_page()
+    try:
+        page.goto(f"{live_server.url}/")
+        assert page.evaluate(HEADER_ROWS) <= 2
+        sign_in(page, live_server.url, "konstantin.konstantinopolsky@example.org")
+        # The name and the languages, then the navigation: a long address gives way.
+        assert page.evaluate(HEADER_ROWS) == 2
+        truncated = "(link) => link.scrollWidth > link.clientWidth"
+        assert page.locator(".signed-in-as").evaluate(truncated)
     finally:
         context.close()
 
