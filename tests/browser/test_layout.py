@@ -68,6 +68,26 @@ def test_the_header_is_two_rows_at_390(live_server, browser: Browser, locale):
         context.close()
 
 
+def test_the_delete_button_looks_like_what_cannot_be_undone(live_server, browser: Browser):
+    make_person("ann@example.org")
+    context = browser.new_context(viewport=WIDTHS["wide"])
+    page = context.new_page()
+    try:
+        sign_in(page, live_server.url, "ann@example.org")
+        page.goto(f"{live_server.url}/accounts/password/")
+        # Every other form's button is the accent blue.
+        change = page.locator("#password-change-form button[type=submit]")
+        expect(change).to_have_css("background-color", "rgb(10, 88, 202)")
+
+        page.goto(f"{live_server.url}/accounts/delete/")
+        delete = page.locator("#account-delete-form button[type=submit]")
+        expect(delete).to_have_css("background-color", "rgb(180, 35, 24)")
+        delete.hover()
+        expect(delete).to_have_css("background-color", "rgb(122, 39, 26)")
+    finally:
+        context.close()
+
+
 def test_the_focus_is_always_visible(live_server, browser: Browser):
     context = browser.new_context(viewport=WIDTHS["narrow"])
     page = context.new_page()
