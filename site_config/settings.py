@@ -110,7 +110,8 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "django_htmx",
-    "axes",
+    # django-axes, with a readable name in the admin.
+    "site_config.axes_app.AxesConfig",
     # Email providers' backends and their tracking webhooks (docs/delivery.md).
     "anymail",
     "users",

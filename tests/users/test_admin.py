@@ -125,6 +125,18 @@ def test_the_admin_sign_in_takes_the_address_in_any_case(client):
     assert response.status_code == 302
 
 
+@pytest.mark.parametrize(
+    ("language", "name"), [("en", "Sign-in lockout"), ("ru", "Блокировка входа")]
+)
+def test_the_sign_in_lockout_is_named_in_each_language(staff_client, language, name):
+    response = staff_client.get(reverse("admin:index"), headers={"Accept-Language": language})
+
+    page = response.content.decode()
+    # django-axes' app, as the index names it.
+    assert re.findall(r'<a href="/admin/axes/"[^>]*>([^<]+)</a>', page) == [name]
+    assert "Axes" not in page
+
+
 # ---------------------------------------------------------------- every change form, saved
 
 
