@@ -81,6 +81,9 @@ class DeliveryEventInline(admin.TabularInline[DeliveryEvent, Message]):
     model = DeliveryEvent
     verbose_name = _("timeline entry")
     verbose_name_plural = _("timeline")
+    # Django's tabular inline without its two unnamed columns (the row's title and
+    # "Delete?"), which a read-only timeline leaves empty.
+    template = "admin/contact/message/timeline.html"
     fields = (
         "occurred_at",
         "kind",

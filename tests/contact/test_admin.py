@@ -1,5 +1,6 @@
 import re
 from html import unescape as html_unescape
+from html.parser import HTMLParser
 
 import pytest
 from django.db import connection
@@ -7,7 +8,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
-from contact.models import Message
+from contact.models import DeliveryEvent, Message
 from tests.conftest import awaiting_relay, make_person
 from tests.contact.factories import make_message
 from tests.standins.directory import USERS
@@ -306,3 +307,45 @@ def test_retry_from_the_not_delivered_list_counts_what_was_selected(staff_client
     html = response.content.decode()
     assert "2 messages queued for delivery again." in html
     assert "skipped" not in html
+
+
+# ---------------------------------------------------------------- table headers
+
+
+class TableHeaders(HTMLParser):
+    """The text of every table header cell."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.headers: list[str] = []
+        self.inside = False
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag == "th":
+            self.inside = True
+            self.headers.append("")
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "th":
+            self.inside = False
+
+    def handle_data(self, data: str) -> None:
+        if self.inside:
+            self.headers[-1] += data.strip()
+
+
+def test_every_table_header_of_a_messages_page_has_a_name(staff_client, deliveries):
+    message = deliveries[0]
+    DeliveryEvent.objects.create(
+        message=message,
+        kind=DeliveryEvent.Kind.ATTEMPT,
+        event_type="sent",
+        status=Message.Status.SENT,
+        applied=True,
+    )
+    page = staff_client.get(reverse("admin:contact_message_change", args=[message.pk]))
+
+    parser = TableHeaders()
+    parser.feed(page.content.decode())
+    assert "When" in parser.headers
+    assert "" not in parser.headers
