@@ -5,10 +5,12 @@ from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.contrib.auth.forms import AdminUserCreationForm, UserChangeForm
 from django.db import models
+from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.http import urlencode
+from django.utils.text import capfirst
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
@@ -26,6 +28,26 @@ class UserChangeAdminForm(UserChangeForm[User]):
     class Meta:
         model = User
         fields = "__all__"
+        # The site's word for it, as in the list's filter.
+        labels = {"email_verified_at": capfirst(_("address confirmed"))}
+
+
+class AddressConfirmedFilter(admin.SimpleListFilter):
+    """Whether the person confirmed their address, in those words: the date it was
+    confirmed is set or empty."""
+
+    title = _("address confirmation")
+    parameter_name = "confirmed"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, Any]]:
+        return [("yes", _("Confirmed")), ("no", _("Not confirmed"))]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[User]) -> QuerySet[User]:
+        if self.value() == "yes":
+            return queryset.filter(email_verified_at__isnull=False)
+        if self.value() == "no":
+            return queryset.filter(email_verified_at__isnull=True)
+        return queryset
 
 
 # django-stubs bounds UserAdmin to AbstractUser; Django's serves any model whose fields it names.
@@ -42,12 +64,7 @@ class UserAdmin(DjangoUserAdmin[User]):  # type: ignore[type-var]
         "date_joined",
         "last_login",
     )
-    list_filter = (
-        "is_staff",
-        "is_superuser",
-        "is_active",
-        ("email_verified_at", admin.EmptyFieldListFilter),
-    )
+    list_filter = ("is_staff", "is_superuser", "is_active", AddressConfirmedFilter)
     search_fields = ("email",)
     readonly_fields = ("date_joined", "last_login", "messages_written")
     # Plain multiple selects: the two-box filter widget labels its icons in a way screen

@@ -137,6 +137,36 @@ def test_the_sign_in_lockout_is_named_in_each_language(staff_client, language, n
     assert "Axes" not in page
 
 
+def list_filters(response) -> dict[str, list[str]]:
+    """Each list filter of the sidebar: its heading, and its choices."""
+    page = html.unescape(response.content.decode())
+    found = re.findall(r"<summary>(.*?)</summary>(.*?)</ul>", page, re.DOTALL)
+    return {
+        heading.strip(): [text.strip() for text in re.findall(r"<a [^>]*>([^<]+)</a>", choices)]
+        for heading, choices in found
+    }
+
+
+@pytest.mark.parametrize(
+    ("language", "title", "choices"),
+    [
+        ("en", "By address confirmation", ["All", "Confirmed", "Not confirmed"]),
+        ("ru", "подтверждение адреса", ["Все", "Подтверждён", "Не подтверждён"]),
+    ],
+)
+def test_the_confirmation_filter_says_what_each_choice_means(
+    staff_client, user, unconfirmed_user, language, title, choices
+):
+    url = reverse("admin:users_user_changelist")
+    headers = {"Accept-Language": language}
+
+    assert list_filters(staff_client.get(url, headers=headers))[title] == choices
+    confirmed = staff_client.get(url, {"confirmed": "yes"}).context["cl"].result_list
+    not_confirmed = staff_client.get(url, {"confirmed": "no"}).context["cl"].result_list
+    assert user in confirmed and unconfirmed_user not in confirmed
+    assert list(not_confirmed) == [unconfirmed_user]
+
+
 # ---------------------------------------------------------------- every change form, saved
 
 
