@@ -13,6 +13,7 @@ from django_dramatiq.models import Task
 from contact.models import DeliveryEvent, Message
 from contact.selectors import message_counts_by_status
 from contact.services import messages_retry
+from site_config.admin import date_and_time
 
 
 class OutcomeFilter(admin.SimpleListFilter):
@@ -85,7 +86,7 @@ class DeliveryEventInline(admin.TabularInline[DeliveryEvent, Message]):
     # "Delete?"), which a read-only timeline leaves empty.
     template = "admin/contact/message/timeline.html"
     fields = (
-        "occurred_at",
+        "when",
         "kind",
         "event_type",
         "status",
@@ -97,6 +98,8 @@ class DeliveryEventInline(admin.TabularInline[DeliveryEvent, Message]):
     readonly_fields = fields
     extra = 0
     can_delete = False
+
+    when = date_and_time("occurred_at", _("when"))
 
     def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
@@ -113,7 +116,7 @@ class MessageAdmin(admin.ModelAdmin[Message]):
     list_display = (
         "subject",
         "status",
-        "created_at",
+        "created",
         "sender_email",
         "attempts",
         "directory_status",
@@ -125,14 +128,14 @@ class MessageAdmin(admin.ModelAdmin[Message]):
     show_full_result_count = False
     search_fields = ("sender_email", "subject")
     fields = (
-        "created_at",
+        "created",
         "sender",
         "sender_email",
         "subject",
         "body",
         "status",
         "attempts",
-        "sent_at",
+        "sent",
         "provider_message_id",
         "last_error",
         "directory_status",
@@ -141,6 +144,9 @@ class MessageAdmin(admin.ModelAdmin[Message]):
     readonly_fields = fields
     inlines = [DeliveryEventInline]
     actions = ["retry_delivery"]
+
+    created = date_and_time("created_at", _("created"))
+    sent = date_and_time("sent_at", _("sent"))
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False

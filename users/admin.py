@@ -15,6 +15,7 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
 from contact.selectors import messages_of
+from site_config.admin import DATETIME_INPUT_FORMAT, date_and_time
 from users.models import AccountEmail, User
 
 
@@ -28,7 +29,7 @@ class UserChangeAdminForm(UserChangeForm[User]):
     class Meta:
         model = User
         fields = "__all__"
-        # The site's word for it, as in the list's filter.
+        # The site's word for it, as in the list's column and filter.
         labels = {"email_verified_at": capfirst(_("address confirmed"))}
 
 
@@ -56,17 +57,10 @@ class UserAdmin(DjangoUserAdmin[User]):  # type: ignore[type-var]
     form = UserChangeAdminForm
     add_form = UserCreationAdminForm
     ordering = ("email",)
-    list_display = (
-        "email",
-        "email_verified_at",
-        "is_staff",
-        "is_active",
-        "date_joined",
-        "last_login",
-    )
+    list_display = ("email", "verified", "is_staff", "is_active", "joined", "last_sign_in")
     list_filter = ("is_staff", "is_superuser", "is_active", AddressConfirmedFilter)
     search_fields = ("email",)
-    readonly_fields = ("date_joined", "last_login", "messages_written")
+    readonly_fields = ("joined", "last_sign_in", "messages_written")
     # Plain multiple selects: the two-box filter widget labels its icons in a way screen
     # readers are not given (aria-label on a bare span), and the plain select is usable.
     filter_horizontal = ()
@@ -77,7 +71,7 @@ class UserAdmin(DjangoUserAdmin[User]):  # type: ignore[type-var]
         models.DateTimeField: {
             "form_class": forms.DateTimeField,
             "widget": forms.DateTimeInput(
-                format="%Y-%m-%d %H:%M:%S", attrs={"class": "vTextField"}
+                format=DATETIME_INPUT_FORMAT, attrs={"class": "vTextField"}
             ),
         }
     }
@@ -87,7 +81,7 @@ class UserAdmin(DjangoUserAdmin[User]):  # type: ignore[type-var]
             _("Permissions"),
             {"fields": ("is_active", "is_staff", "is_superuser", "groups", "user_permissions")},
         ),
-        (_("Important dates"), {"fields": ("last_login", "date_joined")}),
+        (_("Important dates"), {"fields": ("last_sign_in", "joined")}),
     )
     add_fieldsets = (
         (
@@ -98,6 +92,10 @@ class UserAdmin(DjangoUserAdmin[User]):  # type: ignore[type-var]
             },
         ),
     )
+
+    verified = date_and_time("email_verified_at", _("address confirmed"))
+    joined = date_and_time("date_joined", _("date joined"))
+    last_sign_in = date_and_time("last_login", _("last login"))
 
     def get_fieldsets(self, request: HttpRequest, obj: User | None = None) -> Any:
         fieldsets = super().get_fieldsets(request, obj)
@@ -127,11 +125,30 @@ class AccountEmailAdmin(admin.ModelAdmin[AccountEmail]):
     """What the site emailed people about their accounts, and how each went: for staff
     helping someone whose link never came. Written only by the site."""
 
-    list_display = ("created_at", "user", "kind", "status", "attempts", "sent_at")
+    list_display = ("created", "user", "kind", "status", "attempts", "sent")
     list_filter = ("kind", "status")
     search_fields = ("user__email",)
     list_select_related = ("user",)
-    readonly_fields = [field.name for field in AccountEmail._meta.fields]
+    created = date_and_time("created_at", _("created"))
+    next_attempt = date_and_time("next_attempt_at", _("next attempt"))
+    sent = date_and_time("sent_at", _("sent"))
+    lease_expires = date_and_time("lease_expires_at", _("lease expires"))
+    relayed = date_and_time("relayed_at", _("relayed"))
+    # Every field, each date and time in the admin's one style.
+    readonly_fields = (
+        "id",
+        "user",
+        "kind",
+        "language",
+        "created",
+        "status",
+        "next_attempt",
+        "attempts",
+        "last_error",
+        "sent",
+        "lease_expires",
+        "relayed",
+    )
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False

@@ -1,4 +1,5 @@
 import re
+from datetime import UTC, datetime
 from html import unescape as html_unescape
 from html.parser import HTMLParser
 
@@ -162,7 +163,7 @@ def test_the_list_leads_with_subject_status_and_created(staff_client, deliveries
     html = staff_client.get(reverse("admin:contact_message_changelist")).content.decode()
 
     columns = re.findall(r'<th scope="col" class="[^"]*column-(\w+)', html)
-    assert columns[:3] == ["subject", "status", "created_at"]
+    assert columns[:3] == ["subject", "status", "created"]
 
 
 def test_the_list_filters_by_date(staff_client, deliveries):
@@ -307,6 +308,56 @@ def test_retry_from_the_not_delivered_list_counts_what_was_selected(staff_client
     html = response.content.decode()
     assert "2 messages queued for delivery again." in html
     assert "skipped" not in html
+
+
+# ---------------------------------------------------------------- dates
+
+
+def text_of(html: str) -> str:
+    return " ".join(html_unescape(re.sub(r"<[^>]+>", " ", html)).split())
+
+
+def readonly_rows(response) -> dict[str, str]:
+    """Each read-only field of a change page: its label, and the text shown for it."""
+    html = response.content.decode()
+    found = re.findall(
+        r'<label>([^<]*)</label>\s*<div class="readonly">(.*?)</div>', html, re.DOTALL
+    )
+    return {html_unescape(label): text_of(value) for label, value in found}
+
+
+WRITTEN = datetime(2026, 3, 5, 14, 7, 9, tzinfo=UTC)
+
+
+@pytest.mark.parametrize("language", ["en", "ru"])
+def test_every_date_of_the_message_admin_is_in_one_style(staff_client, user, language):
+    message = make_message(
+        user, status=Message.Status.SENT, created_at=WRITTEN, sent_at=WRITTEN, attempts=1
+    )
+    DeliveryEvent.objects.create(
+        message=message,
+        kind=DeliveryEvent.Kind.ATTEMPT,
+        occurred_at=WRITTEN,
+        event_type="sent",
+        status=Message.Status.SENT,
+        applied=True,
+    )
+    headers = {"Accept-Language": language}
+
+    listed = staff_client.get(reverse("admin:contact_message_changelist"), headers=headers)
+    page = staff_client.get(
+        reverse("admin:contact_message_change", args=[message.pk]), headers=headers
+    )
+
+    listed_dates = re.findall(r'<td class="field-created">(.*?)</td>', listed.content.decode())
+    assert [text_of(cell) for cell in listed_dates] == ["2026-03-05 14:07:09"]
+    shown = [text_of(value) for value in readonly_rows(page).values()]
+    assert shown.count("2026-03-05 14:07:09") == 2
+    timeline = re.findall(r'<td class="field-when">(.*?)</td>', page.content.decode(), re.S)
+    assert [text_of(cell) for cell in timeline] == ["2026-03-05 14:07:09"]
+    for response in (listed, page):
+        text = text_of(response.content.decode())
+        assert "p.m." not in text and "March" not in text and "марта" not in text
 
 
 # ---------------------------------------------------------------- table headers

@@ -1,6 +1,7 @@
 import html
 import re
 from collections.abc import Callable
+from datetime import UTC, datetime
 from html.parser import HTMLParser
 
 import pytest
@@ -165,6 +166,47 @@ def test_the_confirmation_filter_says_what_each_choice_means(
     not_confirmed = staff_client.get(url, {"confirmed": "no"}).context["cl"].result_list
     assert user in confirmed and unconfirmed_user not in confirmed
     assert list(not_confirmed) == [unconfirmed_user]
+
+
+JOINED = datetime(2026, 3, 5, 14, 7, 9, tzinfo=UTC)
+
+
+@pytest.mark.parametrize("language", ["en", "ru"])
+def test_a_persons_dates_are_in_the_style_their_input_takes(staff_client, user, language):
+    User.objects.filter(pk=user.pk).update(
+        date_joined=JOINED, email_verified_at=JOINED, last_login=JOINED
+    )
+    headers = {"Accept-Language": language}
+
+    listed = staff_client.get(
+        reverse("admin:users_user_changelist"), {"q": user.email}, headers=headers
+    )
+    page = staff_client.get(reverse("admin:users_user_change", args=[user.pk]), headers=headers)
+
+    row = listed.content.decode().split('class="field-email"', 1)[1].split("</tr>", 1)[0]
+    assert re.sub(r"<[^>]+>", "", row).count("2026-03-05 14:07:09") == 3
+    text = re.sub(r"<[^>]+>", "", page.content.decode())
+    assert 'value="2026-03-05 14:07:09"' in page.content.decode()
+    assert text.count("2026-03-05 14:07:09") == 2
+    assert "p.m." not in text and "March" not in text and "марта" not in text
+
+
+def test_an_account_emails_dates_are_in_the_admins_one_style(staff_client, user):
+    sent = AccountEmail.objects.create(
+        user=user,
+        kind=AccountEmail.Kind.VERIFY_ADDRESS,
+        language="en",
+        created_at=JOINED,
+        next_attempt_at=JOINED,
+        sent_at=JOINED,
+        status=AccountEmail.Status.SENT,
+    )
+
+    listed = staff_client.get(reverse("admin:users_accountemail_changelist"))
+    page = staff_client.get(reverse("admin:users_accountemail_change", args=[sent.pk]))
+
+    assert re.sub(r"<[^>]+>", "", listed.content.decode()).count("2026-03-05 14:07:09") == 2
+    assert re.sub(r"<[^>]+>", "", page.content.decode()).count("2026-03-05 14:07:09") == 3
 
 
 # ---------------------------------------------------------------- every change form, saved
