@@ -1,5 +1,6 @@
-"""The admin on a phone: the message list's first columns on screen and the rest a
-sideways scroll away, and the header's delivery counts legible in both themes."""
+"""The admin's lists: every column of the message and the people lists readable beside
+the sidebars at 1280 px; on a phone the message list's first columns on screen and the
+rest a sideways scroll away; and the header's delivery counts legible in both themes."""
 
 import re
 
@@ -13,6 +14,7 @@ from users.models import User
 pytestmark = pytest.mark.django_db(transaction=True)
 
 PHONE = {"width": 390, "height": 844}
+DESKTOP = {"width": 1280, "height": 900}
 PASSWORD = "x" * 20
 
 # Each column's header cell: where it is on screen, once the results have been scrolled.
@@ -86,15 +88,49 @@ def test_the_message_list_keeps_its_first_columns_on_a_phone(live_server, page: 
         assert 0 <= at_start[name]["left"] < at_start[name]["right"] <= PHONE["width"], name
     # The other columns scroll into view inside the results, not with the whole page.
     assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
-    assert at_end["directory_status"]["right"] <= PHONE["width"]
-    assert list(at_start) == [
-        "subject",
-        "status",
-        "created",
-        "sender_email",
-        "attempts",
-        "directory_status",
-    ]
+    assert at_end["sender_address"]["right"] <= PHONE["width"]
+    assert list(at_start) == ["subject", "status", "created", "sender_address"]
+
+
+# How wide the results' box is, how wide its content, and each column's box and lines.
+RESULTS_LAYOUT = """
+(container) => ({
+  width: container.clientWidth,
+  content: container.scrollWidth,
+  columns: Object.fromEntries(
+    [...container.querySelectorAll("thead th[class*='column-']")].map((th) => {
+      const name = [...th.classList].find((c) => c.startsWith("column-")).slice(7);
+      return [name, th.getBoundingClientRect().width];
+    })
+  ),
+})
+"""
+
+
+@pytest.mark.parametrize(
+    ("path", "read_most"),
+    [
+        ("/admin/contact/message/", "subject"),
+        ("/admin/users/user/", "email"),
+    ],
+)
+def test_every_column_of_a_list_is_on_screen_at_1280_px(live_server, page: Page, path, read_most):
+    writer = make_person("someone.with.a.rather.long.address@example.org")
+    for number in range(3):
+        make_message(writer, subject=f"A question about my order, number {number}, and more")
+    page.set_viewport_size(DESKTOP)
+    sign_in_as_staff(page, live_server.url)
+
+    page.goto(live_server.url + path)
+    # Both sidebars open: the admin's navigation and the filters.
+    expect(page.locator("#nav-sidebar")).to_be_visible()
+    expect(page.locator("#changelist-filter")).to_be_visible()
+    layout = page.locator("#changelist-form .results").evaluate(RESULTS_LAYOUT)
+
+    # Nothing to scroll to: every column is inside the box.
+    assert layout["content"] <= layout["width"], layout
+    # The column people read most keeps a readable width (20 characters or so a line).
+    assert layout["columns"][read_most] >= 140, layout
 
 
 @pytest.mark.parametrize("theme", ["light", "dark"])

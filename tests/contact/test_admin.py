@@ -163,7 +163,8 @@ def test_the_list_leads_with_subject_status_and_created(staff_client, deliveries
     html = staff_client.get(reverse("admin:contact_message_changelist")).content.decode()
 
     columns = re.findall(r'<th scope="col" class="[^"]*column-(\w+)', html)
-    assert columns[:3] == ["subject", "status", "created"]
+    # Four columns, which fit beside the sidebars at 1280 px; the rest is on each page.
+    assert columns == ["subject", "status", "created", "sender_address"]
 
 
 def test_the_list_filters_by_date(staff_client, deliveries):
@@ -310,7 +311,7 @@ def test_retry_from_the_not_delivered_list_counts_what_was_selected(staff_client
     assert "skipped" not in html
 
 
-# ---------------------------------------------------------------- dates
+# ---------------------------------------------------------------- names and dates
 
 
 def text_of(html: str) -> str:
@@ -324,6 +325,59 @@ def readonly_rows(response) -> dict[str, str]:
         r'<label>([^<]*)</label>\s*<div class="readonly">(.*?)</div>', html, re.DOTALL
     )
     return {html_unescape(label): text_of(value) for label, value in found}
+
+
+@pytest.mark.parametrize(
+    ("language", "account", "address", "search"),
+    [
+        (
+            "en",
+            "Account:",
+            "Sender's address (as written):",
+            "Searches the subject and the sender's address (as written).",
+        ),
+        (
+            "ru",
+            "Учётная запись:",
+            "Адрес отправителя (на момент написания):",
+            "Ищет по теме и адресу отправителя (на момент написания).",
+        ),
+    ],
+)
+def test_the_account_and_the_address_written_from_are_named_apart(
+    staff_client, user, language, account, address, search
+):
+    message = make_message(user, sender_email="old.address@example.org")
+    headers = {"Accept-Language": language}
+
+    listed = staff_client.get(reverse("admin:contact_message_changelist"), headers=headers)
+    page = staff_client.get(
+        reverse("admin:contact_message_change", args=[message.pk]), headers=headers
+    )
+
+    rows = readonly_rows(page)
+    assert rows[account] == user.email
+    assert rows[address] == "old.address@example.org"
+    user_page = reverse("admin:users_user_change", args=[user.pk])
+    assert f'<a href="{user_page}">{user.email}</a>' in page.content.decode()
+    # The list's column, as the change page names it, and the search's help.
+    listed_html = html_unescape(listed.content.decode())
+    assert f">{address.removesuffix(':')}</a>" in listed_html
+    assert search in listed_html
+    for both in (listed, page):
+        html = both.content.decode()
+        assert "Sender email" not in html and "Sender:" not in html
+        assert "Адрес отправителя:" not in html and "Отправитель:" not in html
+
+
+def test_a_message_whose_account_was_deleted_says_so(staff_client, user):
+    message = make_message(user)
+    user.delete()
+
+    page = staff_client.get(reverse("admin:contact_message_change", args=[message.pk]))
+
+    assert readonly_rows(page)["Account:"] == "deleted"
+    assert readonly_rows(page)["Sender's address (as written):"] == message.sender_email
 
 
 WRITTEN = datetime(2026, 3, 5, 14, 7, 9, tzinfo=UTC)
