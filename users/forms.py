@@ -22,6 +22,8 @@ from users.services import account_email_queue
 # Longer than any passphrase or password manager's output. Django's hashers take any
 # length: the bound keeps megabytes from the hasher and the password rules alike.
 PASSWORD_MAX_LENGTH = 4096
+# One wording at sign-up, reset and change, in place of Django's own for the latter two.
+PASSWORDS_DO_NOT_MATCH = _("The two passwords do not match.")
 
 
 class AddressField(BoundedCharField, forms.EmailField):
@@ -93,9 +95,7 @@ class RegistrationForm(forms.Form):
         confirmation: str = self.cleaned_data["password2"]
         password = self.cleaned_data.get("password1")
         if password and confirmation != password:
-            raise forms.ValidationError(
-                _("The two passwords do not match."), code="password_mismatch"
-            )
+            raise forms.ValidationError(PASSWORDS_DO_NOT_MATCH, code="password_mismatch")
         return confirmation
 
     def clean(self) -> dict[str, Any]:
@@ -187,6 +187,7 @@ class RulesOnNewPasswordForm(SetPasswordForm):  # type: ignore[type-arg]
     rules wait until the confirmation is typed. These judge it on the new password itself,
     as sign-up does; the confirmation says only whether the two match."""
 
+    error_messages = {**SetPasswordForm.error_messages, "password_mismatch": PASSWORDS_DO_NOT_MATCH}
     new_password1 = PasswordField.like(SetPasswordForm.base_fields["new_password1"])
     new_password2 = PasswordField.like(SetPasswordForm.base_fields["new_password2"])
 
@@ -208,6 +209,10 @@ class PasswordChangeWithCheckForm(RulesOnNewPasswordForm, PasswordChangeForm):
     `check_credentials=False` (live validation) the current password is not checked, so
     the endpoint cannot be used to guess it."""
 
+    error_messages = {
+        **PasswordChangeForm.error_messages,
+        "password_mismatch": PASSWORDS_DO_NOT_MATCH,
+    }
     old_password = PasswordField.like(PasswordChangeForm.base_fields["old_password"])
 
     def __init__(

@@ -172,7 +172,7 @@ def test_a_russian_browser_resets_changes_and_deletes_in_russian(
     page.get_by_label("Новый пароль", exact=True).fill(new_password)
     page.get_by_label("Подтверждение нового пароля").fill(new_password + "-опечатка")
     page.get_by_label("Подтверждение нового пароля").press("Tab")
-    expect(page.locator("#id_new_password2_error")).to_have_text("Введенные пароли не совпадают.")
+    expect(page.locator("#id_new_password2_error")).to_have_text("Пароли не совпадают.")
     page.get_by_label("Подтверждение нового пароля").fill(new_password)
     page.get_by_role("button", name="Установить новый пароль").click()
     expect(page.get_by_role("heading", level=1)).to_have_text("Пароль установлен")

@@ -109,7 +109,7 @@ def test_live_validation_of_the_new_password(client):
 
     errors = client.post(url, data).json()["errors"]
 
-    assert errors["new_password2"] == ["The two password fields didn’t match."]
+    assert errors["new_password2"] == ["The two passwords do not match."]
 
 
 def test_resets_are_limited_per_address_asked_for(client, user, settings):

@@ -249,6 +249,54 @@ def test_login_validation_never_checks_the_password(client, user):
     assert signed_in_user_id(client) is None
 
 
+MISMATCH = {"en": "The two passwords do not match.", "ru": "Пароли не совпадают."}
+MISMATCHED = [
+    ("register-validate", register_data(password2=GOOD_PASSWORD + "x"), "password2"),
+    (
+        "password_reset_new_validate",
+        {"new_password1": GOOD_PASSWORD, "new_password2": GOOD_PASSWORD + "x"},
+        "new_password2",
+    ),
+    (
+        "password_change_validate",
+        {"new_password1": GOOD_PASSWORD, "new_password2": GOOD_PASSWORD + "x"},
+        "new_password2",
+    ),
+]
+
+
+@pytest.mark.parametrize("language", MISMATCH)
+@pytest.mark.parametrize(("url_name", "data", "confirmation"), MISMATCHED)
+def test_every_new_password_form_says_a_mismatch_in_one_wording(
+    client, user, url_name, data, confirmation, language
+):
+    client.force_login(user)
+
+    response = client.post(
+        reverse(url_name),
+        {**data, "_touched": [confirmation]},
+        headers={"Accept-Language": language},
+    )
+
+    assert response.json()["errors"] == {confirmation: [MISMATCH[language]]}
+
+
+@pytest.mark.parametrize("language", MISMATCH)
+def test_a_mismatched_password_change_is_refused_in_the_same_wording(client, user, language):
+    client.force_login(user)
+    data = {
+        "old_password": GOOD_PASSWORD,
+        "new_password1": "quince-meadow-compass-77",
+        "new_password2": "quince-meadow-compass-78",
+    }
+
+    response = client.post(
+        reverse("password_change"), data, headers={"Accept-Language": language}, **HTMX
+    )
+
+    assert_field_error(response, "id_new_password2", MISMATCH[language])
+
+
 @pytest.mark.parametrize("url_name", ["register-validate", "login-validate"])
 def test_validation_endpoints_accept_post_only(client, url_name):
     assert client.get(reverse(url_name)).status_code == 405
