@@ -37,16 +37,16 @@ TIME_FORMAT = "H:i:s"
 DATETIME_INPUT_FORMAT = "%Y-%m-%d %H:%M:%S"
 
 
-def date_and_time(field: str, description: StrOrPromise) -> Callable[[Any, Any], str | None]:
+def date_and_time(field: str, description: StrOrPromise) -> Callable[[Any, Any], str]:
     """A column or read-only field for a model admin or an inline: the model's date and
     time `field` in the admin's one style, sorted by that field."""
 
     @admin.display(description=description, ordering=field)
-    def shown(model_admin: Any, obj: Any) -> str | None:
+    def shown(model_admin: Any, obj: Any) -> str:
         value = getattr(obj, field)
         if value is None:
-            # The admin shows its own mark for an empty value.
-            return None
+            # Said here: a read-only field shows a method's None as "None".
+            return str(model_admin.get_empty_value_display())
         local = timezone.localtime(value)
         # A narrow column breaks the line between the date and the time, never inside
         # the date at its hyphens (the admin's own .nowrap).

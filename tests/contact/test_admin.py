@@ -454,3 +454,12 @@ def test_every_table_header_of_a_messages_page_has_a_name(staff_client, deliveri
     parser.feed(page.content.decode())
     assert "When" in parser.headers
     assert "" not in parser.headers
+
+
+def test_a_date_not_set_shows_the_admins_empty_mark(staff_client, user):
+    message = make_message(user)
+
+    page = staff_client.get(reverse("admin:contact_message_change", args=[message.pk]))
+
+    assert readonly_rows(page)["Sent:"] == "-"
+    assert "None" not in text_of(page.content.decode())

@@ -191,6 +191,15 @@ def test_a_persons_dates_are_in_the_style_their_input_takes(staff_client, user, 
     assert "p.m." not in text and "March" not in text and "марта" not in text
 
 
+def test_a_date_not_set_shows_the_admins_empty_mark(staff_client, user):
+    page = staff_client.get(reverse("admin:users_user_change", args=[user.pk]))
+
+    last_login = re.search(
+        r'field-last_sign_in.*?<div class="readonly">(.*?)</div>', page.content.decode(), re.S
+    )
+    assert last_login.group(1).strip() == "-"
+
+
 def test_an_account_emails_dates_are_in_the_admins_one_style(staff_client, user):
     sent = AccountEmail.objects.create(
         user=user,
