@@ -69,7 +69,10 @@
 
   function counterText(counter, count) {
     const limit = Number(counter.dataset.limit);
-    const format = new Intl.NumberFormat(document.documentElement.lang || undefined);
+    // Digits without grouping, as Django writes the limit in the page and in its error.
+    const format = new Intl.NumberFormat(document.documentElement.lang || undefined, {
+      useGrouping: false,
+    });
     const template = count > limit ? counter.dataset.over : counter.dataset.within;
     return template
       .replace("{count}", format.format(count))

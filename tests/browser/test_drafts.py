@@ -70,7 +70,7 @@ def test_a_message_sent_into_an_ended_session_is_back_after_signing_in(
         "Your message has not been sent yet: here it is again, ready to send."
     )
     # The counters count the text that came back.
-    expect(page.locator("#id_body_counter")).to_have_text(f"{len(BODY)} of 5,000 characters")
+    expect(page.locator("#id_body_counter")).to_have_text(f"{len(BODY)} of 5000 characters")
 
     page.locator("#message-form button[type=submit]").click()
     expect(page.locator("#message-status .confirmation")).to_contain_text(SUBJECT)

@@ -6,7 +6,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from tests.browser.tour import settled, sign_in
-from tests.conftest import make_person
+from tests.conftest import GOOD_PASSWORD, make_person
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -125,22 +125,67 @@ def test_the_counter_shows_the_limit_and_how_far_over(live_server, page: Page):
     make_person("ann@example.org")
     sign_in(page, live_server.url, "ann@example.org")
     counter = page.locator("#id_body_counter")
-    expect(counter).to_have_text("0 of 5,000 characters")
+    expect(counter).to_have_text("0 of 5000 characters")
 
     body = page.locator("#id_body")
     body.fill("x" * 5100)
     # The whole paste stays, and the counter says by how much it is over.
     assert len(body.input_value()) == 5100
-    expect(counter).to_have_text("5,100 of 5,000 characters: 100 over the limit")
+    expect(counter).to_have_text("5100 of 5000 characters: 100 over the limit")
     expect(counter).to_have_class("counter counter--over")
     # After a pause, a screen reader hears it too.
     expect(page.locator("#id_body_counter_live")).to_have_text(
-        "5,100 of 5,000 characters: 100 over the limit"
+        "5100 of 5000 characters: 100 over the limit"
     )
 
     body.fill("Short")
-    expect(counter).to_have_text("5 of 5,000 characters")
+    expect(counter).to_have_text("5 of 5000 characters")
     expect(page.locator("#id_body_counter_live")).to_have_text("")
+
+
+ONE_WAY = {
+    "en-GB": (
+        "Up to 5000 characters",
+        "5100 of 5000 characters: 100 over the limit",
+        "Ensure this value has at most 5000 characters (it has 5100).",
+    ),
+    "ru-RU": (
+        "Не больше 5000 символов",
+        "5100 из 5000 символов: на 100 больше допустимого",
+        "Убедитесь, что это значение содержит не более 5000 символов (сейчас 5100).",
+    ),
+}
+
+
+@pytest.mark.parametrize("locale", ONE_WAY)
+def test_the_limit_is_written_one_way_wherever_it_is_shown(live_server, browser, locale):
+    make_person("ann@example.org")
+    unscripted, counted, refused = ONE_WAY[locale]
+    # What the page says before its script counts, and without scripts at all.
+    plain = browser.new_context(locale=locale, java_script_enabled=False)
+    scripted = browser.new_context(locale=locale)
+    try:
+        page = plain.new_page()
+        sign_in_without_scripts(page, live_server.url, "ann@example.org")
+        expect(page.locator("#id_body_counter")).to_have_text(unscripted)
+
+        page = scripted.new_page()
+        sign_in(page, live_server.url, "ann@example.org")
+        page.locator("#id_body").fill("x" * 5100)
+        page.locator("#id_subject").focus()
+        expect(page.locator("#id_body_counter")).to_have_text(counted)
+        expect(page.locator("#id_body_error")).to_have_text(refused)
+    finally:
+        plain.close()
+        scripted.close()
+
+
+def sign_in_without_scripts(page: Page, base_url: str, email: str) -> None:
+    page.goto(f"{base_url}/accounts/login/")
+    page.locator("#id_username").fill(email)
+    page.locator("#id_password").fill(GOOD_PASSWORD)
+    page.locator("#login-form button[type=submit]").click()
+    expect(page.locator(".signed-in-as")).to_have_text(email)
 
 
 def test_signing_in_and_out_is_confirmed(live_server, page: Page):
@@ -166,5 +211,5 @@ def test_the_counters_start_again_after_a_quick_send(live_server, page: Page):
     page.wait_for_timeout(1000)
 
     expect(page.locator("#id_subject_counter")).to_have_text("0 of 150 characters")
-    expect(page.locator("#id_body_counter")).to_have_text("0 of 5,000 characters")
+    expect(page.locator("#id_body_counter")).to_have_text("0 of 5000 characters")
     expect(page.locator("#id_body_counter_live")).to_have_text("")
