@@ -47,6 +47,17 @@ RESETS_LIMITED_FOR_ADDRESS = gettext_lazy(
 RESETS_LIMITED_FROM_NETWORK = gettext_lazy("Too many password reset requests from your network.")
 
 
+# The address an account email was just sent to, kept in the session for the one page
+# that says so ("check your inbox"); the person typed it, so it tells them nothing new.
+EMAILED_TO = "emailed_to"
+
+
+def emailed_to(request: HttpRequest) -> str | None:
+    """The address the person's last request sent an email to, said once."""
+    address: str | None = request.session.pop(EMAILED_TO, None)
+    return address
+
+
 # ---------------------------------------------------------------- sign-up
 
 
@@ -78,11 +89,15 @@ class RegisterView(HtmxFormMixin[RegistrationForm], FormView[RegistrationForm]):
             password=form.cleaned_data["password1"],
             language=get_language(),
         )
+        self.request.session[EMAILED_TO] = form.cleaned_data["email"]
         return super().form_valid(form)
 
 
 class RegisterDoneView(TemplateView):
     template_name = "users/register_done.html"
+
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        return {**super().get_context_data(**kwargs), "email": emailed_to(self.request)}
 
 
 class RegisterValidationView(FormValidationView):
@@ -231,6 +246,7 @@ class PasswordResetView(HtmxFormMixin[PasswordResetRequestForm], auth_views.Pass
         if by_client:
             form.add_error(None, refusal(RESETS_LIMITED_FROM_NETWORK, by_client))
             return self.form_refused(form, status=429)
+        self.request.session[EMAILED_TO] = address
         return super().form_valid(form)
 
 
@@ -240,6 +256,9 @@ class PasswordResetValidationView(FormValidationView):
 
 class PasswordResetDoneView(auth_views.PasswordResetDoneView):
     template_name = "users/password_reset_done.html"
+
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        return {**super().get_context_data(**kwargs), "email": emailed_to(self.request)}
 
 
 class PasswordResetConfirmView(HtmxFormMixin[NewPasswordForm], auth_views.PasswordResetConfirmView):

@@ -67,6 +67,19 @@ def test_register_with_a_mismatched_confirmation_shows_the_error_beside_it(clien
     assert_field_error(response, "id_password2", "The two passwords do not match.")
 
 
+@pytest.mark.parametrize("email", ["new@example.org", "ann.lee@example.org"], ids=["new", "taken"])
+def test_after_sign_up_the_page_names_the_address_the_email_went_to(client, user, email):
+    sent = client.post(reverse("register"), register_data(email=email), **HTMX)
+    page = client.get(sent["HX-Redirect"]).content.decode()
+
+    # The same words for a new address and a taken one: the person typed it themselves.
+    assert f"We sent an email to <strong>{email}</strong>." in page
+    # Said once: the address does not stay in the session.
+    again = client.get(reverse("register-done")).content.decode()
+    assert email not in again
+    assert "We sent an email to the address you gave." in again
+
+
 def test_register_page_sends_a_signed_in_person_home(client, user):
     client.force_login(user)
 
@@ -329,3 +342,24 @@ def test_posts_with_the_csrf_header_are_accepted(user):
     )
 
     assert response["HX-Redirect"] == "/"
+
+
+# ---------------------------------------------------------------- password reset
+
+
+@pytest.mark.parametrize("email", ["ann.lee@example.org", "nobody@example.org"])
+def test_after_a_reset_request_the_page_names_the_address_asked_for(client, user, email):
+    sent = client.post(reverse("password_reset"), {"email": email}, **HTMX)
+    page = client.get(sent["HX-Redirect"]).content.decode()
+
+    # Whether an account has it is not said: the same words for both.
+    assert f"If an account has the address <strong>{email}</strong>, we have sent it" in page
+    assert email not in client.get(reverse("password_reset_done")).content.decode()
+
+
+def test_a_new_confirmation_link_names_the_address(client, unconfirmed_user):
+    client.force_login(unconfirmed_user)
+
+    page = client.post(reverse("email-confirm-resend"), **HTMX).content.decode()
+
+    assert f"We sent a new link to {unconfirmed_user.email}." in page
