@@ -116,6 +116,12 @@ class EmailConfirmView(HtmxLoginRequiredMixin, View):
     request: AuthenticatedHttpRequest
     template_name = "users/email_confirm.html"
 
+    # django-stubs narrows this hook to HttpResponseRedirect; dispatch passes on any response.
+    def handle_no_permission(self) -> HttpResponse:  # type: ignore[override]
+        # The sign-in page the link leads to says why it comes first.
+        messages.info(self.request, gettext("Sign in to finish confirming your email address."))
+        return super().handle_no_permission()
+
     def get(self, request: HttpRequest, token: str) -> HttpResponse:
         return self.answer(token, invalid=not self.token_fits(token))
 

@@ -6,6 +6,7 @@ from django.urls import reverse
 
 from tests.conftest import GOOD_PASSWORD, HTMX
 from users.models import User
+from users.tokens import verification_token
 
 pytestmark = pytest.mark.django_db
 
@@ -363,3 +364,27 @@ def test_a_new_confirmation_link_names_the_address(client, unconfirmed_user):
     page = client.post(reverse("email-confirm-resend"), **HTMX).content.decode()
 
     assert f"We sent a new link to {unconfirmed_user.email}." in page
+
+
+# ---------------------------------------------------------------- address confirmation
+
+
+@pytest.mark.parametrize(
+    ("language", "why"),
+    [
+        ("en", "Sign in to finish confirming your email address."),
+        ("ru", "Войдите, чтобы завершить подтверждение адреса электронной почты."),
+    ],
+)
+def test_a_confirmation_link_opened_signed_out_says_why_sign_in_comes_first(
+    client, unconfirmed_user, language, why
+):
+    link = reverse("email-confirm", args=[verification_token(unconfirmed_user)])
+
+    response = client.get(link, headers={"Accept-Language": language}, follow=True)
+
+    assert response.redirect_chain[-1][0].startswith(f"{reverse('login')}?next=")
+    assert why in response.content.decode()
+    client.force_login(unconfirmed_user)
+    # Said once, on the sign-in page.
+    assert why not in client.get(link, headers={"Accept-Language": language}).content.decode()
