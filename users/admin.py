@@ -127,7 +127,7 @@ class AccountEmailAdmin(admin.ModelAdmin[AccountEmail]):
 
     list_display = ("created", "user", "kind", "status", "attempts", "sent")
     list_filter = ("kind", "status")
-    search_fields = ("user__email",)
+    search_fields = ("user__email", "address")
     list_select_related = ("user",)
     created = date_and_time("created_at", _("created"))
     next_attempt = date_and_time("next_attempt_at", _("next attempt"))
@@ -138,6 +138,7 @@ class AccountEmailAdmin(admin.ModelAdmin[AccountEmail]):
     readonly_fields = (
         "id",
         "user",
+        "address",
         "kind",
         "language",
         "created",

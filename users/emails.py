@@ -17,8 +17,8 @@ from users.models import AccountEmail, User
 from users.tokens import verification_token
 
 
-def account_email_message(row: AccountEmail) -> EmailMessage:
-    user = row.user
+def account_email_message(row: AccountEmail, user: User) -> EmailMessage:
+    """The email of `row`, to `user`, its account."""
     site_url = settings.SITE_URL
     context = {"user": user, "site_url": site_url, **_links(row.kind, user, site_url)}
     with translation.override(row.language):

@@ -1,4 +1,3 @@
-from collections.abc import Iterator
 from typing import Any
 
 from django import forms
@@ -16,8 +15,8 @@ from django.utils.translation import gettext_lazy as _
 
 from site_config.form_fields import BoundedCharField
 from users.addresses import is_plain, normalize_email
-from users.models import AccountEmail, User
-from users.services import account_email_queue
+from users.models import User
+from users.services import password_reset_queue
 
 # Longer than any passphrase or password manager's output. Django's hashers take any
 # length: the bound keeps megabytes from the hasher and the password rules alike.
@@ -166,20 +165,11 @@ class PasswordResetRequestForm(PasswordResetForm):
 
     email = AddressField()
 
-    def get_users(self, email: str) -> Iterator[User]:
-        # Django's own rule (active, with a usable password), on the normalised address.
-        for user in User.objects.filter(email=normalize_email(email), is_active=True):
-            if user.has_usable_password():
-                yield user
-
     def save(self, *args: Any, **kwargs: Any) -> None:
-        """Queue a reset email for the account with this address, if there is one; the
-        answer is the same either way. The link is made when the worker sends it, under
-        SITE_URL: Django's arguments naming the request's domain are not used."""
-        for user in self.get_users(self.cleaned_data["email"]):
-            account_email_queue(
-                user=user, kind=AccountEmail.Kind.PASSWORD_RESET, language=get_language()
-            )
+        """Queue a reset for this address, the same work whether an account has it or not
+        (users.services.password_reset_queue). The link is made when the worker sends it,
+        under SITE_URL: Django's arguments naming the request's domain are not used."""
+        password_reset_queue(address=self.cleaned_data["email"], language=get_language())
 
 
 class RulesOnNewPasswordForm(SetPasswordForm):  # type: ignore[type-arg]

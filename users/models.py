@@ -105,10 +105,19 @@ class AccountEmail(models.Model):
 
     Status = OutboxStatus
 
-    # Nothing to tell an account that is gone.
+    # Nothing to tell an account that is gone. Empty only on a password reset not sent
+    # yet: the worker finds its account by `address` (users.services).
     user = models.ForeignKey(
-        User, on_delete=models.CASCADE, related_name="account_emails", verbose_name=_("user")
+        User,
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="account_emails",
+        verbose_name=_("user"),
     )
+    # The address a password reset was asked for, in users.addresses' form: every request
+    # writes this one row whoever the address belongs to, so its time tells nothing.
+    address = models.EmailField(_("address asked for"), max_length=254, blank=True)
     kind = models.CharField(_("kind"), max_length=32, choices=Kind)
     # The language the person used the site in when the email was asked for.
     language = models.CharField(_("language"), max_length=16)
@@ -136,6 +145,12 @@ class AccountEmail(models.Model):
                 name="users_acctmail_awaiting_relay",
             ),
         ]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(user__isnull=False) | ~models.Q(address=""),
+                name="users_acctmail_has_recipient",
+            )
+        ]
 
     def __str__(self) -> str:
-        return f"{self.get_kind_display()} → {self.user}"
+        return f"{self.get_kind_display()} → {self.user or self.address}"

@@ -101,6 +101,27 @@ def account_email_queue(*, user: User, kind: AccountEmail.Kind, language: str) -
     return AccountEmail.objects.create(user=user, kind=kind, language=language)
 
 
+def password_reset_queue(*, address: str, language: str) -> AccountEmail:
+    """Queue a password reset for `address` (in users.addresses' form), whoever has it.
+
+    The request writes this one row and looks nothing up, for an account's address and
+    for any other alike, so that its time tells nothing; the worker finds the account
+    when it sends (account_email_send), and an address without one gets nothing.
+    """
+    return AccountEmail.objects.create(
+        address=address, kind=AccountEmail.Kind.PASSWORD_RESET, language=language
+    )
+
+
+def password_reset_account(address: str) -> User | None:
+    """The account a reset for `address` goes to: Django's rule (PasswordResetForm), an
+    active one with a usable password; None when there is none."""
+    user = User.objects.filter(email=address, is_active=True).first()
+    if user is None or not user.has_usable_password():
+        return None
+    return user
+
+
 def account_emails_relay(*, enqueue: Callable[[int], object], limit: int = RELAY_BATCH) -> int:
     """Hand the queued account emails no relay has handed over yet to the broker."""
     awaiting = AccountEmail.objects.filter(
@@ -124,9 +145,18 @@ def account_email_send(*, email_id: int) -> None:
     if not claimed:
         return
     row = AccountEmail.objects.select_related("user").get(pk=email_id)
+    user = row.user or password_reset_account(row.address)
+    if user is None:
+        # Nobody to send to; nor is an address that is nobody's kept.
+        row.delete()
+        logger.info("account_email id=%s kind=%s outcome=no_account", email_id, row.kind)
+        return
+    if row.user is None:
+        row.user = user
+        row.save(update_fields=["user"])
     started = time.monotonic()
     try:
-        account_email_message(row).send()
+        account_email_message(row, user).send()
     except Exception as error:
         _record_failure(row, error)
     else:

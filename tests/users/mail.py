@@ -7,13 +7,14 @@ from users.services import account_email_send
 
 
 def deliver_account_emails() -> int:
-    """Send every queued account email now, as the worker would; returns how many."""
+    """Send every queued account email now, as the worker would; returns how many went
+    out (a reset for an address without an account goes nowhere)."""
     queued = list(
         AccountEmail.objects.filter(status=AccountEmail.Status.QUEUED).values_list("pk", flat=True)
     )
     for email_id in queued:
         account_email_send(email_id=email_id)
-    return len(queued)
+    return AccountEmail.objects.filter(pk__in=queued, status=AccountEmail.Status.SENT).count()
 
 
 def emailed_link(sink: SmtpSink, *, to: str, path: str) -> str:

@@ -1,14 +1,18 @@
 """Password reset by email, with Django's own views: one answer for every address, a link
 that works once and expires, and a new password that ends every session."""
 
+import re
+
 import pytest
 from django.contrib.auth import SESSION_KEY
+from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from tests.conftest import GOOD_PASSWORD, HTMX
 from tests.users.mail import deliver_account_emails, emailed_link
-from users.models import AccountEmail
+from users.models import AccountEmail, User
 from users.views import RESETS_LIMITED_FOR_ADDRESS
 
 pytestmark = pytest.mark.django_db
@@ -42,7 +46,43 @@ def test_a_known_and_an_unknown_address_get_the_same_answer(client, user, htmx):
     assert known.content == unknown.content
     header = "HX-Redirect" if htmx else "Location"
     assert known[header] == unknown[header] == reverse("password_reset_done")
+    assert deliver_account_emails() == 1
     assert [row.user for row in AccountEmail.objects.all()] == [user]
+
+
+def statements(queries: CaptureQueriesContext) -> list[tuple[str, str]]:
+    """Each query's kind and the first table it names."""
+    return [
+        re.match(r'(\w+)\b.*?(?:FROM|INTO|UPDATE) "(\w+)"', query["sql"], re.S).groups()
+        for query in queries.captured_queries
+    ]
+
+
+@pytest.mark.parametrize("other", ["nobody@example.org", "inactive@example.org"])
+def test_a_known_and_another_address_cost_the_request_the_same_queries(client, user, other):
+    # Timing must tell nothing: the request writes one row whoever has the address, and
+    # the worker finds the account when it sends.
+    User.objects.create_user(email="inactive@example.org", password=GOOD_PASSWORD, is_active=False)
+
+    with CaptureQueriesContext(connection) as known:
+        ask(client, user.email, address="192.0.2.1")
+    with CaptureQueriesContext(connection) as unknown:
+        ask(client, other, address="192.0.2.2")
+
+    assert statements(known) == statements(unknown) == [("INSERT", "users_accountemail")]
+
+
+def test_the_worker_sends_a_reset_to_the_account_alone(client, user, smtp_sink):
+    User.objects.create_user(email="no.password@example.org")
+    for address in (user.email, "nobody@example.org", "no.password@example.org"):
+        ask(client, address)
+
+    assert deliver_account_emails() == 1
+
+    [sent] = smtp_sink.received
+    assert sent.rcpt_tos == [user.email]
+    # An address without an account leaves nothing behind.
+    assert [(row.user, row.address) for row in AccountEmail.objects.all()] == [(user, user.email)]
 
 
 def test_the_emailed_link_sets_the_password_once_and_confirms_the_address(
@@ -123,7 +163,7 @@ def test_resets_are_limited_per_address_asked_for(client, user, settings):
     assert limited.status_code == 429
     assert str(RESETS_LIMITED_FOR_ADDRESS) in limited.content.decode()
     assert elsewhere.status_code == 302
-    assert AccountEmail.objects.count() == 2
+    assert AccountEmail.objects.filter(address=user.email).count() == 2
 
 
 def test_resets_are_limited_per_client(client, settings):
