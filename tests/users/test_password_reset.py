@@ -51,25 +51,28 @@ def test_a_known_and_an_unknown_address_get_the_same_answer(client, user, htmx):
 
 
 def statements(queries: CaptureQueriesContext) -> list[tuple[str, str]]:
-    """Each query's kind and the first table it names."""
-    return [
-        re.match(r'(\w+)\b.*?(?:FROM|INTO|UPDATE) "(\w+)"', query["sql"], re.S).groups()
-        for query in queries.captured_queries
-    ]
+    """Each query's kind and the first table it names, if any."""
+    found = []
+    for query in queries.captured_queries:
+        table = re.search(r'(?:FROM|INTO|UPDATE) "(\w+)"', query["sql"])
+        found.append((query["sql"].split()[0].upper(), table.group(1) if table else ""))
+    return found
 
 
 @pytest.mark.parametrize("other", ["nobody@example.org", "inactive@example.org"])
-def test_a_known_and_another_address_cost_the_request_the_same_queries(client, user, other):
+def test_a_known_and_another_address_cost_the_request_the_same_queries(user, other):
     # Timing must tell nothing: the request writes one row whoever has the address, and
     # the worker finds the account when it sends.
     User.objects.create_user(email="inactive@example.org", password=GOOD_PASSWORD, is_active=False)
 
     with CaptureQueriesContext(connection) as known:
-        ask(client, user.email, address="192.0.2.1")
+        ask(Client(), user.email, address="192.0.2.1")
     with CaptureQueriesContext(connection) as unknown:
-        ask(client, other, address="192.0.2.2")
+        ask(Client(), other, address="192.0.2.2")
 
-    assert statements(known) == statements(unknown) == [("INSERT", "users_accountemail")]
+    assert statements(known) == statements(unknown)
+    assert statements(known).count(("INSERT", "users_accountemail")) == 1
+    assert not any(table == "users_user" for _, table in statements(known))
 
 
 def test_the_worker_sends_a_reset_to_the_account_alone(client, user, smtp_sink):
