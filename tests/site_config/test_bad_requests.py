@@ -45,6 +45,42 @@ def test_no_bad_body_gets_a_server_error(visitor, body):
                 assert "Content-Security-Policy" in response.headers, path
 
 
+FORM = "application/x-www-form-urlencoded"
+CHARSETS = ["utf-16", "latin-1", "ascii", "utf8", "no-such-charset"]
+
+
+@pytest.mark.parametrize("debug", [False, True], ids=["debug off", "debug on"])
+@pytest.mark.parametrize("charset", CHARSETS)
+def test_a_form_body_in_any_charset_but_utf8_is_a_bad_request(visitor, settings, debug, charset):
+    # Django reads a form body as UTF-8 only; its debug page would read the body again.
+    settings.DEBUG = debug
+    token = {"X-CSRFToken": visitor.cookies["csrftoken"].value}
+    for path in ENDPOINTS:
+        response = visitor.generic(
+            "POST",
+            path,
+            b"subject=hi&body=x",
+            content_type=f"{FORM}; charset={charset}",
+            headers=token,
+        )
+
+        assert response.status_code == 400, path
+        assert "<title>Bad request" in response.content.decode(), path
+        assert "Content-Security-Policy" in response.headers, path
+
+
+@pytest.mark.parametrize("charset", ["utf-8", "UTF-8"])
+def test_a_form_body_that_says_utf8_is_read(client, charset):
+    response = client.generic(
+        "POST",
+        "/accounts/login/validate/",
+        b"username=ann%40",
+        content_type=f"{FORM}; charset={charset}",
+    )
+
+    assert response.json()["errors"] == {}
+
+
 @pytest.mark.parametrize(
     "url",
     [
