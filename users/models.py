@@ -55,6 +55,10 @@ class User(AbstractBaseUser, PermissionsMixin):
     # Set when the person followed the link emailed to the address (or reset their
     # password through it): only then is the address known to be theirs.
     email_verified_at = models.DateTimeField(_("email verified"), null=True, blank=True)
+    # How many times the address has been confirmed. Every confirmation link carries the
+    # count it was sent at, and only ever rises, so a link once used stays dead whatever
+    # happens to the date above (users.tokens). Not shown to staff, who cannot lower it.
+    email_confirmations = models.PositiveIntegerField(_("address confirmations"), default=0)
     is_staff = models.BooleanField(
         _("staff status"),
         default=False,

@@ -77,13 +77,14 @@ def user_sign_up(*, email: str, password: str, language: str) -> User | None:
 
 
 def user_confirm_email(*, user: User) -> bool:
-    """Mark `user`'s address as confirmed; False when it already was."""
+    """Mark `user`'s address as confirmed, which ends every confirmation link sent so far
+    (users.tokens); False when it already was."""
     now = timezone.now()
     confirmed = User.objects.filter(pk=user.pk, email_verified_at__isnull=True).update(
-        email_verified_at=now
+        email_verified_at=now, email_confirmations=F("email_confirmations") + 1
     )
     if confirmed:
-        user.email_verified_at = now
+        user.refresh_from_db(fields=["email_verified_at", "email_confirmations"])
     return bool(confirmed)
 
 

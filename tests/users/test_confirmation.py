@@ -6,13 +6,15 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from django.core import signing
+from django.test import Client
 from django.urls import reverse
 
 from contact.models import Message
 from tests.conftest import GOOD_PASSWORD, HTMX
 from tests.users.mail import emailed_link
-from users.models import AccountEmail
-from users.services import account_email_queue
+from tests.users.test_admin import posted_fields
+from users.models import AccountEmail, User
+from users.services import account_email_queue, user_confirm_email
 from users.tokens import SALT, verification_token
 
 pytestmark = pytest.mark.django_db
@@ -134,6 +136,42 @@ def test_a_used_link_changes_nothing_more(client, unconfirmed_user):
     client.post(url)
     unconfirmed_user.refresh_from_db()
     assert unconfirmed_user.email_verified_at == first
+
+
+def test_a_used_link_stays_used_after_staff_clear_the_date(client, unconfirmed_user):
+    client.force_login(unconfirmed_user)
+    url = confirm_url(unconfirmed_user)
+    client.post(url)
+    staff = Client()
+    staff.force_login(User.objects.create_superuser(email="boss@example.org", password="x"))
+    change = reverse("admin:users_user_change", args=[unconfirmed_user.pk])
+    data = posted_fields(staff.get(change).content.decode(), "user_form")
+    assert staff.post(change, {**data, "email_verified_at": ""}).status_code == 302
+
+    opened = client.get(url).content.decode()
+    pressed = client.post(url)
+
+    assert "This link is not valid: it has been used" in opened
+    assert "Send me a new link" in opened
+    assert pressed.status_code == 400
+    unconfirmed_user.refresh_from_db()
+    assert not unconfirmed_user.email_verified
+    # A new link works, once.
+    client.post(reverse("email-confirm-resend"))
+    fresh = confirm_url(unconfirmed_user)
+    assert client.post(fresh)["Location"] == reverse("home")
+    unconfirmed_user.refresh_from_db()
+    assert unconfirmed_user.email_verified
+
+
+def test_any_confirmation_ends_every_link_sent_before(client, unconfirmed_user):
+    # A password reset confirms the address too, without the link.
+    url = confirm_url(unconfirmed_user)
+    user_confirm_email(user=unconfirmed_user)
+    User.objects.filter(pk=unconfirmed_user.pk).update(email_verified_at=None)
+    client.force_login(unconfirmed_user)
+
+    assert client.post(url).status_code == 400
 
 
 def test_a_new_link_is_queued_on_request_and_limited_per_account(
