@@ -10,7 +10,7 @@ from contextlib import contextmanager
 
 import psycopg
 
-from tests.system.topology import ROOT, Topology, topology_environment
+from tests.system.topology import ROOT, WORKER_NICENESS, Topology, topology_environment
 
 
 def log(text: str) -> None:
@@ -21,11 +21,12 @@ def log(text: str) -> None:
 @contextmanager
 def topology(**overrides: str) -> Iterator[Topology]:
     """The production topology of the system tests (gunicorn as site_config/gunicorn.py
-    sets it up, one worker process of 1 x 4 threads, a fresh PostgreSQL database, Redis,
-    the SMTP sink and the directory stand-in), stopped and its database dropped
-    afterwards."""
+    sets it up, one worker process of 1 x 4 threads with compose.yaml's share of the CPU,
+    a fresh PostgreSQL database, Redis, the SMTP sink and the directory stand-in),
+    stopped and its database dropped afterwards."""
     started = time.monotonic()
-    with contextmanager(topology_environment)(**overrides) as running:
+    start = contextmanager(topology_environment)
+    with start(worker_niceness=WORKER_NICENESS, **overrides) as running:
         log(f"topology up in {time.monotonic() - started:.1f} s at {running.base_url}")
         yield running
 

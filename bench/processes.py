@@ -34,9 +34,9 @@ def children(pid: int) -> list[int]:
 
 
 def gunicorn_workers(topology: Topology) -> list[int]:
-    """The web workers: the children of gunicorn's master, the topology's first
-    process."""
-    return children(topology.processes[0].pid)
+    """The web workers: the children of gunicorn's master."""
+    assert topology.web is not None, "the web is not running"
+    return children(topology.web.pid)
 
 
 def dramatiq_workers(topology: Topology) -> list[int]:
@@ -133,7 +133,8 @@ class CpuAccount:
         return {role: seconds * 1000 / count for role, seconds in self.seconds.items()}
 
     def _ticks_by_pid(self) -> dict[int, tuple[str, int]]:
-        web = {self.topology.processes[0].pid, *gunicorn_workers(self.topology)}
+        assert self.topology.web is not None, "the web is not running"
+        web = {self.topology.web.pid, *gunicorn_workers(self.topology)}
         found = {}
         for stat in Path("/proc").glob("[0-9]*/stat"):
             pid = int(stat.parent.name)

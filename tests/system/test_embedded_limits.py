@@ -10,8 +10,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import wait_until
 from tests.standins.smtp import free_port
+from tests.system.topology import wait_until_started
 from tests.system.visitor import PRODUCTION_ON_LOOPBACK
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -48,7 +48,7 @@ def gunicorn_without_redis(tmp_path):
     )  # fmt: skip
     base_url = f"http://127.0.0.1:{port}"
     try:
-        assert wait_until(lambda: answers(base_url), timeout=30), "gunicorn did not start"
+        wait_until_started(server, lambda: answers(base_url), "gunicorn")
         yield base_url
     finally:
         server.terminate()

@@ -18,6 +18,7 @@ from tests.conftest import GOOD_PASSWORD, wait_until
 from tests.standins.directory import USERS, DirectoryStandIn
 from tests.standins.smtp import free_port
 from tests.system.probes import probe
+from tests.system.topology import wait_until_started
 from tests.system.visitor import PRODUCTION_ON_LOOPBACK, Visitor
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -52,7 +53,7 @@ def site(tmp_path):
     )
     base_url = f"http://127.0.0.1:{port}"
     try:
-        assert wait_until(lambda: answers(base_url), timeout=20), "the server did not start"
+        wait_until_started(server, lambda: answers(base_url), "the development server")
         yield base_url, tmp_path / "mail"
     finally:
         server.terminate()

