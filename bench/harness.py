@@ -31,12 +31,13 @@ def topology(**overrides: str) -> Iterator[Topology]:
         yield running
 
 
-def inside(topology: Topology, *arguments: str) -> dict:
-    """Run `python -m bench inside ...` in the topology's environment; its JSON answer."""
+def inside(topology: Topology, *arguments: str, **environment: str) -> dict:
+    """Run `python -m bench inside ...` in the topology's environment, with
+    `environment` over it; its JSON answer."""
     completed = subprocess.run(
         [sys.executable, "-m", "bench", "inside", *arguments],
         cwd=ROOT,
-        env=topology.env,
+        env={**topology.env, **environment},
         capture_output=True,
         text=True,
     )

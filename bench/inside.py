@@ -11,7 +11,8 @@ database, its Redis), and reads the one JSON document printed.
                                from the rows
     profile-report --count N   a provider's report (a Postmark delivery) posted to the
                                tracking webhook: its SQL, its time against /healthz, and
-                               a cProfile of N
+                               a cProfile of N; in the environment of a site sending
+                               through Postmark (bench.paths.POSTMARK)
     signin-timing --count N    a sign-in POST's median time, against a bare
                                check_password of the same password
     bounce-timing --count N    reading a crafted bounce of BOUNCE_MAIL_MAX_BYTES, named
@@ -50,10 +51,11 @@ from contact.models import Message
 from contact.return_path import return_path
 from contact.selectors import MessageCounts
 from contact.services import message_create
+from contact.smtp import provider
 from contact.tasks import deliver_message
 from tests.conftest import GOOD_PASSWORD
 from tests.contact.bounce_fixtures import crafted
-from tests.contact.provider_reports import AUTH, POSTMARK_URL, postmark
+from tests.contact.provider_reports import AUTH, POSTMARK_URL, WEBHOOK_SECRET, postmark
 from tests.standins.directory import USERS
 from tests.system.topology import STAFF
 from users.addresses import normalize_email
@@ -169,6 +171,12 @@ def profile_submit(count: int) -> dict:
 def profile_report(count: int) -> dict:
     """Where one provider report spends its time: a Postmark delivery for a sent
     message, posted as Postmark posts it, each one new."""
+    if provider() != "postmark" or WEBHOOK_SECRET not in settings.ANYMAIL.get("WEBHOOK_SECRET", []):
+        raise SystemExit(
+            "profile-report posts Postmark's reports, which the site takes only when it sends"
+            " through Postmark: run it with EMAIL_BACKEND=anymail.backends.postmark.EmailBackend"
+            f" and ANYMAIL_WEBHOOK_SECRET={WEBHOOK_SECRET}, as bench/paths.py does."
+        )
     user, _ = User.objects.get_or_create(
         email="reported-person@example.org", defaults={"email_verified_at": timezone.now()}
     )

@@ -41,7 +41,8 @@ are noise; the ratios are what to compare between runs.
    same rates; the p99 at 50 % against the p50 of submits one at a time, the two taking
    turns three times and the turn with the median ratio judged.
 7. paths: the sign-in against a bare check_password, the live-validation endpoints and a
-   burst of provider reports against /healthz, and My messages while 100 people poll it.
+   burst of provider reports (to the web restarted to send through Postmark) against
+   /healthz, and My messages while 100 people poll it.
 
 The table goes to stdout; bench/results.json holds the same figures, the details behind
 them (the profile, the SQL, every wrk run) and the machine's description. Progress goes

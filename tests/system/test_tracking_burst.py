@@ -16,38 +16,27 @@ from django.utils import timezone
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.contact.provider_reports import (
-    BACKENDS,
-    MAILGUN_SIGNING_KEY,
     MAILGUN_URL,
     POSTMARK_URL,
     WEBHOOK_SECRET,
     mailgun,
     postmark,
 )
-from tests.system.topology import Topology, topology_environment
+from tests.system.topology import Topology, provider_environment, topology_environment
 
 MESSAGES = 1000
 BOUNCED = 100
 POSTERS = 16
 
 
-def through(provider: str) -> Iterator[Topology]:
-    """The topology sending through `provider`, whose tracking URL is then the one there."""
-    yield from topology_environment(
-        EMAIL_BACKEND=BACKENDS[provider],
-        ANYMAIL_WEBHOOK_SECRET=WEBHOOK_SECRET,
-        ANYMAIL_MAILGUN_WEBHOOK_SIGNING_KEY=MAILGUN_SIGNING_KEY,
-    )
-
-
 @pytest.fixture
 def topology() -> Iterator[Topology]:
-    yield from through("postmark")
+    yield from topology_environment(**provider_environment("postmark"))
 
 
 @pytest.fixture
 def mailgun_topology() -> Iterator[Topology]:
-    yield from through("mailgun")
+    yield from topology_environment(**provider_environment("mailgun"))
 
 
 def sent_messages(topology: Topology, count: int) -> list[tuple[int, str]]:

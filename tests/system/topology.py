@@ -23,6 +23,7 @@ import pytest
 from redis import Redis
 
 from tests.conftest import GOOD_PASSWORD, wait_until
+from tests.contact.provider_reports import BACKENDS, MAILGUN_SIGNING_KEY, WEBHOOK_SECRET
 from tests.standins.directory import DirectoryStandIn
 from tests.standins.smtp import SmtpSink, free_port
 from tests.system.visitor import PRODUCTION_ON_LOOPBACK
@@ -43,6 +44,18 @@ START_TIMEOUT = 300
 # Where Dramatiq's Redis broker keeps each consuming process's last heartbeat
 # (dramatiq/brokers/redis/dispatch.lua): a process is there once it takes tasks.
 HEARTBEATS = "dramatiq:__heartbeats__"
+
+
+def provider_environment(provider: str) -> dict[str, str]:
+    """What an operator sets to send through `provider` (postmark or mailgun) and take
+    its reports: its backend, whose tracking URL is then the one the site mounts, and the
+    webhooks' secrets. Mailgun's signing key is set either way, as a key left over from
+    another provider would be."""
+    return {
+        "EMAIL_BACKEND": BACKENDS[provider],
+        "ANYMAIL_WEBHOOK_SECRET": WEBHOOK_SECRET,
+        "ANYMAIL_MAILGUN_WEBHOOK_SIGNING_KEY": MAILGUN_SIGNING_KEY,
+    }
 
 
 def wait_until_started(process: subprocess.Popen, started: Callable[[], object], what: str) -> None:
@@ -219,6 +232,18 @@ class Topology:
         self.web.wait(timeout=30)
         self.processes.remove(self.web)
         self.web = None
+
+    @contextmanager
+    def web_environment(self, **environment: str) -> Iterator[None]:
+        """The web restarted with `environment` over the topology's variables, and
+        restarted as it was afterwards."""
+        self.stop_web()
+        self.start_web(**environment)
+        try:
+            yield
+        finally:
+            self.stop_web()
+            self.start_web()
 
     def start_worker(
         self, processes: int = 1, threads: int = WORKER_THREADS, **environment: str
