@@ -14,7 +14,11 @@ database, its Redis), and reads the one JSON document printed.
                                a cProfile of N; in the environment of a site sending
                                through Postmark (bench.paths.POSTMARK)
     signin-timing --count N    a sign-in POST's median time, against a bare
-                               check_password of the same password
+                               check_password of the same password; and a failed
+                               sign-in with an unknown email against one with a wrong
+                               password
+    signup-timing --count N    a sign-up POST's median time with a new address, against
+                               one with a taken address
     bounce-timing --count N    reading a crafted bounce of BOUNCE_MAIL_MAX_BYTES, named
                                and unnamed, against flufl.bounce on one crafted line
     queue --count N            N messages written as people do (message_create), for
@@ -37,7 +41,7 @@ from pathlib import Path
 from unittest import mock
 
 from django.conf import settings
-from django.contrib.auth.hashers import check_password
+from django.contrib.auth.hashers import check_password, get_hasher
 from django.db import connection, transaction
 from django.db.models import Count
 from django.test import Client, override_settings
@@ -78,6 +82,7 @@ def main(argv: list[str]) -> int:
     commands.add_parser("admin-timing").add_argument("--count", type=int, default=30)
     commands.add_parser("profile-report").add_argument("--count", type=int, default=200)
     commands.add_parser("signin-timing").add_argument("--count", type=int, default=30)
+    commands.add_parser("signup-timing").add_argument("--count", type=int, default=30)
     commands.add_parser("bounce-timing").add_argument("--count", type=int, default=10)
     queue = commands.add_parser("queue")
     queue.add_argument("--count", type=int, required=True)
@@ -94,6 +99,8 @@ def main(argv: list[str]) -> int:
         result = profile_report(arguments.count)
     elif arguments.command == "signin-timing":
         result = signin_timing(arguments.count)
+    elif arguments.command == "signup-timing":
+        result = signup_timing(arguments.count)
     elif arguments.command == "bounce-timing":
         result = bounce_timing(arguments.count)
     else:
@@ -312,11 +319,67 @@ def signin_timing(count: int) -> dict:
 
     sign_in()
     bare()
+    # Failures, which the lockout would stop counting once it locks the account: the
+    # two answers a guesser compares, timed in turn.
+    with override_settings(AXES_ENABLED=False):
+        unknown, wrong_password = _in_turn(
+            partial(_failed_sign_in, "nobody-at-all@example.org"),
+            partial(_failed_sign_in, user.email),
+            count,
+        )
     return {
         "hasher": user.password.split("$", 1)[0],
         "median_ms_sign_in": statistics.median(_ms_per_call(sign_in, 1) for _ in range(count)),
         "median_ms_check_password": statistics.median(_ms_per_call(bare, 1) for _ in range(count)),
+        "median_ms_unknown_email": unknown,
+        "median_ms_wrong_password": wrong_password,
     }
+
+
+def _failed_sign_in(email: str) -> None:
+    client = Client(HTTP_HOST="127.0.0.1")
+    form = {"username": email, "password": "not-" + GOOD_PASSWORD}
+    answer = client.post(reverse("login"), form, HTTP_HX_REQUEST="true")
+    assert answer.status_code == 200 and "HX-Redirect" not in answer, answer
+
+
+@override_settings(SIGNUPS_PER_HOUR=10**9)
+def signup_timing(count: int) -> dict:
+    """A sign-up as htmx posts it with a new address, against one with an address that
+    has an account: both answer alike, and should cost alike (one hash each)."""
+    taken, _ = User.objects.get_or_create(
+        email="signed-up-person@example.org", defaults={"email_verified_at": timezone.now()}
+    )
+    run = uuid.uuid4().hex[:8]
+    numbers = iter(range(10**9))
+
+    def sign_up(email: str) -> None:
+        client = Client(HTTP_HOST="127.0.0.1")
+        form = {"email": email, "password1": GOOD_PASSWORD, "password2": GOOD_PASSWORD}
+        answer = client.post(reverse("register"), form, HTTP_HX_REQUEST="true")
+        assert answer.headers.get("HX-Redirect") == "/accounts/register/done/", answer
+
+    new, taken_ms = _in_turn(
+        lambda: sign_up(f"new-{run}-{next(numbers)}@example.org"),
+        partial(sign_up, taken.email),
+        count,
+    )
+    return {
+        "hasher": get_hasher().algorithm,
+        "median_ms_new_address": new,
+        "median_ms_taken_address": taken_ms,
+    }
+
+
+def _in_turn(first, second, count: int) -> tuple[float, float]:
+    """The median ms of each of two calls, after a warm-up of each, taking turns so that
+    a change in the machine's load falls on both alike."""
+    first(), second()
+    firsts, seconds = [], []
+    for _ in range(count):
+        firsts.append(_ms_per_call(first, 1))
+        seconds.append(_ms_per_call(second, 1))
+    return statistics.median(firsts), statistics.median(seconds)
 
 
 @override_settings(BOUNCE_ADDRESS="bounces@example.org")

@@ -1,10 +1,12 @@
 """Item 7: every other path a person or a provider hits, each against a baseline of the
-same run: the sign-in POST against a bare check_password in the same process, the
-live-validation endpoints and a burst of provider reports against /healthz under the
-same closed-loop load, and "My messages" while 100 signed-in people poll it, from the
-open-loop generator, against /healthz at the same rate. The provider's reports go to the
-web restarted to send through Postmark, whose tracking URL is then the one the site
-mounts; the worker keeps sending over SMTP."""
+same run: the sign-in POST against a bare check_password in the same process, a failed
+sign-in with an unknown email against one with a wrong password and a sign-up with a
+new address against one with a taken address (each pair answers alike, and should cost
+alike), the live-validation endpoints and a burst of provider reports against /healthz
+under the same closed-loop load, and "My messages" while 100 signed-in people poll it,
+from the open-loop generator, against /healthz at the same rate. The provider's reports
+go to the web restarted to send through Postmark, whose tracking URL is then the one
+the site mounts; the worker keeps sending over SMTP."""
 
 import base64
 import json
@@ -39,6 +41,8 @@ IDLE_POLLS = 100
 # More reports than a closed-loop run can post, so none is posted twice.
 REPORTS = 40_000
 WEBHOOK_GOAL = 0.5
+# Two answers that say the same thing take comparable time, or the time tells them apart.
+ALIKE_LOW, ALIKE_HIGH = 0.67, 1.5
 VALIDATIONS = {
     "message-new-validate": {**SUBMIT_FORM, "_touched": "subject"},
     "login-validate": {"username": "someone@example.org", "password": "x", "_touched": "username"},
@@ -67,6 +71,23 @@ def measure(topology: Topology, people_file: Path, folder: Path) -> tuple[list[R
             signin["median_ms_sign_in"],
             baseline=signin["median_ms_check_password"],
             ratio=signin["median_ms_sign_in"] / signin["median_ms_check_password"],
+        )
+    )
+    results.append(
+        alike(
+            f"failed sign-in in-process, unknown email (vs wrong password, {signin['hasher']})",
+            signin["median_ms_unknown_email"],
+            signin["median_ms_wrong_password"],
+        )
+    )
+    log(f"item 7: {SIGN_INS_TIMED} sign-ups with new addresses in-process, and as many taken")
+    signup = inside(topology, "signup-timing", "--count", str(SIGN_INS_TIMED))
+    details["sign_up"] = signup
+    results.append(
+        alike(
+            f"sign-up POST in-process, new address (vs taken, {signup['hasher']})",
+            signup["median_ms_new_address"],
+            signup["median_ms_taken_address"],
         )
     )
 
@@ -250,6 +271,21 @@ def webhook_burst(topology: Topology, people_file: Path, folder: Path) -> tuple[
         "recorded": recorded,
         "messages_reported_on": len(ids),
     }
+
+
+def alike(name: str, value: float, baseline: float) -> Result:
+    """A pair of answers that say the same thing, judged by how alike their times are."""
+    ratio = value / baseline
+    return Result(
+        "paths",
+        name,
+        "ms",
+        value,
+        baseline=baseline,
+        ratio=ratio,
+        goal=f"{ALIKE_LOW} to {ALIKE_HIGH}",
+        passed=ALIKE_LOW < ratio < ALIKE_HIGH,
+    )
 
 
 def good_answers(name: str, good: int, requests: int, failures: int) -> Result:

@@ -40,9 +40,11 @@ are noise; the ratios are what to compare between runs.
    of item 1's submits per second, each timed from when it was due, and /healthz at the
    same rates; the p99 at 50 % against the p50 of submits one at a time, the two taking
    turns three times and the turn with the median ratio judged.
-7. paths: the sign-in against a bare check_password, the live-validation endpoints and a
-   burst of provider reports (to the web restarted to send through Postmark) against
-   /healthz, and My messages while 100 people poll it.
+7. paths: the sign-in against a bare check_password, a failed sign-in with an unknown
+   email against one with a wrong password and a sign-up with a new address against one
+   with a taken address, the live-validation endpoints and a burst of provider reports
+   (to the web restarted to send through Postmark) against /healthz, and My messages
+   while 100 people poll it.
 
 The table goes to stdout; bench/results.json holds the same figures, the details behind
 them (the profile, the SQL, every wrk run) and the machine's description. Progress goes
