@@ -14,7 +14,7 @@ from django.utils.translation import get_language
 from django.utils.translation import gettext_lazy as _
 
 from site_config.form_fields import BoundedCharField
-from users.addresses import is_plain, normalize_email
+from users.addresses import is_plain, normalize_email, validate_domain_name
 from users.models import User
 from users.services import password_reset_queue
 
@@ -55,10 +55,18 @@ class PasswordField(BoundedCharField):
         return cls(label=field.label, help_text=field.help_text, widget=field.widget)
 
 
-class NewAddressField(AddressField):
+class MailedAddressField(AddressField):
+    """An address the site is to send mail to, a new account's or a reset's: at a domain
+    name (users.addresses.validate_domain_name), as the user model requires. Signing in
+    takes any address, so an older account with an unusual one is not locked out."""
+
+    default_validators = [*AddressField.default_validators, validate_domain_name]
+
+
+class NewAddressField(MailedAddressField):
     """The address of a new account, which becomes the Reply-To of every message that
     account writes: a plain one only (users.addresses.is_plain). Signing in and resets
-    take any address, so an older account with an unusual one is not locked out."""
+    take quoted ones, so an older account with such an address is not locked out."""
 
     def validate(self, value: Any) -> None:
         super().validate(value)
@@ -163,7 +171,7 @@ class PasswordResetRequestForm(PasswordResetForm):
     """Django's reset form, asking by address in the site's one form of it, and queueing
     the email for the worker instead of sending it in the request."""
 
-    email = AddressField()
+    email = MailedAddressField()
 
     def save(self, *args: Any, **kwargs: Any) -> None:
         """Queue a reset for this address, the same work whether an account has it or not

@@ -6,7 +6,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from site_config.outbox import OutboxStatus
-from users.addresses import normalize_email
+from users.addresses import normalize_email, validate_domain_name
 
 
 class UserManager(BaseUserManager["User"]):
@@ -50,6 +50,7 @@ class User(AbstractBaseUser, PermissionsMixin):
         _("email"),
         max_length=254,
         unique=True,
+        validators=[validate_domain_name],
         error_messages={"unique": _("A user with this email already exists.")},
     )
     # Set when the person followed the link emailed to the address (or reset their

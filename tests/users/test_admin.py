@@ -384,3 +384,14 @@ def test_staff_can_deactivate_a_confirmed_account(staff_client, user):
     user.refresh_from_db()
     assert not user.is_active
     assert user.email_verified_at is not None
+
+
+@pytest.mark.parametrize("address", ["staff@localhost", "staff@[127.0.0.1]"])
+def test_staff_cannot_add_an_address_without_a_domain_name(staff_client, address):
+    response = staff_client.post(
+        reverse("admin:users_user_add"), {"email": address, "usable_password": "false"}
+    )
+
+    assert response.status_code == 200
+    assert "Use an address at a domain name" in response.content.decode()
+    assert not User.objects.filter(email=address).exists()

@@ -1,7 +1,9 @@
 import pytest
+from django.core.exceptions import ValidationError
 
 from tests.conftest import GOOD_PASSWORD, make_person
-from users.forms import RegistrationForm, SignInForm
+from users.forms import PasswordResetRequestForm, RegistrationForm, SignInForm
+from users.models import User
 
 pytestmark = pytest.mark.django_db
 
@@ -118,5 +120,50 @@ def test_sign_in_still_takes_an_unusual_address_of_an_older_account(rf):
     form = SignInForm(
         rf.post("/"), data={"username": '"a,b"@example.org', "password": GOOD_PASSWORD}
     )
+
+    assert form.is_valid(), form.errors
+
+
+# ---------------------------------------------------------------- an address at a domain name
+
+NO_DOMAIN_NAME = "Use an address at a domain name, such as name@example.org."
+NOT_AT_A_DOMAIN_NAME = ["x@localhost", "X@LocalHost", "x@[127.0.0.1]", "x@[::1]"]
+
+
+@pytest.mark.parametrize("address", NOT_AT_A_DOMAIN_NAME)
+def test_registration_refuses_an_address_without_a_domain_name(address):
+    assert registration(email=address).errors["email"] == [NO_DOMAIN_NAME]
+
+
+@pytest.mark.parametrize("address", NOT_AT_A_DOMAIN_NAME)
+def test_a_reset_refuses_an_address_without_a_domain_name(address):
+    form = PasswordResetRequestForm(data={"email": address})
+
+    assert form.errors["email"] == [NO_DOMAIN_NAME]
+
+
+@pytest.mark.parametrize("address", ["x@", "x@.org", "nobody", "x@mailhost"])
+def test_a_malformed_address_gets_one_message(address):
+    assert registration(email=address).errors["email"] == ["Enter a valid email address."]
+
+
+@pytest.mark.parametrize("address", ["x@example.org", "x@mail.example.co.uk", "x@пример.рф"])
+def test_an_address_at_a_domain_name_is_taken(address):
+    assert registration(email=address).is_valid()
+    assert PasswordResetRequestForm(data={"email": address}).is_valid()
+
+
+@pytest.mark.parametrize("address", ["x@localhost", "x@[127.0.0.1]", "x@[::1]"])
+def test_the_user_model_refuses_an_address_without_a_domain_name(address):
+    # The admin's forms and createsuperuser check through the model.
+    with pytest.raises(ValidationError) as refused:
+        User(email=address).clean_fields(exclude=["password"])
+
+    assert refused.value.message_dict["email"] == [NO_DOMAIN_NAME]
+
+
+def test_sign_in_still_takes_an_older_account_at_a_bare_host_name(rf):
+    User.objects.create_user(email="old@localhost", password=GOOD_PASSWORD)
+    form = SignInForm(rf.post("/"), data={"username": "old@localhost", "password": GOOD_PASSWORD})
 
     assert form.is_valid(), form.errors
