@@ -5,9 +5,9 @@ import unicodedata
 
 import pytest
 from django import forms
-from django.utils import translation
 from django.contrib.auth import password_validation
 from django.urls import reverse
+from django.utils import translation
 
 import contact.forms
 import users.forms
