@@ -14,7 +14,7 @@ from django.core.cache import cache, caches
 from django.dispatch import receiver
 from django.test.signals import setting_changed
 from django.urls import clear_url_caches
-from django.utils import timezone
+from django.utils import timezone, translation
 from dramatiq.brokers.stub import StubBroker
 
 from contact.smtp import close_connection
@@ -53,6 +53,15 @@ def provider_urls(*, setting: str, **kwargs: object) -> None:
     if urlconf is not None:
         importlib.reload(urlconf)
     clear_url_caches()
+
+
+@pytest.fixture(autouse=True)
+def site_language() -> Iterator[None]:
+    # A page asked in Russian leaves Russian active in the thread: each test starts as the
+    # site does, whatever the one before it asked for.
+    translation.activate(site_settings.LANGUAGE_CODE)
+    yield
+    translation.activate(site_settings.LANGUAGE_CODE)
 
 
 @pytest.fixture(autouse=True)
