@@ -243,22 +243,33 @@ PASSWORD_RESET_TIMEOUT = env.int("PASSWORD_RESET_HOURS", default=1) * 3600
 # ---------------------------------------------------------------- abuse limits
 
 # Behind a proxy, the request header (as Django names it, e.g. HTTP_X_REAL_IP or
-# HTTP_X_FORWARDED_FOR) that carries the client's address; unset, the peer's address.
+# HTTP_X_FORWARDED_FOR) that carries the client's address, believed from the proxy alone
+# (site_config.client_ip); unset, the peer's address.
 CLIENT_IP_HEADER = env.str("CLIENT_IP_HEADER", default="")
 
-# Sign-in: after SIGNIN_FAILURE_LIMIT failures for one account, or from one client
-# address, sign-in is refused for SIGNIN_COOLOFF_MINUTES (a cool-off, not a lock). At
-# most limit x 60 / cool-off failures per account per hour: 20 with the defaults;
-# a system check refuses settings that would allow more than 100.
+# Passwords: after SIGNIN_FAILURE_LIMIT failures for one account, from any address, its
+# password is refused for SIGNIN_COOLOFF_MINUTES (a cool-off, not a lock). At most
+# limit x 60 / cool-off failures per account per hour: 20 with the defaults; a system
+# check refuses settings that would allow more than 100. A client address is limited
+# apart, far higher, so that an office or a proxy's visitors never reach it by mistake.
 AXES_FAILURE_LIMIT = env.int("SIGNIN_FAILURE_LIMIT", default=5)
 AXES_COOLOFF_TIME = timedelta(minutes=env.int("SIGNIN_COOLOFF_MINUTES", default=15))
-AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_LOCKOUT_PARAMETERS = ["username"]
+SIGNIN_FAILURES_PER_ADDRESS_PER_HOUR = env.int("SIGNIN_FAILURES_PER_ADDRESS_PER_HOUR", default=100)
+# django-axes' database handler with the limit per address beside it (users.lockout).
+AXES_HANDLER = "users.lockout.LockoutHandler"
+# axes.W006 asks for the client address among AXES_LOCKOUT_PARAMETERS: here the address
+# has its limit apart, far higher, so that one network's failures lock out no one else.
+SILENCED_SYSTEM_CHECKS = ["axes.W006"]
 # A successful sign-in clears that account's failures alone (users.lockout): axes' own
 # reset would also clear every failure from the client's address, against any account.
 AXES_RESET_ON_SUCCESS = False
 # Failed tries during a cool-off do not extend it, so an attacker cannot keep a person
 # locked out for ever.
 AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
+# The name authenticate() and Django's sign-in form give the account (axes' default is
+# the model's field, "email"): every password check, the sign-in's or not, names it so.
+AXES_USERNAME_FORM_FIELD = "username"
 AXES_USERNAME_CALLABLE = "users.lockout.lockout_username"
 AXES_LOCKOUT_CALLABLE = "users.lockout.lockout_response"
 AXES_CLIENT_IP_CALLABLE = "site_config.client_ip.client_ip"

@@ -9,12 +9,14 @@ from django.contrib.auth.forms import (
     PasswordResetForm,
     SetPasswordForm,
 )
+from django.core.exceptions import ImproperlyConfigured
 from django.http import HttpRequest
 from django.utils.translation import get_language
 from django.utils.translation import gettext_lazy as _
 
 from site_config.form_fields import BoundedCharField
 from users.addresses import is_plain, normalize_email, validate_domain_name
+from users.lockout import lockout_refusal, password_is_theirs
 from users.models import User
 from users.services import password_reset_queue
 
@@ -120,7 +122,27 @@ class RegistrationForm(forms.Form):
         return cleaned_data
 
 
-class SignInForm(AuthenticationForm):
+class LockoutAuthenticationForm(AuthenticationForm):
+    """Django's sign-in form, taking the address as every form of the site does and the
+    password bounded, and saying why when the lockout refused the password
+    (users.lockout): which limit, and when to try again.
+
+    Django's form gives its username field the model's max_length only as an attribute,
+    without the check, so a 200,000-character username reached django-axes, whose record
+    of the attempt (a varchar of 255) PostgreSQL refused with a 500.
+    """
+
+    username = AddressField()
+    password = PasswordField.like(AuthenticationForm.base_fields["password"])
+
+    def get_invalid_login_error(self) -> forms.ValidationError:
+        refused = lockout_refusal(self.request, self.cleaned_data.get("username") or "")
+        if refused is not None:
+            return forms.ValidationError(refused, code="locked_out")
+        return super().get_invalid_login_error()
+
+
+class SignInForm(LockoutAuthenticationForm):
     """Sign-in by email. Django's form keeps the field name `username`, which is what
     `authenticate()` expects; the person sees "Email".
 
@@ -129,8 +151,6 @@ class SignInForm(AuthenticationForm):
     and cost a password hash per call.
     """
 
-    username = AddressField()
-    password = PasswordField.like(AuthenticationForm.base_fields["password"])
     error_messages = {
         **AuthenticationForm.error_messages,
         # One message for an unknown email and a wrong password alike.
@@ -153,18 +173,9 @@ class SignInForm(AuthenticationForm):
         return super().clean()
 
 
-class AdminSignInForm(AdminAuthenticationForm):
-    """The admin's sign-in, taking the address as the site's own sign-in does.
-
-    Django's form gives its username field the model's max_length only as an attribute,
-    without the check, so a 200,000-character username reached django-axes, whose
-    record of the attempt (a varchar of 255) PostgreSQL refused with a 500.
-    """
-
-    username = AddressField(
-        widget=forms.EmailInput(attrs={"autocomplete": "email", "autofocus": True})
-    )
-    password = PasswordField.like(AdminAuthenticationForm.base_fields["password"])
+class AdminSignInForm(LockoutAuthenticationForm, AdminAuthenticationForm):
+    """The admin's sign-in, taking the address as the site's own sign-in does, with the
+    admin's own words for a wrong password."""
 
 
 class PasswordResetRequestForm(PasswordResetForm):
@@ -202,10 +213,41 @@ class NewPasswordForm(RulesOnNewPasswordForm):
     address waits for the submit."""
 
 
-class PasswordChangeWithCheckForm(RulesOnNewPasswordForm, PasswordChangeForm):
-    """Django's password change: the current password, then the new one twice. With
-    `check_credentials=False` (live validation) the current password is not checked, so
-    the endpoint cannot be used to guess it."""
+class CurrentPasswordCheck:
+    """A form that asks a signed-in person for their password again, and checks it as
+    sign-in does (users.lockout.password_is_theirs): a wrong one counts as a failed
+    sign-in, and a cooled-off account is told for how long. Every form with a field for
+    the current password is this or a sign-in form (tests/users/test_lockout.py).
+
+    With `check_credentials=False` (live validation) the password is not checked, so the
+    endpoint cannot be used to guess it.
+    """
+
+    user: User | None
+    request: HttpRequest | None
+    check_credentials: bool
+    error_messages: dict[str, Any]
+
+    def checked_password(self, password: str) -> str:
+        if not self.check_credentials:
+            return password
+        if self.user is None or self.request is None:
+            raise ImproperlyConfigured(
+                f"{type(self).__name__} checks a password through authenticate(), which "
+                "needs the account and the request: pass both, or check_credentials=False."
+            )
+        if password_is_theirs(self.request, self.user, password):
+            return password
+        refused = lockout_refusal(self.request, self.user.get_username())
+        if refused is not None:
+            raise forms.ValidationError(refused, code="locked_out")
+        raise forms.ValidationError(
+            self.error_messages["password_incorrect"], code="password_incorrect"
+        )
+
+
+class PasswordChangeWithCheckForm(CurrentPasswordCheck, RulesOnNewPasswordForm, PasswordChangeForm):
+    """Django's password change: the current password, then the new one twice."""
 
     error_messages = {
         **PasswordChangeForm.error_messages,
@@ -214,34 +256,41 @@ class PasswordChangeWithCheckForm(RulesOnNewPasswordForm, PasswordChangeForm):
     old_password = PasswordField.like(PasswordChangeForm.base_fields["old_password"])
 
     def __init__(
-        self, user: User | None, *args: Any, check_credentials: bool = True, **kwargs: Any
+        self,
+        user: User | None,
+        *args: Any,
+        request: HttpRequest | None = None,
+        check_credentials: bool = True,
+        **kwargs: Any,
     ):
         super().__init__(user, *args, **kwargs)
+        self.request = request
         self.check_credentials = check_credentials
 
     def clean_old_password(self) -> str:
-        if not self.check_credentials:
-            return str(self.cleaned_data["old_password"])
-        return str(super().clean_old_password())
+        return self.checked_password(self.cleaned_data["old_password"])
 
 
-class AccountDeleteForm(forms.Form):
+class AccountDeleteForm(CurrentPasswordCheck, forms.Form):
     """Deleting one's account: the password, to show it is the owner at the keyboard."""
 
     password = PasswordField(widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}))
+    error_messages = {
+        "password_incorrect": _("Your password was entered incorrectly. Please enter it again.")
+    }
 
     def __init__(
-        self, user: User | None, *args: Any, check_credentials: bool = True, **kwargs: Any
+        self,
+        user: User | None,
+        *args: Any,
+        request: HttpRequest | None = None,
+        check_credentials: bool = True,
+        **kwargs: Any,
     ):
         super().__init__(*args, **kwargs)
         self.user = user
+        self.request = request
         self.check_credentials = check_credentials
 
     def clean_password(self) -> str:
-        password: str = self.cleaned_data["password"]
-        if self.check_credentials and not (self.user and self.user.check_password(password)):
-            raise forms.ValidationError(
-                _("Your password was entered incorrectly. Please enter it again."),
-                code="password_incorrect",
-            )
-        return password
+        return self.checked_password(self.cleaned_data["password"])

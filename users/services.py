@@ -23,6 +23,7 @@ from site_config.outbox import (
     retry_delay,
 )
 from users.emails import account_email_message
+from users.lockout import forget_failures
 from users.models import AccountEmail, User
 
 logger = logging.getLogger(__name__)
@@ -86,6 +87,14 @@ def user_confirm_email(*, user: User) -> bool:
     if confirmed:
         user.refresh_from_db(fields=["email_verified_at", "email_confirmations"])
     return bool(confirmed)
+
+
+def user_password_reset(*, user: User) -> None:
+    """Record that `user` set a new password through the link emailed to their address:
+    the address is theirs, and the wrong passwords tried before no longer cool the
+    account off. The reset is how its owner gets back in, whoever guessed at it."""
+    user_confirm_email(user=user)
+    forget_failures(user=user)
 
 
 def user_delete(*, user: User) -> None:

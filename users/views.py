@@ -34,7 +34,13 @@ from users.forms import (
     SignInForm,
 )
 from users.models import AccountEmail
-from users.services import account_email_queue, user_confirm_email, user_delete, user_sign_up
+from users.services import (
+    account_email_queue,
+    user_confirm_email,
+    user_delete,
+    user_password_reset,
+    user_sign_up,
+)
 from users.tokens import InvalidVerificationToken, check_verification_token
 
 logger = logging.getLogger(__name__)
@@ -270,7 +276,8 @@ class PasswordResetDoneView(auth_views.PasswordResetDoneView):
 class PasswordResetConfirmView(HtmxFormMixin[NewPasswordForm], auth_views.PasswordResetConfirmView):
     """Django's new-password form behind the emailed link: the link works once and
     expires (PASSWORD_RESET_TIMEOUT), and the new password ends every session of the
-    account. The link came to the address, so the address counts as confirmed too."""
+    account. The link came to the address: the address counts as confirmed, and the
+    account's cool-off for wrong passwords ends (user_password_reset)."""
 
     form_class = NewPasswordForm
     template_name = "users/password_reset_confirm.html"
@@ -278,7 +285,7 @@ class PasswordResetConfirmView(HtmxFormMixin[NewPasswordForm], auth_views.Passwo
 
     def form_valid(self, form: NewPasswordForm) -> HttpResponse:
         response = super().form_valid(form)
-        user_confirm_email(user=form.user)
+        user_password_reset(user=form.user)
         return response
 
 
@@ -309,6 +316,10 @@ class PasswordChangeView(HtmxFormMixin[PasswordChangeWithCheckForm], auth_views.
     template_name = "users/password_change.html"
     partial_template_name = "partials/password_change_form.html"
     success_url = reverse_lazy("account")
+
+    def get_form_kwargs(self) -> dict[str, Any]:
+        # The current password is checked as sign-in checks it, which needs the request.
+        return {**super().get_form_kwargs(), "request": self.request}
 
     def form_valid(self, form: PasswordChangeWithCheckForm) -> HttpResponse:
         messages.success(
@@ -343,7 +354,7 @@ class AccountDeleteView(
     success_url = reverse_lazy("home")
 
     def get_form_kwargs(self) -> dict[str, Any]:
-        return {**super().get_form_kwargs(), "user": self.request.user}
+        return {**super().get_form_kwargs(), "user": self.request.user, "request": self.request}
 
     def form_valid(self, form: AccountDeleteForm) -> HttpResponse:
         user = self.request.user
