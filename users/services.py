@@ -91,8 +91,8 @@ def user_confirm_email(*, user: User) -> bool:
 
 def user_password_reset(*, user: User) -> None:
     """Record that `user` set a new password through the link emailed to their address:
-    the address is theirs, and the wrong passwords tried before no longer cool the
-    account off. The reset is how its owner gets back in, whoever guessed at it."""
+    the address is theirs, and the account's cool-off for wrong passwords ends. The reset
+    is how its owner gets back in, whoever guessed at it."""
     user_confirm_email(user=user)
     forget_failures(user=user)
 
