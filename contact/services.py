@@ -18,7 +18,7 @@ from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
 from django.db import IntegrityError, InterfaceError, OperationalError, connection, transaction
-from django.db.models import F
+from django.db.models import F, QuerySet
 from django.utils import timezone
 
 from contact.bounces import read_bounce
@@ -46,10 +46,17 @@ OUTCOME_WRITE_RETRY_SECONDS = 20
 RECORDED_FIELDS = ["status", "last_error", "lease_expires_at", "directory_status", "directory_data"]
 # Messages one relay round takes at most; a full round is followed at once by the next.
 RELAY_BATCH = 500
+# What MESSAGES_PER_HOUR counts over.
+MESSAGE_WINDOW = timedelta(hours=1)
 
 
 class MessageRateLimited(Exception):
-    """The sender has written MESSAGES_PER_HOUR messages in the last hour already."""
+    """The sender has written MESSAGES_PER_HOUR messages in the last hour already, and
+    may write again `retry_in` from now."""
+
+    def __init__(self, retry_in: timedelta) -> None:
+        super().__init__(f"may write again in {retry_in}")
+        self.retry_in = retry_in
 
 
 class SenderUnconfirmed(Exception):
@@ -71,12 +78,11 @@ def message_create(*, sender: User, subject: str, body: str) -> Message:
     if not sender.email_verified:
         raise SenderUnconfirmed
     limit = settings.MESSAGES_PER_HOUR
-    recent = Message.objects.filter(
-        sender=sender, created_at__gte=timezone.now() - timedelta(hours=1)
-    )
+    now = timezone.now()
+    recent = Message.objects.filter(sender=sender, created_at__gte=now - MESSAGE_WINDOW)
     # Sliced, so the count stops at the limit however many there are.
     if recent[:limit].count() >= limit:
-        raise MessageRateLimited
+        raise MessageRateLimited(_next_message_in(recent, now=now, limit=limit))
     message = Message.objects.create(
         sender=sender,
         sender_email=sender.email,
@@ -92,6 +98,16 @@ def message_create(*, sender: User, subject: str, body: str) -> Message:
         extra={"message_id": message.pk, "user_id": sender.pk},
     )
     return message
+
+
+def _next_message_in(recent: QuerySet[Message], *, now: datetime, limit: int) -> timedelta:
+    """How long until the limit-th newest of `recent` leaves the window, at least a
+    second."""
+    newest = recent.order_by("-created_at").values_list("created_at", flat=True)
+    edge = newest[limit - 1 : limit].first()
+    if edge is None:
+        return timedelta(seconds=1)
+    return max(edge + MESSAGE_WINDOW - now, timedelta(seconds=1))
 
 
 def messages_relay(*, enqueue: Callable[[int], object], limit: int = RELAY_BATCH) -> int:

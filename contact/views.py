@@ -1,4 +1,3 @@
-from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
@@ -7,7 +6,6 @@ from django.db.models import QuerySet
 from django.http import HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.urls import reverse
-from django.utils import timezone
 from django.utils.translation import gettext, gettext_lazy, ngettext
 from django.views.generic import DetailView, FormView, ListView, TemplateView
 
@@ -24,7 +22,6 @@ from site_config.form_views import (
     HtmxTemplateMixin,
 )
 from site_config.rate_limits import refusal
-from users.models import User
 
 
 class HomeView(TemplateView):
@@ -63,14 +60,14 @@ class MessageCreateView(HtmxLoginRequiredMixin, HtmxFormMixin[MessageForm], Form
         except SenderUnconfirmed:
             form.add_error(None, UNCONFIRMED_MESSAGE)
             return self.form_refused(form, status=403)
-        except MessageRateLimited:
+        except MessageRateLimited as limited:
             limit = settings.MESSAGES_PER_HOUR
             sent = ngettext(
                 "You have sent %(limit)d message in the last hour.",
                 "You have sent %(limit)d messages in the last hour.",
                 limit,
             ) % {"limit": limit}
-            form.add_error(None, refusal(sent, next_message_in(self.request.user)))
+            form.add_error(None, refusal(sent, limited.retry_in))
             return self.form_refused(form, status=429)
         if self.request.htmx:
             answer = {
@@ -87,19 +84,6 @@ UNCONFIRMED_MESSAGE = gettext_lazy(
     "Confirm your email address first: follow the link we emailed you, or ask for a new one "
     "on the home page."
 )
-
-
-def next_message_in(sender: User) -> timedelta:
-    """How long until `sender` may write again: until the MESSAGES_PER_HOUR-th newest of
-    their messages is an hour old (message_create's window), at least a second."""
-    now = timezone.now()
-    window = timedelta(hours=1)
-    recent = Message.objects.filter(sender=sender, created_at__gte=now - window)
-    newest = recent.order_by("-created_at").values_list("created_at", flat=True)
-    edge = newest[settings.MESSAGES_PER_HOUR - 1 : settings.MESSAGES_PER_HOUR].first()
-    if edge is None:
-        return timedelta(seconds=1)
-    return max(edge + window - now, timedelta(seconds=1))
 
 
 def confirmation(message: Message) -> str:
