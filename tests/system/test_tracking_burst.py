@@ -146,13 +146,16 @@ def test_signed_mailgun_reports_move_their_messages_and_a_forged_one_is_refused(
     [(delivered_id, _), (bounced_id, _)] = sent_messages(topology, 2)
     # Mailgun's ids are the email's Message-ID, angle brackets and all.
     provider_id = "<20261202155900.1.DF5966851B4BAA99@mg.example.org>"
-    topology.query(
-        "UPDATE contact_message SET provider_message_id = %s WHERE id = %s RETURNING id",
-        provider_id,
-        delivered_id,
-    )
+    bounced_provider_id = "<20261202155901.2.0A1B2C3D4E5F6071@mg.example.org>"
+    for message_id, sent_as in ((delivered_id, provider_id), (bounced_id, bounced_provider_id)):
+        topology.query(
+            "UPDATE contact_message SET provider_message_id = %s WHERE id = %s RETURNING id",
+            sent_as,
+            message_id,
+        )
     delivered = mailgun("delivered", provider_id)
-    bounced = mailgun("failed-permanent", "<unrelated@mg.example.org>", site_message=bounced_id)
+    # Found by the metadata the email carried, under the id of its send.
+    bounced = mailgun("failed-permanent", bounced_provider_id, site_message=bounced_id)
     forged = mailgun("failed-permanent", provider_id, signing_key="not-the-key")
 
     assert post_all(topology, [delivered, bounced, delivered], MAILGUN_URL) == Counter({200: 3})
