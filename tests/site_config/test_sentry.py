@@ -35,6 +35,19 @@ assert Client(raise_request_exception=False).get("/").status_code == 500
 person = make_person("ann@example.org")
 failing = make_message(person)
 broker = dramatiq.get_broker()
+import threading
+
+
+class FirstFailure(dramatiq.Middleware):
+    # Set once the task that is no message has raised (after Sentry's middleware saw it).
+    seen = threading.Event()
+
+    def after_process_message(self, broker, message, *, result=None, exception=None):
+        if exception is not None and message.args == ("not-a-message-id",):
+            self.seen.set()
+
+
+broker.add_middleware(FirstFailure())
 worker = dramatiq.Worker(broker, worker_timeout=50)
 worker.start()
 deliver_message.send(failing.pk)
@@ -45,7 +58,7 @@ import time
 deadline = time.monotonic() + 30
 while Message.objects.get().status != "failed" and time.monotonic() < deadline:
     time.sleep(0.1)
-time.sleep(1)
+assert FirstFailure.seen.wait(timeout=60)
 worker.stop()
 assert Message.objects.get().status == "failed"
 
