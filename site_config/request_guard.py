@@ -51,7 +51,7 @@ class BodySizeGuardMiddleware:
 
     def __call__(self, request: HttpRequest) -> HttpResponseBase:
         try:
-            length = int(request.META.get("CONTENT_LENGTH") or 0)
+            length = int(request.headers.get("content-length") or 0)
         except ValueError:
             raise BadRequest("A Content-Length that is not a number.") from None
         limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
