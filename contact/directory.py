@@ -108,7 +108,8 @@ class UserDirectory:
         if kept is None:
             return None
         status, users = kept
-        # Reduced again: an entry kept by an older release may predate the reduction.
+        # Reduced on the way out too: whatever the cache holds, what is attached and
+        # stored is what storable makes of it.
         users = [storable(user) for user in users]
         return DirectoryLookup(Message.DirectoryStatus(status), users=users, from_cache=True)
 
