@@ -7,7 +7,10 @@ class ContactConfig(AppConfig):
     verbose_name = _("Messages to the administrator")
 
     def ready(self) -> None:
-        # tasks declares the delivery actor, and so its queue, on the broker in every
-        # process, the web process included, before any worker starts consuming; tracking
-        # connects the email provider's reports (anymail's tracking signal).
-        from contact import tasks, tracking  # noqa: F401
+        from contact.models import Message
+        from contact.services import message_email
+        from outbox.kinds import EmailKind, register
+
+        register(
+            EmailKind(Message.EMAIL_KIND, _("Message to the administrator"), render=message_email)
+        )

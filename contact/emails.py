@@ -6,11 +6,9 @@ from email import policy
 from email.errors import HeaderParseError
 from email.header import Header
 from email.headerregistry import Address
-from email.utils import parseaddr
 from typing import Any
 from urllib.parse import urlsplit
 
-from anymail.message import AnymailMessage
 from django.apps import AppConfig
 from django.conf import settings
 from django.core import checks
@@ -24,16 +22,11 @@ from django.utils import translation
 
 from contact.directory import DirectoryLookup
 from contact.models import Message
-from contact.return_path import return_path
-from contact.smtp import through_provider
 
 DIRECTORY_ATTACHMENT_NAME = "directory-user.json"
-# The key of the message's id in the metadata an email provider keeps with the email and
-# sends back with each of its reports.
-METADATA_KEY = "contact_message"
 
 
-def admin_email(message: Message, lookup: DirectoryLookup) -> AnymailMessage:
+def admin_email(message: Message, lookup: DirectoryLookup) -> EmailMultiAlternatives:
     """The email for `message`: to every address in ADMIN_EMAIL, replies to the sender,
     and everything the directory knows of the sender attached.
 
@@ -41,8 +34,7 @@ def admin_email(message: Message, lookup: DirectoryLookup) -> AnymailMessage:
     LANGUAGE_CODE, each with a link to the message's admin page under SITE_URL. The
     sender's subject is the only text of theirs in a header, forced onto one line here and
     checked again by Django's header checks; the directory's data stays in the bodies and
-    the attachment. Through an email provider (anymail) the message's id goes along as
-    metadata; an SMTP server is given none of it.
+    the attachment. The outbox marks it as the message's email (outbox.envelope).
     """
     context = {
         "message": message,
@@ -57,21 +49,12 @@ def admin_email(message: Message, lookup: DirectoryLookup) -> AnymailMessage:
         subject = render_to_string("contact/email/subject.txt", context)
         body = render_to_string("contact/email/body.txt", context)
         html = render_to_string("contact/email/body.html", context)
-    headers = {"Message-ID": message_id_header(message)}
-    # Over SMTP, bounces come back to an address that names the message; a provider
-    # has its own return path and reports through its webhook instead.
-    envelope = None if through_provider() else return_path(message.pk)
-    if envelope is not None:
-        # Django's SMTP backend sends from `from_email`; the From header stays ours.
-        headers["From"] = settings.DEFAULT_FROM_EMAIL
-    email = AnymailMessage(
+    email = EmailMultiAlternatives(
         subject=as_typed("".join(subject.splitlines())),
         body=body,
-        from_email=envelope or settings.DEFAULT_FROM_EMAIL,
+        from_email=settings.DEFAULT_FROM_EMAIL,
         to=admin_addresses(),
         reply_to=[message.sender_email],
-        headers=headers,
-        metadata={METADATA_KEY: str(message.pk)},
     )
     check_addresses(email)
     email.attach_alternative(html, "text/html")
@@ -112,7 +95,7 @@ def check_addresses(email: EmailMultiAlternatives) -> None:
 
     Each header is written as Django will write it, then read as a mail program reads
     it: a control character or any other defect, or a second address, and the email is
-    malformed. BadHeaderError makes that a permanent failure (site_config.outbox): it
+    malformed. BadHeaderError makes that a permanent failure (outbox.failures): it
     would be as malformed on every attempt.
     """
     for name, addresses in (("To", email.to), ("Reply-To", email.reply_to)):
@@ -157,13 +140,6 @@ def quoted(body: str) -> str:
     that nothing they write can pass for a line the site adds below it."""
     # Every line break Python knows (U+2028 and a bare CR too, which some clients show).
     return "\n".join(f"> {line}" if line else ">" for line in body.splitlines()) or ">"
-
-
-def message_id_header(message: Message) -> str:
-    """A Message-ID that is the same on every attempt for the same row, so a mail system
-    that sees an attempt twice can tell it is one email."""
-    domain = parseaddr(settings.DEFAULT_FROM_EMAIL)[1].rpartition("@")[2] or "localhost"
-    return f"<message-{message.pk}.{message.created_at:%Y%m%d%H%M%S}@{domain}>"
 
 
 ADMIN_EMAIL_HINT = (

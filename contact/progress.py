@@ -14,8 +14,9 @@ from django.conf import settings
 from django.utils import timezone
 from django.utils.translation import gettext, gettext_lazy, ngettext
 
-from contact.models import DeliveryEvent, Message
-from contact.smtp import through_provider
+from contact.models import Message
+from outbox.models import Email, EmailEvent
+from outbox.smtp import through_provider
 
 
 @dataclass(frozen=True)
@@ -33,18 +34,19 @@ class Step:
 
 
 def progress(message: Message) -> Progress:
-    status = message.status
-    if status == Message.Status.SENT:
+    email = message.email
+    status = email.status
+    if status == Email.Status.SENT:
         return Progress("sent", gettext("Sent"))
-    if status == Message.Status.DELIVERED:
+    if status == Email.Status.DELIVERED:
         return Progress("delivered", gettext("Delivered"))
-    if status == Message.Status.COMPLAINED:
+    if status == Email.Status.COMPLAINED:
         return Progress("delivered", gettext("Delivered (filed as spam)"))
-    if status in Message.NOT_DELIVERED:
+    if status in Email.NOT_DELIVERED:
         return Progress("failed", gettext("Not delivered"))
-    if status == Message.Status.DEFERRED:
+    if status == Email.Status.DEFERRED:
         return Progress("on-its-way", gettext("On its way (delayed)"))
-    if message.attempts and status == Message.Status.QUEUED:
+    if email.attempts and status == Email.Status.QUEUED:
         return Progress("on-its-way", gettext("On its way (trying again)"))
     return Progress("on-its-way", gettext("On its way"))
 
@@ -60,12 +62,12 @@ REPORT_WAIT = timedelta(days=1)
 def poll_every(messages: Iterable[Message]) -> str | None:
     """The page's polling interval for htmx's `every`, or None once nothing can change."""
     shown = list(messages)
-    if any(message.status in Message.IN_PROGRESS for message in shown):
+    if any(message.email.status in Email.IN_PROGRESS for message in shown):
         return SENDING_POLL
     since = timezone.now() - REPORT_WAIT
-    awaiting = (Message.Status.SENT, Message.Status.DEFERRED)
+    awaiting = (Email.Status.SENT, Email.Status.DEFERRED)
     if reports_expected() and any(
-        message.status in awaiting and message.created_at > since for message in shown
+        message.email.status in awaiting and message.created_at > since for message in shown
     ):
         return REPORT_POLL
     return None
@@ -73,29 +75,29 @@ def poll_every(messages: Iterable[Message]) -> str | None:
 
 def reports_expected() -> bool:
     """Whether a provider's reports can move a sent message on: an anymail backend with
-    its tracking webhooks on (contact.webhooks)."""
+    its tracking webhooks on (outbox.webhooks)."""
     return through_provider() and bool(settings.ANYMAIL.get("WEBHOOK_SECRET"))
 
 
 # What each report of the provider tells the person; the rest (opens, clicks) is the
 # administrator's business.
 REPORT_STEPS = {
-    Message.Status.DEFERRED: (
+    Email.Status.DEFERRED: (
         "deferred",
         gettext_lazy(
             "The administrator's mail system has not accepted it yet; the mail service "
             "keeps trying."
         ),
     ),
-    Message.Status.DELIVERED: (
+    Email.Status.DELIVERED: (
         "delivered",
         gettext_lazy("Delivered to the administrator's mailbox."),
     ),
-    Message.Status.COMPLAINED: (
+    Email.Status.COMPLAINED: (
         "complained",
         gettext_lazy("The administrator's mail system filed it as spam."),
     ),
-    Message.Status.BOUNCED: (
+    Email.Status.BOUNCED: (
         "bounced",
         gettext_lazy("The administrator's mail system refused it."),
     ),
@@ -105,65 +107,34 @@ REPORT_STEPS = {
 def timeline(message: Message) -> list[Step]:
     """What has happened to the message so far, oldest first."""
     steps = [Step("written", message.created_at, gettext("You wrote it."))]
-    events = list(message.events.all())
-    if not any(event.kind == DeliveryEvent.Kind.ATTEMPT for event in events):
-        # Sent before attempts were recorded one by one: told from the row alone.
-        steps += _counted_attempts(message)
+    events = message.email.events.all()
     steps += [step for event in events if (step := _event_step(event)) is not None]
-    steps += _now(message)
+    steps += _now(message.email)
     return steps
 
 
-def _event_step(event: DeliveryEvent) -> Step | None:
-    if event.kind == DeliveryEvent.Kind.ATTEMPT:
+def _event_step(event: EmailEvent) -> Step | None:
+    if event.kind == EmailEvent.Kind.ATTEMPT:
         if event.event_type == "sent":
             text = gettext("Handed to the administrator's mail server.")
             return Step("sent", event.occurred_at, text)
         return Step("retried", event.occurred_at, gettext("An attempt did not get through."))
     if event.status in REPORT_STEPS:
-        kind, told = REPORT_STEPS[Message.Status(event.status)]
+        kind, told = REPORT_STEPS[Email.Status(event.status)]
         return Step(kind, event.occurred_at, str(told))
     return None
 
 
-def _counted_attempts(message: Message) -> list[Step]:
-    # While queued every attempt so far failed; while sending or once sent, the last
-    # one is the current or the good one. A failed message says it all in one step.
-    failed_attempts = {
-        Message.Status.QUEUED: message.attempts,
-        Message.Status.SENDING: message.attempts - 1,
-        Message.Status.SENT: message.attempts - 1,
-    }.get(Message.Status(message.status), 0)
-    steps = []
-    if failed_attempts > 0:
-        steps.append(
-            Step(
-                "retried",
-                None,
-                ngettext(
-                    "The first attempt did not get through.",
-                    "%(count)d attempts did not get through.",
-                    failed_attempts,
-                )
-                % {"count": failed_attempts},
-            )
-        )
-    if message.status == Message.Status.SENT:
-        text = gettext("Handed to the administrator's mail server.")
-        steps.append(Step("sent", message.sent_at, text))
-    return steps
-
-
-def _now(message: Message) -> list[Step]:
-    """Where the message is now, when the steps so far do not say it."""
-    if message.status == Message.Status.QUEUED:
-        if message.attempts:
-            return [Step("queued", message.next_attempt_at, gettext("The site will try again."))]
+def _now(email: Email) -> list[Step]:
+    """Where the message's email is now, when the steps so far do not say it."""
+    if email.status == Email.Status.QUEUED:
+        if email.attempts:
+            return [Step("queued", email.next_attempt_at, gettext("The site will try again."))]
         return [Step("queued", None, gettext("Waiting to be sent."))]
-    if message.status == Message.Status.SENDING:
+    if email.status == Email.Status.SENDING:
         return [Step("sending", None, gettext("Being sent now."))]
-    if message.status == Message.Status.FAILED:
-        attempts = max(message.attempts, 1)
+    if email.status == Email.Status.FAILED:
+        attempts = max(email.attempts, 1)
         text = ngettext(
             "It did not reach the administrator: the site gave up after %(count)d attempt.",
             "It did not reach the administrator: the site gave up after %(count)d attempts.",

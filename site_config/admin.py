@@ -10,6 +10,7 @@ from django.utils.translation import gettext_lazy as _
 from django_stubs_ext import StrOrPromise
 
 from contact.selectors import message_counts
+from outbox.selectors import recent_failures
 from users.forms import AdminSignInForm
 
 
@@ -42,6 +43,14 @@ class AdminSite(admin.AdminSite):
         if user.is_active and user.is_staff and user.has_perm("contact.view_message"):
             context["message_counts"] = message_counts()
         return context
+
+    def index(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> Any:
+        # Staff who may see emails are warned on the index of any that did not get
+        # through lately, whatever their kind.
+        extra = dict(extra_context or {})
+        if request.user.has_perm("outbox.view_email"):
+            extra["recent_failures"] = recent_failures()
+        return super().index(request, extra)
 
 
 # Longer search terms find nothing a person typed, and each word is a LIKE pattern the

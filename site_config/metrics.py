@@ -1,7 +1,7 @@
-"""The application's Prometheus metrics at /metrics: delivery records by status, and the
-age of the oldest one still waiting, read from the database at each scrape, so whichever
-web process answers gives the same figures; and the web's request counts and latency
-(site_config.request_metrics), summed over its processes.
+"""The application's Prometheus metrics at /metrics: the emails of each kind in each
+status, and the age of the oldest one still waiting, read from the database at each
+scrape, so whichever web process answers gives the same figures; and the web's request
+counts and latency (site_config.request_metrics), summed over its processes.
 
 The worker's own metrics (tasks processed, failed, retried, in progress, durations) come
 from Dramatiq's Prometheus middleware on the worker's port: see the task queue settings.
@@ -21,28 +21,34 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
 
-from contact.selectors import message_counts_by_status, oldest_waiting
+from outbox.kinds import kind_choices
+from outbox.models import Email
+from outbox.selectors import email_counts_by_kind, oldest_waiting
 from site_config import request_metrics
 
 
 class DeliveryCollector(Collector):
-    """Three small queries per scrape, whatever the number of messages."""
+    """Three small queries per scrape, whatever the number of emails."""
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
         by_status = GaugeMetricFamily(
-            "contact_messages", "Delivery records by status.", labels=["status"]
+            "site_emails", "Emails by kind and delivery status.", labels=["kind", "status"]
         )
-        for status, count in message_counts_by_status().items():
-            by_status.add_metric([status], count)
+        counted = email_counts_by_kind()
+        # Every kind and status, 0 for none, so each series exists before its first email.
+        kinds = [name for name, _ in kind_choices()]
+        for kind in sorted({*kinds, *(kind for kind, _ in counted)}):
+            for status in Email.Status.values:
+                by_status.add_metric([kind, status], counted.get((kind, status), 0))
         yield by_status
         waited = GaugeMetricFamily(
-            "contact_messages_oldest_waiting_seconds",
-            "Age of the oldest message still queued or sending (0 when none is).",
+            "site_emails_oldest_waiting_seconds",
+            "Age of the oldest email still queued or sending (0 when none is).",
             labels=["status"],
         )
         now = timezone.now()
-        for status, written in oldest_waiting().items():
-            waited.add_metric([status], (now - written).total_seconds() if written else 0.0)
+        for status, created in oldest_waiting().items():
+            waited.add_metric([status], (now - created).total_seconds() if created else 0.0)
         yield waited
 
 

@@ -114,6 +114,8 @@ INSTALLED_APPS = [
     "site_config.axes_app.AxesConfig",
     # Email providers' backends and their tracking webhooks (docs/delivery.md).
     "anymail",
+    # Every email the site sends, of whatever kind: the apps below register their kinds.
+    "outbox",
     "users",
     "contact",
 ]
@@ -143,7 +145,7 @@ MIDDLEWARE = [
     "site_config.request_guard.NulCharacterGuardMiddleware",
     "site_config.request_guard.BodySizeGuardMiddleware",
     # The providers' webhooks: off without a secret, and a body they cannot read is a 400.
-    "contact.webhooks.TrackingWebhookMiddleware",
+    "outbox.webhooks.TrackingWebhookMiddleware",
     # Last, as django-axes asks: it turns a locked-out sign-in into the lockout answer.
     "axes.middleware.AxesMiddleware",
 ]
@@ -404,8 +406,8 @@ for _proxy in FORWARDED_ALLOW_IPS:
 
 # Django's own names. .env.example writes each email to a file under var/mail/. The
 # default is Django's SMTP backend whose sessions ask for delivery status notifications
-# where the server offers them (contact.smtp.EmailBackend).
-EMAIL_BACKEND = env.str("EMAIL_BACKEND", default="contact.smtp.EmailBackend")
+# where the server offers them (outbox.smtp.EmailBackend).
+EMAIL_BACKEND = env.str("EMAIL_BACKEND", default="outbox.smtp.EmailBackend")
 EMAIL_HOST = env.str("EMAIL_HOST", default="localhost")
 EMAIL_PORT = env.int("EMAIL_PORT", default=25)
 EMAIL_HOST_USER = env.str("EMAIL_HOST_USER", default="")
@@ -415,7 +417,7 @@ EMAIL_USE_SSL = env.bool("EMAIL_USE_SSL", default=False)
 # Seconds one SMTP operation may block before the attempt counts as failed.
 EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=10)
 # Each worker thread keeps its SMTP connection open from one email to the next (up to
-# contact.smtp's limits); false opens one per email, for a server that dislikes reuse.
+# outbox.smtp's limits); false opens one per email, for a server that dislikes reuse.
 EMAIL_KEEP_CONNECTION = env.bool("EMAIL_KEEP_CONNECTION", default=True)
 EMAIL_FILE_PATH = env.path("EMAIL_FILE_PATH", default=VAR_DIR / "mail")
 # An email provider instead of SMTP: EMAIL_BACKEND names one of anymail's backends
@@ -438,7 +440,7 @@ SERVER_EMAIL = DEFAULT_FROM_EMAIL
 # contact.emails.admin_addresses; a system check there refuses an empty or invalid one.
 ADMIN_EMAIL = env.str("ADMIN_EMAIL", default="admin@localhost")
 # Where mail servers send their bounces over SMTP: each email's envelope sender is a
-# signed VERP address derived from it (contact.return_path). Empty: DEFAULT_FROM_EMAIL.
+# signed VERP address derived from it (outbox.return_path). Empty: DEFAULT_FROM_EMAIL.
 BOUNCE_ADDRESS = env.str("BOUNCE_ADDRESS", default="")
 if BOUNCE_ADDRESS and not re.fullmatch(r"[^@\s+]+@[^@\s]+", BOUNCE_ADDRESS):
     raise ImproperlyConfigured(
@@ -446,7 +448,7 @@ if BOUNCE_ADDRESS and not re.fullmatch(r"[^@\s+]+@[^@\s]+", BOUNCE_ADDRESS):
         f"not {BOUNCE_ADDRESS!r}."
     )
 # The mailbox BOUNCE_ADDRESS delivers to, read over IMAP by the bounce reader beside
-# every worker (contact.bounce_reader): imaps://user:password@host[:port]/[folder]
+# every worker (outbox.bounce_reader): imaps://user:password@host[:port]/[folder]
 # (TLS), or imap:// (STARTTLS before signing in, off loopback). Empty: no bounces are read.
 BOUNCE_IMAP_URL = env.str("BOUNCE_IMAP_URL", default="")
 # Seconds between two readings of the mailbox, and for one IMAP operation.
@@ -495,8 +497,8 @@ MESSAGE_ATTEMPT_TIME_LIMIT = 4 * EMAIL_TIMEOUT + USER_DIRECTORY_TOTAL_TIMEOUT + 
 # out).
 MESSAGE_SWEEP_INTERVAL = env.float("MESSAGE_SWEEP_INTERVAL", default=30.0)
 MESSAGE_SWEEP_QUEUED_AFTER = env.float("MESSAGE_SWEEP_QUEUED_AFTER", default=120.0)
-# The outbox relay (contact.relay), beside every worker, hands each message the web has
-# written to the broker; it looks for new ones every MESSAGE_RELAY_INTERVAL seconds.
+# The outbox relay (outbox.relay), beside every worker, hands each email the web has
+# queued to the broker; it looks for new ones every MESSAGE_RELAY_INTERVAL seconds.
 MESSAGE_RELAY_INTERVAL = env.float("MESSAGE_RELAY_INTERVAL", default=0.2)
 
 # ---------------------------------------------------------------- task queue
@@ -546,10 +548,10 @@ DRAMATIQ_BROKER = {
         "dramatiq.middleware.Pipelines",
         "dramatiq.middleware.Retries",
         "django_dramatiq.middleware.DbConnectionsMiddleware",
-        "contact.smtp.SmtpConnectionsMiddleware",
-        "contact.sweeper.OutboxSweeper",
-        "contact.relay.OutboxRelay",
-        "contact.bounce_reader.BounceReader",
+        "outbox.smtp.SmtpConnectionsMiddleware",
+        "outbox.sweeper.OutboxSweeper",
+        "outbox.relay.OutboxRelay",
+        "outbox.bounce_reader.BounceReader",
     ],
 }
 

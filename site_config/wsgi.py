@@ -9,6 +9,6 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "site_config.settings")
 application = get_wsgi_application()
 
 # Only in the embedded mode (no REDIS_URL): the serving process delivers email itself.
-from site_config.task_queue import start_embedded_worker  # noqa: E402
+from outbox.workers import start_embedded_worker  # noqa: E402
 
 start_embedded_worker()

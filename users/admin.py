@@ -8,15 +8,17 @@ from django.db import models
 from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.urls import reverse
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 from django.utils.http import urlencode
 from django.utils.text import capfirst
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
-from contact.selectors import messages_of
-from site_config.admin import DATETIME_INPUT_FORMAT, date_and_time
-from users.models import AccountEmail, User
+from common.admin_display import DATETIME_INPUT_FORMAT, date_and_time
+from users.models import User
+
+# The account's newest emails its page lists; the rest are a link away.
+EMAILS_SHOWN = 5
 
 
 class UserCreationAdminForm(AdminUserCreationForm):
@@ -60,7 +62,7 @@ class UserAdmin(DjangoUserAdmin[User]):  # type: ignore[type-var]
     list_display = ("email", "verified", "is_staff", "is_active", "joined", "last_sign_in")
     list_filter = ("is_staff", "is_superuser", "is_active", AddressConfirmedFilter)
     search_fields = ("email",)
-    readonly_fields = ("joined", "last_sign_in", "messages_written")
+    readonly_fields = ("joined", "last_sign_in", "messages_written", "emails_sent")
     # Plain multiple selects: the two-box filter widget labels its icons in a way screen
     # readers are not given (aria-label on a bare span), and the plain select is usable.
     filter_horizontal = ()
@@ -76,7 +78,18 @@ class UserAdmin(DjangoUserAdmin[User]):  # type: ignore[type-var]
         }
     }
     fieldsets = (
-        (None, {"fields": ("email", "email_verified_at", "password", "messages_written")}),
+        (
+            None,
+            {
+                "fields": (
+                    "email",
+                    "email_verified_at",
+                    "password",
+                    "messages_written",
+                    "emails_sent",
+                )
+            },
+        ),
         (
             _("Permissions"),
             {"fields": ("is_active", "is_staff", "is_superuser", "groups", "user_permissions")},
@@ -110,7 +123,7 @@ class UserAdmin(DjangoUserAdmin[User]):  # type: ignore[type-var]
     @admin.display(description=_("messages"))
     def messages_written(self, user: User) -> str:
         """How many messages the person wrote, linking to the message list of theirs."""
-        count = messages_of(user).count()
+        count = user.messages.count()
         # By the sender's id, not the address, which can change; a lookup on the message's
         # own foreign key, which the admin allows without a list filter (and the one
         # Django's filter for that field would use).
@@ -119,40 +132,28 @@ class UserAdmin(DjangoUserAdmin[User]):  # type: ignore[type-var]
         label = ngettext("%(count)d message", "%(count)d messages", count) % {"count": count}
         return format_html('<a href="{}">{}</a>', url, label)
 
-
-@admin.register(AccountEmail)
-class AccountEmailAdmin(admin.ModelAdmin[AccountEmail]):
-    """What the site emailed people about their accounts, and how each went: for staff
-    helping someone whose link never came. Written only by the site."""
-
-    list_display = ("created", "user", "kind", "status", "attempts", "sent")
-    list_filter = ("kind", "status")
-    search_fields = ("user__email", "address")
-    list_select_related = ("user",)
-    created = date_and_time("created_at", _("created"))
-    next_attempt = date_and_time("next_attempt_at", _("next attempt"))
-    sent = date_and_time("sent_at", _("sent"))
-    lease_expires = date_and_time("lease_expires_at", _("lease expires"))
-    relayed = date_and_time("relayed_at", _("relayed"))
-    # Every field, each date and time in the admin's one style.
-    readonly_fields = (
-        "id",
-        "user",
-        "address",
-        "kind",
-        "language",
-        "created",
-        "status",
-        "next_attempt",
-        "attempts",
-        "last_error",
-        "sent",
-        "lease_expires",
-        "relayed",
-    )
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: AccountEmail | None = None) -> bool:
-        return False
+    @admin.display(description=_("emails sent to the account"))
+    def emails_sent(self, user: User) -> str:
+        """The account's newest emails and how each went, so that staff helping someone
+        whose link never came see at once that it bounced or failed; linking to them all."""
+        emails = list(user.emails.order_by("-created_at", "-pk")[:EMAILS_SHOWN])
+        query = urlencode({"user__id__exact": user.pk})
+        every = format_html(
+            '<a href="{}?{}">{}</a>', reverse("admin:outbox_email_changelist"), query, _("All")
+        )
+        if not emails:
+            return format_html("{} ({})", _("None yet"), every)
+        rows = format_html_join(
+            "",
+            '<li class="email-{}"><a href="{}">{}</a>: {}</li>',
+            (
+                (
+                    email.status,
+                    reverse("admin:outbox_email_change", args=[email.pk]),
+                    email.get_kind_display(),
+                    email.get_status_display(),
+                )
+                for email in emails
+            ),
+        )
+        return format_html('<ul class="account-emails">{}</ul>{}', rows, every)

@@ -9,5 +9,11 @@ class UsersConfig(AppConfig):
     def ready(self) -> None:
         # Registers the system check on the sign-in lockout's bounds, and its reset at
         # each sign-in; and the check on where the lockout reads the client's address.
-        from site_config import client_ip  # noqa: F401
+        from common import client_ip  # noqa: F401
+        from outbox.kinds import QUEUE_ACCOUNT, EmailKind, register
         from users import lockout  # noqa: F401
+        from users.emails import account_email
+        from users.models import AccountEmailKind
+
+        for kind in AccountEmailKind:
+            register(EmailKind(kind.value, kind.label, render=account_email, queue=QUEUE_ACCOUNT))

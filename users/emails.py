@@ -13,17 +13,25 @@ from django.utils import translation
 from django.utils.encoding import force_bytes
 from django.utils.http import urlsafe_base64_encode
 
-from users.models import AccountEmail, User
+from outbox.models import Email
+from users.models import AccountEmailKind, User
+from users.services import password_reset_account
 from users.tokens import verification_token
 
 
-def account_email_message(row: AccountEmail, user: User) -> EmailMessage:
-    """The email of `row`, to `user`, its account."""
+def account_email(email: Email) -> EmailMessage | None:
+    """The account email `email` is, rendered for an attempt from the account as it is
+    now (outbox.kinds): to the account it was queued for, or for a password reset, the
+    account its address belongs to now (set on the row). None when there is none."""
+    user = email.user or password_reset_account(email.to)
+    if user is None:
+        return None
+    email.user = user
     site_url = settings.SITE_URL
-    context = {"user": user, "site_url": site_url, **_links(row.kind, user, site_url)}
-    with translation.override(row.language):
-        subject = render_to_string(f"users/email/{row.kind}_subject.txt", context)
-        body = render_to_string(f"users/email/{row.kind}_body.txt", context)
+    context = {"user": user, "site_url": site_url, **_links(email.kind, user, site_url)}
+    with translation.override(email.language):
+        subject = render_to_string(f"users/email/{email.kind}_subject.txt", context)
+        body = render_to_string(f"users/email/{email.kind}_body.txt", context)
     return EmailMessage(
         subject="".join(subject.splitlines()),
         body=body,
@@ -33,13 +41,13 @@ def account_email_message(row: AccountEmail, user: User) -> EmailMessage:
 
 
 def _links(kind: str, user: User, site_url: str) -> dict[str, object]:
-    if kind == AccountEmail.Kind.VERIFY_ADDRESS:
+    if kind == AccountEmailKind.VERIFY_ADDRESS:
         token = verification_token(user)
         return {
             "confirm_url": site_url + reverse("email-confirm", args=[token]),
             "expires_in_hours": int(settings.EMAIL_VERIFICATION_MAX_AGE.total_seconds() // 3600),
         }
-    if kind == AccountEmail.Kind.PASSWORD_RESET:
+    if kind == AccountEmailKind.PASSWORD_RESET:
         uid = urlsafe_base64_encode(force_bytes(user.pk))
         token = default_token_generator.make_token(user)
         return {

@@ -5,7 +5,7 @@ from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from site_config.outbox import OutboxStatus
+from outbox.models import Email
 from users.addresses import normalize_email, validate_domain_name
 
 
@@ -94,68 +94,24 @@ class User(AbstractBaseUser, PermissionsMixin):
     def email_verified(self) -> bool:
         return self.email_verified_at is not None
 
+    @property
+    def confirmation_undelivered(self) -> bool:
+        """Whether the newest link sent to confirm the address did not get there (it
+        bounced, or every attempt failed): the person is told, and may fix the address."""
+        newest = (
+            self.emails.filter(kind=AccountEmailKind.VERIFY_ADDRESS)
+            .order_by("-created_at", "-pk")
+            .values_list("status", flat=True)
+            .first()
+        )
+        return newest in Email.NOT_DELIVERED
 
-class AccountEmail(models.Model):
-    """An email the site sends a person about their account, and the record of its
-    delivery: the outbox row, relayed to the worker as messages are, and rendered there,
-    so that a request never waits on SMTP and no link's token is ever stored.
 
-    These are not messages to the administrator: the admin header does not count them.
-    """
+class AccountEmailKind(models.TextChoices):
+    """The emails the site sends a person about their account (outbox.kinds; users.apps
+    registers them). Rendered in the worker from the account as it is then, so that no
+    link's token is ever stored (users.emails)."""
 
-    class Kind(models.TextChoices):
-        VERIFY_ADDRESS = "verify_address", _("Address confirmation")
-        SIGN_UP_ATTEMPT = "sign_up_attempt", _("Sign-up with a registered address")
-        PASSWORD_RESET = "password_reset", _("Password reset")
-
-    Status = OutboxStatus
-
-    # Nothing to tell an account that is gone. Empty only on a password reset not sent
-    # yet: the worker finds its account by `address` (users.services).
-    user = models.ForeignKey(
-        User,
-        on_delete=models.CASCADE,
-        null=True,
-        blank=True,
-        related_name="account_emails",
-        verbose_name=_("user"),
-    )
-    # The address a password reset was asked for, in users.addresses' form: every request
-    # writes this one row whoever the address belongs to, so its time tells nothing.
-    address = models.EmailField(_("address asked for"), max_length=254, blank=True)
-    kind = models.CharField(_("kind"), max_length=32, choices=Kind)
-    # The language the person used the site in when the email was asked for.
-    language = models.CharField(_("language"), max_length=16)
-    created_at = models.DateTimeField(_("created"), default=timezone.now)
-
-    status = models.CharField(_("status"), max_length=16, choices=Status, default=Status.QUEUED)
-    next_attempt_at = models.DateTimeField(_("next attempt"), default=timezone.now)
-    attempts = models.PositiveSmallIntegerField(_("attempts"), default=0)
-    last_error = models.TextField(_("last error"), blank=True)
-    sent_at = models.DateTimeField(_("sent"), null=True, blank=True)
-    lease_expires_at = models.DateTimeField(_("lease expires"), null=True, blank=True)
-    relayed_at = models.DateTimeField(_("relayed"), null=True, blank=True)
-
-    class Meta:
-        verbose_name = _("account email")
-        verbose_name_plural = _("account emails")
-        ordering = ["-created_at"]
-        indexes = [
-            models.Index(fields=["user", "kind", "-created_at"], name="users_acctmail_user_kind"),
-            models.Index(fields=["status", "next_attempt_at"], name="users_acctmail_status_due"),
-            models.Index(fields=["status", "lease_expires_at"], name="users_acctmail_status_lease"),
-            models.Index(
-                fields=["id"],
-                condition=models.Q(status="queued", relayed_at__isnull=True),
-                name="users_acctmail_awaiting_relay",
-            ),
-        ]
-        constraints = [
-            models.CheckConstraint(
-                condition=models.Q(user__isnull=False) | ~models.Q(address=""),
-                name="users_acctmail_has_recipient",
-            )
-        ]
-
-    def __str__(self) -> str:
-        return f"{self.get_kind_display()} → {self.user or self.address}"
+    VERIFY_ADDRESS = "verify_address", _("Address confirmation")
+    SIGN_UP_ATTEMPT = "sign_up_attempt", _("Sign-up with a registered address")
+    PASSWORD_RESET = "password_reset", _("Password reset")

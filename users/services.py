@@ -1,40 +1,24 @@
-"""Writing accounts: sign-up, address confirmation, deletion, and the account emails
-(queued here, relayed to the worker and sent by account_email_send).
-
-Every account email is a row first (AccountEmail): a request writes it and returns, and
-the relay beside the workers hands it on, as it does messages to the administrator.
+"""Writing accounts: sign-up, address confirmation, deletion, and queueing the emails
+about them (the outbox sends them, as it sends every email).
 """
 
 import logging
-import time
-from collections.abc import Callable
 from datetime import timedelta
 
-from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from site_config.outbox import (
-    DeliveryDeferred,
-    DeliveryFailed,
-    record_failed_attempt,
-    relay,
-    retry_delay,
-)
-from users.emails import account_email_message
+from outbox.models import Email
+from outbox.services import email_queue
 from users.lockout import forget_failures
-from users.models import AccountEmail, User
+from users.models import AccountEmailKind, User
 
 logger = logging.getLogger(__name__)
 
-# Account emails one relay round takes at most.
-RELAY_BATCH = 100
 # An account is told of sign-ups with its address at most this often, however many come:
 # the notice is for its owner, not a way to flood their mailbox.
 SIGN_UP_NOTICE_INTERVAL = timedelta(hours=1)
-# Seconds an attempt at an account email may take before another worker may take it over.
-ATTEMPT_LEASE_SECONDS = 60
 
 
 # ---------------------------------------------------------------- accounts
@@ -55,7 +39,7 @@ def user_sign_up(*, email: str, password: str, language: str) -> User | None:
             user = User.objects.create_user(email=email, password=password)
             account_email_queue(
                 user=user,
-                kind=AccountEmail.Kind.VERIFY_ADDRESS,
+                kind=AccountEmailKind.VERIFY_ADDRESS,
                 language=language,
             )
             return user
@@ -65,13 +49,13 @@ def user_sign_up(*, email: str, password: str, language: str) -> User | None:
         if existing is None:
             raise
     recently = timezone.now() - SIGN_UP_NOTICE_INTERVAL
-    already_told = existing.account_emails.filter(
-        kind=AccountEmail.Kind.SIGN_UP_ATTEMPT, created_at__gte=recently
+    already_told = existing.emails.filter(
+        kind=AccountEmailKind.SIGN_UP_ATTEMPT, created_at__gte=recently
     ).exists()
     if existing.is_active and not already_told:
         account_email_queue(
             user=existing,
-            kind=AccountEmail.Kind.SIGN_UP_ATTEMPT,
+            kind=AccountEmailKind.SIGN_UP_ATTEMPT,
             language=language,
         )
     return None
@@ -98,29 +82,28 @@ def user_password_reset(*, user: User) -> None:
 
 
 def user_delete(*, user: User) -> None:
-    """Delete the account. Its messages stay, with their delivery records, and no
-    sender; its sessions end, since they name an account that is gone."""
+    """Delete the account, and the emails sent to it. Its messages stay, with their
+    delivery records, and no sender; its sessions end, since they name an account that
+    is gone."""
     user.delete()
 
 
 # ---------------------------------------------------------------- account emails
 
 
-def account_email_queue(*, user: User, kind: AccountEmail.Kind, language: str) -> AccountEmail:
-    """Queue an account email for `user`; the relay hands it to the worker."""
-    return AccountEmail.objects.create(user=user, kind=kind, language=language)
+def account_email_queue(*, user: User, kind: AccountEmailKind, language: str) -> Email:
+    """Queue an account email for `user` in the outbox, which sends it."""
+    return email_queue(kind=kind, to=[user.email], user=user, language=language)
 
 
-def password_reset_queue(*, address: str, language: str) -> AccountEmail:
+def password_reset_queue(*, address: str, language: str) -> Email:
     """Queue a password reset for `address` (in users.addresses' form), whoever has it.
 
     The request writes this one row and looks nothing up, for an account's address and
     for any other alike, so that its time tells nothing; the worker finds the account
-    when it sends (account_email_send), and an address without one gets nothing.
+    when it renders the email (users.emails), and an address without one gets nothing.
     """
-    return AccountEmail.objects.create(
-        address=address, kind=AccountEmail.Kind.PASSWORD_RESET, language=language
-    )
+    return email_queue(kind=AccountEmailKind.PASSWORD_RESET, to=[address], language=language)
 
 
 def password_reset_account(address: str) -> User | None:
@@ -130,94 +113,3 @@ def password_reset_account(address: str) -> User | None:
     if user is None or not user.has_usable_password():
         return None
     return user
-
-
-def account_emails_relay(*, enqueue: Callable[[int], object], limit: int = RELAY_BATCH) -> int:
-    """Hand the queued account emails no relay has handed over yet to the broker."""
-    awaiting = AccountEmail.objects.filter(
-        status=AccountEmail.Status.QUEUED, relayed_at__isnull=True
-    )
-    return relay(awaiting, enqueue=enqueue, limit=limit)
-
-
-def account_email_send(*, email_id: int) -> None:
-    """Render and send one account email, and record the outcome.
-
-    Does nothing unless the row is queued, so a duplicate task is harmless. Raises
-    DeliveryDeferred after a transient failure with attempts left, DeliveryFailed once
-    the row is marked failed. The email is rendered now, from the account as it is now:
-    its links carry tokens that are never stored.
-    """
-    lease_ends = timezone.now() + timedelta(seconds=ATTEMPT_LEASE_SECONDS)
-    claimed = AccountEmail.objects.filter(pk=email_id, status=AccountEmail.Status.QUEUED).update(
-        status=AccountEmail.Status.SENDING, attempts=F("attempts") + 1, lease_expires_at=lease_ends
-    )
-    if not claimed:
-        return
-    row = AccountEmail.objects.select_related("user").get(pk=email_id)
-    user = row.user or password_reset_account(row.address)
-    if user is None:
-        # Nobody to send to; nor is an address that is nobody's kept.
-        row.delete()
-        logger.info("account_email id=%s kind=%s outcome=no_account", email_id, row.kind)
-        return
-    if row.user is None:
-        row.user = user
-        row.save(update_fields=["user"])
-    started = time.monotonic()
-    try:
-        account_email_message(row, user).send()
-    except Exception as error:
-        _record_failure(row, error)
-    else:
-        row.status = AccountEmail.Status.SENT
-        row.sent_at = timezone.now()
-        row.last_error = ""
-        row.lease_expires_at = None
-        row.save(update_fields=["status", "sent_at", "last_error", "lease_expires_at"])
-    finally:
-        logger.info(
-            "account_email id=%s kind=%s attempt=%s outcome=%s total_ms=%d",
-            row.pk,
-            row.kind,
-            row.attempts,
-            row.status,
-            (time.monotonic() - started) * 1000,
-        )
-
-
-def _record_failure(row: AccountEmail, error: Exception) -> None:
-    record_failed_attempt(row, error)
-    row.save(update_fields=["status", "last_error", "lease_expires_at", "next_attempt_at"])
-    if row.status == AccountEmail.Status.FAILED:
-        raise DeliveryFailed(row.last_error) from error
-    raise DeliveryDeferred(row.last_error, retry_in=retry_delay(row.attempts)) from error
-
-
-def account_emails_sweep(*, queued_after: float | None = None) -> int:
-    """Hand back to the relay the account emails whose task was lost: queued ones well
-    past their due time, and sending ones whose worker died (failed instead, when that
-    was their last attempt). Returns how many went back."""
-    if queued_after is None:
-        queued_after = settings.MESSAGE_SWEEP_QUEUED_AFTER
-    now = timezone.now()
-    abandoned = AccountEmail.objects.filter(
-        status=AccountEmail.Status.SENDING, lease_expires_at__lt=now
-    )
-    abandoned.filter(attempts__gte=settings.MESSAGE_MAX_ATTEMPTS).update(
-        status=AccountEmail.Status.FAILED,
-        lease_expires_at=None,
-        last_error="The worker stopped during the last allowed attempt.",
-    )
-    swept = abandoned.update(
-        status=AccountEmail.Status.QUEUED,
-        lease_expires_at=None,
-        next_attempt_at=now,
-        relayed_at=None,
-    )
-    swept += AccountEmail.objects.filter(
-        status=AccountEmail.Status.QUEUED,
-        next_attempt_at__lte=now - timedelta(seconds=queued_after),
-        relayed_at__isnull=False,
-    ).update(relayed_at=None, next_attempt_at=now)
-    return swept

@@ -33,7 +33,7 @@ from users.forms import (
     RegistrationForm,
     SignInForm,
 )
-from users.models import AccountEmail
+from users.models import AccountEmailKind
 from users.services import (
     account_email_queue,
     user_confirm_email,
@@ -179,7 +179,7 @@ class ConfirmationResendView(HtmxLoginRequiredMixin, View):
         else:
             account_email_queue(
                 user=user,
-                kind=AccountEmail.Kind.VERIFY_ADDRESS,
+                kind=AccountEmailKind.VERIFY_ADDRESS,
                 language=get_language(),
             )
             notice = gettext_lazy("We sent a new link to %(email)s.") % {"email": user.email}

@@ -24,8 +24,8 @@ from django.core.mail import EmailMessage, get_connection
 from django.core.mail.backends.base import BaseEmailBackend
 from django.core.mail.backends.smtp import EmailBackend as SmtpEmailBackend
 
-from contact.return_path import tag_of
-from site_config.outbox import ServerUnreachable
+from outbox.failures import ServerUnreachable
+from outbox.return_path import tag_of
 
 # Longer idle than this and the connection is closed rather than reused: servers drop
 # quiet clients (RFC 5321 asks them to wait 5 minutes; many wait less), and reusing one
@@ -65,7 +65,7 @@ class _KeptConnection:
 
 @dataclass(frozen=True)
 class Receipt:
-    """Who took an email and what they called it, for the message's timeline."""
+    """Who took an email and what they called it, for the email's timeline."""
 
     # anymail's name of the email provider ("Postmark"); blank for an SMTP server.
     provider: str
@@ -76,7 +76,7 @@ class Receipt:
 
 class _AsksForDsn(smtplib.SMTP):
     """smtplib's SMTP session, asking the server for delivery status notifications
-    (RFC 3461) on every email sent from a return path (contact.return_path), when the
+    (RFC 3461) on every email sent from a return path (outbox.return_path), when the
     server offers them: a report on failure, on delay and on success, with the return
     path's tag as the envelope id and only the headers of the email sent back."""
 

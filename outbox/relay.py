@@ -1,7 +1,6 @@
-"""The outbox relay: a thread beside every worker that hands the messages the web has
-written to the broker (contact.services.messages_relay), so that a submit writes its row
-and nothing else, and a broker that is away costs a submit nothing. The account emails
-(users.services.account_emails_relay) go the same way, in the same rounds.
+"""The outbox relay: a thread beside every worker that hands the emails the web has
+queued to the broker (outbox.services.emails_relay), so that a request writes its row
+and nothing else, and a broker that is away costs a request nothing.
 
 It is Dramatiq middleware, like the sweeper, so it runs wherever workers run: in
 `manage.py rundramatiq` processes, and in the web process in the embedded mode. Relays
@@ -15,7 +14,7 @@ import dramatiq
 from django.conf import settings
 from django.db import DatabaseError, InterfaceError, close_old_connections, connection
 
-from site_config.task_queue import WorkerThread
+from outbox.workers import BackgroundThreadMiddleware
 
 logger = logging.getLogger(__name__)
 
@@ -23,16 +22,14 @@ logger = logging.getLogger(__name__)
 FAILING_INTERVAL = 2.0
 
 
-class OutboxRelay(WorkerThread):
+class OutboxRelay(BackgroundThreadMiddleware):
     thread_name = "outbox-relay"
 
     def run(self, broker: dramatiq.Broker) -> None:
         # Imported once running: the broker's middleware is built before Django's apps.
-        from contact.services import RELAY_BATCH, messages_relay
-        from contact.tasks import deliver_message
-        from site_config.outbox import BrokerUnavailable
-        from users.services import account_emails_relay
-        from users.tasks import send_account_email
+        from outbox.failures import BrokerUnavailable
+        from outbox.services import RELAY_BATCH, emails_relay
+        from outbox.tasks import enqueue
 
         # What is failing now ("database", "broker"), so that an outage is logged once
         # when it starts and once when it ends, not on every round.
@@ -40,10 +37,7 @@ class OutboxRelay(WorkerThread):
         while not self.stopping.is_set():
             close_old_connections()
             try:
-                relayed = max(
-                    messages_relay(enqueue=deliver_message.send),
-                    account_emails_relay(enqueue=send_account_email.send),
-                )
+                relayed = emails_relay(enqueue=enqueue)
             except (DatabaseError, InterfaceError):
                 # InterfaceError: a connection already closed, which is not a DatabaseError.
                 connection.close()

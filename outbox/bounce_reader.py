@@ -1,7 +1,7 @@
 """The bounce reader: reads the mailbox BOUNCE_ADDRESS delivers to over IMAP, records
-each mail on the timeline of the message its return path names
-(contact.services.message_bounce), then moves it to a folder: Processed once recorded,
-Unmatched when it names no message of ours. A mail over BOUNCE_MAIL_MAX_BYTES goes to
+each mail on the timeline of the email its return path names
+(outbox.reports.email_bounce), then moves it to a folder: Processed once recorded,
+Unmatched when it names no email of ours. A mail over BOUNCE_MAIL_MAX_BYTES goes to
 Unmatched unfetched. Nothing is deleted.
 
 A mail is moved only after it is recorded, and recording is idempotent (each bounce's
@@ -28,10 +28,10 @@ from django.conf import settings
 from django.core.cache import cache
 from django.db import close_old_connections, connections
 
-from site_config.task_queue import WorkerThread
+from outbox.workers import BackgroundThreadMiddleware
 
 if TYPE_CHECKING:
-    from contact.services import ReportOutcome
+    from outbox.reports import ReportOutcome
 
 logger = logging.getLogger(__name__)
 
@@ -39,7 +39,7 @@ logger = logging.getLogger(__name__)
 ROUND_LIMIT = 200
 # The cache key of the one round under way. It is renewed after each mail and lasts
 # this long past the slowest IMAP operation: a reader that died holds it no longer.
-LOCK = "contact.bounce_reader.round"
+LOCK = "outbox.bounce_reader.round"
 LOCK_MARGIN_SECONDS = 10
 RFC822_SIZE = re.compile(rb"RFC822\.SIZE (\d{1,12})")
 
@@ -120,7 +120,7 @@ def read_bounces(url: str | None = None, *, limit: int = ROUND_LIMIT) -> Round:
 def _read(box: Mailbox, done: Round, *, limit: int) -> None:
     # Not at import: the broker's middleware, this module's BounceReader among them, is
     # loaded before the models are.
-    from contact.services import ReportOutcome, message_bounce
+    from outbox.reports import ReportOutcome, email_bounce
 
     try:
         with _connected(box) as imap:
@@ -148,7 +148,7 @@ def _read(box: Mailbox, done: Round, *, limit: int) -> None:
                 elif (raw := _fetched(imap, uid)) is None:
                     continue
                 else:
-                    outcome = message_bounce(raw)
+                    outcome = email_bounce(raw)
                 done.count(outcome)
                 cache.touch(LOCK, _lock_seconds())
                 to = (
@@ -247,7 +247,7 @@ def _quoted(folder: str) -> str:
     return '"' + folder.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
-class BounceReader(WorkerThread):
+class BounceReader(BackgroundThreadMiddleware):
     """Reads the bounce mailbox every BOUNCE_READ_INTERVAL seconds, when BOUNCE_IMAP_URL
     is set, beside every worker."""
 

@@ -7,8 +7,9 @@ from django.core.management.base import BaseCommand, CommandParser
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
-from contact.models import Message
-from contact.services import messages_retry
+from outbox.kinds import kind_choices
+from outbox.models import Email
+from outbox.services import emails_retry
 
 DURATION = re.compile(r"^(?P<amount>\d+)(?P<unit>[mhd])$")
 UNITS = {"m": "minutes", "h": "hours", "d": "days"}
@@ -35,7 +36,7 @@ def since(value: str) -> datetime:
 
 class Command(BaseCommand):
     help = (
-        "Queue failed messages (and with --bounced, bounced ones) for a fresh round of "
+        "Queue failed emails (and with --bounced, bounced ones) for a fresh round of "
         "delivery attempts."
     )
 
@@ -43,22 +44,34 @@ class Command(BaseCommand):
         parser.add_argument(
             "--since",
             type=since,
-            help="only messages written since then: 30m, 6h, 2d, or an ISO 8601 date-time",
+            help="only emails created since then: 30m, 6h, 2d, or an ISO 8601 date-time",
         )
         parser.add_argument(
             "--bounced",
             action="store_true",
-            help="also the messages the email provider reported bounced or rejected, once "
-            "what made them bounce (ADMIN_EMAIL, say) is fixed",
+            help="also the emails reported bounced or rejected, once what made them bounce "
+            "(ADMIN_EMAIL, say) is fixed",
+        )
+        parser.add_argument(
+            "--kind",
+            choices=sorted(name for name, _ in kind_choices()),
+            help="only emails of this kind",
         )
 
     def handle(
-        self, *args: Any, since: datetime | None = None, bounced: bool = False, **options: Any
+        self,
+        *args: Any,
+        since: datetime | None = None,
+        bounced: bool = False,
+        kind: str | None = None,
+        **options: Any,
     ) -> None:
-        statuses = [Message.Status.FAILED, *([Message.Status.BOUNCED] if bounced else [])]
-        chosen = Message.objects.filter(status__in=statuses)
+        statuses = [Email.Status.FAILED, *([Email.Status.BOUNCED] if bounced else [])]
+        chosen = Email.objects.filter(status__in=statuses)
         if since is not None:
             chosen = chosen.filter(created_at__gte=since)
-        retried = messages_retry(message_ids=list(chosen.values_list("pk", flat=True)))
-        kinds = "failed or bounced" if bounced else "failed"
-        self.stdout.write(f"{retried} {kinds} message(s) queued for delivery again.")
+        if kind is not None:
+            chosen = chosen.filter(kind=kind)
+        retried = emails_retry(email_ids=list(chosen.values_list("pk", flat=True)))
+        outcomes = "failed or bounced" if bounced else "failed"
+        self.stdout.write(f"{retried} {outcomes} email(s) queued for delivery again.")

@@ -30,7 +30,7 @@ def start_embedded_worker() -> dramatiq.Worker | None:
     return worker
 
 
-class WorkerThread(dramatiq.Middleware):
+class BackgroundThreadMiddleware(dramatiq.Middleware):
     """Dramatiq middleware that runs `run` on a thread of its own in every worker
     process (`manage.py rundramatiq`'s, or the web process in the embedded mode): started
     once the worker has booted, told to stop (`self.stopping`) when it shuts down, and

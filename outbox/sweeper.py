@@ -1,6 +1,5 @@
 """The outbox sweeper: a thread beside every worker that periodically hands back to the
-relay the messages and account emails whose task was lost (see
-contact.services.messages_sweep and users.services.account_emails_sweep).
+relay the emails whose task was lost (outbox.services.emails_sweep).
 
 It is Dramatiq middleware, so it runs wherever workers run: in `manage.py rundramatiq`
 processes, and in the web process in the embedded mode. No one has to remember a command.
@@ -13,12 +12,12 @@ from django.conf import settings
 from django.db import close_old_connections, connections
 from dramatiq.brokers.stub import StubBroker
 
-from site_config.task_queue import WorkerThread
+from outbox.workers import BackgroundThreadMiddleware
 
 logger = logging.getLogger(__name__)
 
 
-class OutboxSweeper(WorkerThread):
+class OutboxSweeper(BackgroundThreadMiddleware):
     thread_name = "outbox-sweeper"
 
     def run(self, broker: dramatiq.Broker) -> None:
@@ -32,15 +31,12 @@ class OutboxSweeper(WorkerThread):
 
     @staticmethod
     def sweep_once(queued_after: float | None = None) -> None:
-        from contact.services import messages_sweep
-        from users.services import account_emails_sweep
+        from outbox.services import emails_sweep
 
         close_old_connections()
         try:
-            if swept := messages_sweep(queued_after=queued_after):
-                logger.warning("Sweeper handed %d stranded message(s) back to the relay.", swept)
-            if swept := account_emails_sweep(queued_after=queued_after):
-                logger.warning("Sweeper handed %d stranded account email(s) back.", swept)
+            if swept := emails_sweep(queued_after=queued_after):
+                logger.warning("Sweeper handed %d stranded email(s) back to the relay.", swept)
         except Exception:
             # The database may be down: the next round tries again.
             logger.exception("Sweeper round failed.")

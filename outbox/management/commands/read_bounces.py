@@ -3,7 +3,7 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from contact.bounce_reader import MailboxUnavailable, read_bounces
+from outbox.bounce_reader import MailboxUnavailable, read_bounces
 
 
 class Command(BaseCommand):

@@ -18,7 +18,7 @@ from django.db import InterfaceError, OperationalError
 from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest, HttpResponseNotFound
 from django.urls import URLPattern, URLResolver
 
-from contact.smtp import provider
+from outbox.smtp import provider
 
 WEBHOOK_NAMESPACE = "anymail"
 

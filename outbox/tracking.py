@@ -1,5 +1,5 @@
 """The email provider's reports, as anymail's tracking webhooks pass them on: one
-receiver for every provider, which hands each report to contact.services."""
+receiver for every provider, which hands each report to outbox.reports."""
 
 import hashlib
 import json
@@ -13,28 +13,28 @@ from django.conf import settings
 from django.core import checks
 from django.dispatch import receiver
 
-from contact.emails import METADATA_KEY
-from contact.services import Report, message_report
-from contact.smtp import through_provider
+from outbox.envelope import METADATA_KEY
+from outbox.reports import Report, email_report
+from outbox.smtp import through_provider
 
 
-@receiver(tracking, dispatch_uid="contact.tracking.apply_report")
+@receiver(tracking, dispatch_uid="outbox.tracking.apply_report")
 def apply_report(sender: object, event: AnymailTrackingEvent, esp_name: str, **kwargs: Any) -> None:
-    message_report(report(event, esp_name))
+    email_report(report(event, esp_name))
 
 
 def report(event: AnymailTrackingEvent, provider: str) -> Report:
-    """The parts of anymail's normalised event that the message's record keeps, as text
+    """The parts of anymail's normalised event that the email's record keeps, as text
     the database can hold."""
     metadata = event.metadata if isinstance(event.metadata, dict) else {}
-    site_message_id = metadata.get(METADATA_KEY)
+    site_email_id = metadata.get(METADATA_KEY)
     reasons = (event.reject_reason, event.description, event.mta_response)
     return Report(
         provider=text(provider),
         event_type=text(event.event_type),
         event_id=text(event.event_id) if event.event_id else digest(event.esp_event),
         provider_message_id=text(event.message_id) if event.message_id else None,
-        site_message_id=text(site_message_id) if site_message_id is not None else None,
+        site_email_id=text(site_email_id) if site_email_id is not None else None,
         occurred_at=event.timestamp if isinstance(event.timestamp, datetime) else None,
         detail="; ".join(text(reason) for reason in reasons if reason),
     )
@@ -56,16 +56,16 @@ def digest(esp_event: object) -> str:
 def check_webhook_secret(
     app_configs: Sequence[AppConfig] | None, **kwargs: Any
 ) -> list[checks.CheckMessage]:
-    # A provider without its webhook leaves every message "sent" whatever became of it.
+    # A provider without its webhook leaves every email "sent" whatever became of it.
     if not through_provider() or settings.ANYMAIL.get("WEBHOOK_SECRET"):
         return []
     return [
         checks.Warning(
             "EMAIL_BACKEND is an email provider's, but ANYMAIL_WEBHOOK_SECRET is not set: "
-            "the tracking webhooks are off, and no message is ever marked delivered or "
+            "the tracking webhooks are off, and no email is ever marked delivered or "
             "bounced.",
             hint="Set ANYMAIL_WEBHOOK_SECRET and give the provider its webhook URL with "
             "it (docs/delivery.md).",
-            id="contact.W002",
+            id="outbox.W002",
         )
     ]

@@ -1,11 +1,11 @@
-"""Reading a bounce: what a mail server mailed back to a message's return path.
+"""Reading a bounce: what a mail server mailed back to an email's return path.
 
 A delivery status notification (RFC 3464, `multipart/report;
 report-type=delivery-status`) says per recipient whether the email failed, is delayed
 or was delivered. The bounces of servers that send none (older Postfix, qmail, Exchange,
-Gmail's own wording) are read by flufl.bounce. The message is named by the address the
-bounce was mailed to (contact.return_path), never by the bounce's content, so a forged
-bounce names no message.
+Gmail's own wording) are read by flufl.bounce. The email is named by the address the
+bounce was mailed to (outbox.return_path), never by the bounce's content, so a forged
+bounce names no email.
 
 Anyone can mail the bounce address, so reading is ordered cheapest first: a mail over
 BOUNCE_MAIL_MAX_BYTES is not parsed at all, one that names none of our emails is read
@@ -27,14 +27,14 @@ from email.utils import getaddresses, parsedate_to_datetime
 from django.conf import settings
 from flufl.bounce import all_failures
 
-from contact.return_path import message_named_by, message_named_by_tag
+from outbox.return_path import email_named_by, email_named_by_tag
 
 logger = logging.getLogger(__name__)
 
 # Where a delivered mail carries the address it was delivered to: the MTA's or the
 # mailbox's own record of the envelope recipient, then the bounce's To.
 ADDRESSED_TO = ("Delivered-To", "X-Original-To", "Envelope-To", "X-Envelope-To", "To")
-# A DSN's Action, in anymail's words (contact.services.REPORTED_STATUS), worst first.
+# A DSN's Action, in anymail's words (outbox.reports.REPORTED_STATUS), worst first.
 ACTIONS = {"failed": "bounced", "delayed": "deferred", "delivered": "delivered"}
 ACTIONS_ALSO = {"relayed": "delivered", "expanded": "delivered"}
 DETAIL_MAX_LENGTH = 2000
@@ -49,12 +49,12 @@ HEADER_VALUE_MAX = 998
 
 @dataclass(frozen=True)
 class Bounce:
-    # The message the bounce names, or None: not one of ours, or a forged address.
-    message_id: int | None
+    # The email the bounce names, or None: not one of ours, or a forged address.
+    email_id: int | None
     # bounced, deferred or delivered; blank for a mail that reports no delivery (an
     # auto-reply, say).
     event_type: str
-    # The same bounce read twice has the same id: the message's, and the mail's
+    # The same bounce read twice has the same id: the email's, and the mail's
     # Message-ID, else a digest of it.
     report_id: str
     occurred_at: datetime | None
@@ -62,26 +62,26 @@ class Bounce:
 
 
 def read_bounce(raw: bytes) -> Bounce:
-    """Which message `raw` names and what it reports; a mail that names none is read
+    """Which email `raw` names and what it reports; a mail that names none is read
     no further."""
     if len(raw) > settings.BOUNCE_MAIL_MAX_BYTES:
         return _unnamed(raw)
     headers = BytesHeaderParser(policy=policy.compat32).parsebytes(raw)
-    message_id = _named_by_headers(headers)
+    email_id = _named_by_headers(headers)
     mail: EmailMessage | None = None
-    if message_id is None and headers.get_content_type() == "multipart/report":
+    if email_id is None and headers.get_content_type() == "multipart/report":
         mail = email.message_from_bytes(raw)
-        message_id = _named_by_envelope_id(mail)
-    if message_id is None:
+        email_id = _named_by_envelope_id(mail)
+    if email_id is None:
         return _unnamed(raw)
     if mail is None:
         mail = email.message_from_bytes(raw)
     event_type, detail = _delivery_status(mail) or _failures(_bounded(mail))
     return Bounce(
-        message_id=message_id,
+        email_id=email_id,
         event_type=event_type,
-        # With the message it names: the same mail for two messages is two reports.
-        report_id=f"bounce:m{message_id}:{_mail_id(mail, raw)}",
+        # With the email it names: the same mail for two emails is two reports.
+        report_id=f"bounce:m{email_id}:{_mail_id(mail, raw)}",
         occurred_at=_date(mail),
         detail=detail[:DETAIL_MAX_LENGTH],
     )
@@ -89,7 +89,7 @@ def read_bounce(raw: bytes) -> Bounce:
 
 def _unnamed(raw: bytes) -> Bounce:
     return Bounce(
-        message_id=None,
+        email_id=None,
         event_type="",
         report_id="bounce:unnamed:sha256:" + hashlib.sha256(raw).hexdigest(),
         occurred_at=None,
@@ -103,23 +103,23 @@ def _named_by_headers(mail: EmailMessage) -> int | None:
         values = [str(value) for value in mail.get_all(header, [])]
         values = [value for value in values if len(value) <= HEADER_VALUE_MAX]
         for _, address in getaddresses(values):
-            if (message_id := message_named_by(address)) is not None:
-                return message_id
+            if (email_id := email_named_by(address)) is not None:
+                return email_id
     return None
 
 
 def _named_by_envelope_id(mail: EmailMessage) -> int | None:
     """By the envelope id a DSN carries back (the return path's tag, asked for with the
-    email: contact.smtp)."""
+    email: outbox.smtp)."""
     for block in _status_blocks(mail)[:1]:
         envelope_id = str(block.get("Original-Envelope-Id", "")).strip()
-        if envelope_id and (message_id := message_named_by_tag(envelope_id)) is not None:
-            return message_id
+        if envelope_id and (email_id := email_named_by_tag(envelope_id)) is not None:
+            return email_id
     return None
 
 
 def _status_blocks(mail: EmailMessage) -> list[EmailMessage]:
-    """The field blocks of an RFC 3464 report: the message's, then each recipient's."""
+    """The field blocks of an RFC 3464 report: the mail's, then each recipient's."""
     if mail.get_content_type() != "multipart/report":
         return []
     if str(mail.get_param("report-type", "")).lower() != "delivery-status":
