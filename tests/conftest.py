@@ -17,7 +17,7 @@ from django.urls import clear_url_caches
 from django.utils import timezone, translation
 from dramatiq.brokers.stub import StubBroker
 
-from contact.smtp import close_connection
+from outbox.smtp import close_connection
 from tests.standins.directory import DirectoryStandIn
 from tests.standins.smtp import SmtpSink, free_port
 from users.models import User
@@ -155,7 +155,7 @@ def directory(settings) -> Iterator[DirectoryStandIn]:
 
 def send_to(sink: SmtpSink, settings) -> SmtpSink:
     """The site's email going to `sink`, from site@ to admin@example.org."""
-    settings.EMAIL_BACKEND = "contact.smtp.EmailBackend"
+    settings.EMAIL_BACKEND = "outbox.smtp.EmailBackend"
     settings.EMAIL_HOST = "127.0.0.1"
     settings.EMAIL_PORT = sink.port
     settings.EMAIL_TIMEOUT = 2

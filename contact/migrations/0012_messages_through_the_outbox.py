@@ -128,10 +128,12 @@ def _untold_attempts(batch, DeliveryEvent, EmailEvent):
             )
 
 
+# The message tally's (0006), which watch columns that go below; the outbox keeps its own.
+TALLY = importlib.import_module("contact.migrations.0006_message_tally")
+
+
 def remove_tally_triggers(apps, schema_editor):
-    # The message tally's triggers watch columns that go below; the outbox keeps its own.
-    tally = importlib.import_module("contact.migrations.0006_message_tally")
-    tally.remove_triggers(apps, schema_editor)
+    TALLY.remove_triggers(apps, schema_editor)
 
 
 class Migration(migrations.Migration):
@@ -142,7 +144,7 @@ class Migration(migrations.Migration):
 
     operations = [
         # First: on SQLite, adding a column rebuilds the table without its triggers.
-        migrations.RunPython(remove_tally_triggers, migrations.RunPython.noop),
+        migrations.RunPython(remove_tally_triggers, TALLY.install_triggers),
         migrations.AddField(
             model_name="message",
             name="email",
@@ -170,7 +172,6 @@ class Migration(migrations.Migration):
             name="sender_email_confirmed",
             field=models.BooleanField(default=False, verbose_name="sender email confirmed"),
         ),
-        migrations.RemoveField(model_name="deliveryevent", name="message"),
         migrations.DeleteModel(name="MessageTally"),
         migrations.RemoveIndex(model_name="message", name="contact_msg_status_created"),
         migrations.RemoveIndex(model_name="message", name="contact_msg_status_due"),
