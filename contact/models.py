@@ -82,7 +82,7 @@ class Message(models.Model):
     # its worker, and another worker may take it over.
     lease_expires_at = models.DateTimeField(_("lease expires"), null=True, blank=True)
 
-    # The id of the web request that wrote it (site_config.request_id): the worker logs
+    # The id of the web request that wrote it (common.request_id): the worker logs
     # every attempt under it. Nullable, so adding it left the table (and the tally's
     # triggers on it) in place on SQLite.
     request_id = models.CharField(  # noqa: DJ001

@@ -21,12 +21,12 @@ from django.db import IntegrityError, InterfaceError, OperationalError, connecti
 from django.db.models import F, QuerySet
 from django.utils import timezone
 
+from common import request_id
 from contact.bounces import read_bounce
 from contact.directory import DirectoryLookup, shared_directory_client, user_directory
 from contact.emails import admin_email, message_id_header
 from contact.models import DeliveryEvent, Message
 from contact.smtp import Receipt, send_email
-from site_config import request_id
 from site_config.outbox import (
     ERROR_TEXT_MAX_LENGTH,
     DeliveryDeferred,

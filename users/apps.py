@@ -8,6 +8,5 @@ class UsersConfig(AppConfig):
 
     def ready(self) -> None:
         # Registers the system check on the sign-in lockout's bounds, and its reset at
-        # each sign-in; and the check on where the lockout reads the client's address.
-        from site_config import client_ip  # noqa: F401
+        # each sign-in.
         from users import lockout  # noqa: F401

@@ -18,7 +18,7 @@ from django.views.generic.base import TemplateResponseMixin
 from django_htmx.http import HttpResponseClientRedirect
 from django_htmx.middleware import HtmxDetails
 
-from site_config.rate_limits import over_limit
+from common.rate_limits import over_limit
 from users.models import User
 
 _FormT = TypeVar("_FormT", bound=forms.BaseForm)
