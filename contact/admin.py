@@ -11,10 +11,10 @@ from django.utils.translation import gettext, ngettext, pgettext
 from django.utils.translation import gettext_lazy as _
 from django_dramatiq.models import Task
 
+from common.admin_display import date_and_time
 from contact.models import DeliveryEvent, Message
 from contact.selectors import message_counts_by_status
 from contact.services import messages_retry
-from site_config.admin import date_and_time
 
 
 class OutcomeFilter(admin.SimpleListFilter):

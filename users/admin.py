@@ -14,8 +14,8 @@ from django.utils.text import capfirst
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
+from common.admin_display import DATETIME_INPUT_FORMAT, date_and_time
 from contact.selectors import messages_of
-from site_config.admin import DATETIME_INPUT_FORMAT, date_and_time
 from users.models import AccountEmail, User
 
 
