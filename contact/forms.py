@@ -3,8 +3,8 @@ from typing import Any, cast
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
+from common.form_fields import BoundedCharField
 from contact.models import BODY_MAX_LENGTH, Message
-from site_config.form_fields import BoundedCharField
 
 
 class TextareaField(BoundedCharField):

@@ -9,19 +9,19 @@ from django.urls import reverse
 from django.utils.translation import gettext, gettext_lazy, ngettext
 from django.views.generic import DetailView, FormView, ListView, TemplateView
 
-from contact.forms import MessageForm
-from contact.models import Message
-from contact.progress import poll_every, progress, timeline
-from contact.selectors import messages_of
-from contact.services import MessageRateLimited, SenderUnconfirmed, message_create
-from site_config.form_views import (
+from common.form_views import (
     AuthenticatedHttpRequest,
     FormValidationView,
     HtmxFormMixin,
     HtmxLoginRequiredMixin,
     HtmxTemplateMixin,
 )
-from site_config.rate_limits import refusal
+from common.rate_limits import refusal
+from contact.forms import MessageForm
+from contact.models import Message
+from contact.progress import poll_every, progress, timeline
+from contact.selectors import messages_of
+from contact.services import MessageRateLimited, SenderUnconfirmed, message_create
 
 
 class HomeView(TemplateView):

@@ -9,13 +9,12 @@ JSON_FIELDS = "%(asctime)s %(levelname)s %(name)s %(request_id)s %(message)s"
 
 def logging_config(*, fmt: str, level: str, with_gunicorn: bool = False) -> dict[str, Any]:
     """One line per event on stderr: `fmt` "json" (one object per line, for production)
-    or "plain" (for a developer), each carrying the request's id
-    (site_config.request_id). With `with_gunicorn`, gunicorn's error and access lines
-    go the same way."""
+    or "plain" (for a developer), each carrying the request's id (common.request_id).
+    With `with_gunicorn`, gunicorn's error and access lines go the same way."""
     config: dict[str, Any] = {
         "version": 1,
         "disable_existing_loggers": False,
-        "filters": {"request_id": {"()": "site_config.request_id.RequestIdFilter"}},
+        "filters": {"request_id": {"()": "common.request_id.RequestIdFilter"}},
         "formatters": {
             "plain": {
                 "format": "%(asctime)s %(levelname)s [%(name)s] [%(request_id)s] %(message)s"

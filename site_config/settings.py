@@ -114,6 +114,9 @@ INSTALLED_APPS = [
     "site_config.axes_app.AxesConfig",
     # Email providers' backends and their tracking webhooks (docs/delivery.md).
     "anymail",
+    # The building blocks both apps share (forms, rate limits, the client's address, the
+    # request id); its checks are registered at start-up.
+    "common",
     # Every email the site sends, of whatever kind: the apps below register their kinds.
     "outbox",
     "users",
@@ -122,7 +125,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     # First, so every answer (redirects and refusals too) carries the request's id.
-    "site_config.request_id.RequestIdMiddleware",
+    "common.request_id.RequestIdMiddleware",
     # Next, so a request's measured time is nearly all of the time it took.
     "site_config.request_metrics.RequestMetricsMiddleware",
     "django.middleware.security.SecurityMiddleware",
@@ -246,7 +249,7 @@ PASSWORD_RESET_TIMEOUT = env.int("PASSWORD_RESET_HOURS", default=1) * 3600
 
 # Behind a proxy, the request header (as Django names it, e.g. HTTP_X_REAL_IP or
 # HTTP_X_FORWARDED_FOR) that carries the client's address, believed from the proxy alone
-# (site_config.client_ip); unset, the peer's address.
+# (common.client_ip); unset, the peer's address.
 CLIENT_IP_HEADER = env.str("CLIENT_IP_HEADER", default="")
 
 # Passwords: after SIGNIN_FAILURE_LIMIT failures for one account, from any address, its
@@ -274,8 +277,8 @@ AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
 AXES_USERNAME_FORM_FIELD = "username"
 AXES_USERNAME_CALLABLE = "users.lockout.lockout_username"
 AXES_LOCKOUT_CALLABLE = "users.lockout.lockout_response"
-AXES_CLIENT_IP_CALLABLE = "site_config.client_ip.client_ip"
-RATELIMIT_IP_META_KEY = "site_config.client_ip.client_ip"
+AXES_CLIENT_IP_CALLABLE = "common.client_ip.client_ip"
+RATELIMIT_IP_META_KEY = "common.client_ip.client_ip"
 
 # Rate limits. Messages are counted per person from the database; the rest in the cache.
 MESSAGES_PER_HOUR = env.int("MESSAGES_PER_HOUR", default=10)
@@ -386,7 +389,7 @@ LANGUAGE_COOKIE_SAMESITE = "Lax"
 BEHIND_HTTPS_PROXY = env.bool("BEHIND_HTTPS_PROXY", default=False)
 # The proxy's addresses or networks (`*`: any peer), loopback by default, as gunicorn reads
 # them: with BEHIND_HTTPS_PROXY on, only a request from one of them may name its own
-# X-Request-ID (site_config.request_id), as only they may say it came over HTTPS.
+# X-Request-ID (common.request_id), as only they may say it came over HTTPS.
 FORWARDED_ALLOW_IPS = [
     proxy.strip()
     for proxy in env.str("FORWARDED_ALLOW_IPS", default="").split(",")
@@ -559,7 +562,7 @@ DRAMATIQ_BROKER = {
 
 # One line per event on stderr, where process managers and containers collect it: a JSON
 # object in production, plain text on a developer's machine (DEBUG on). Each carries the
-# id of the request it belongs to (site_config.request_id), in the worker too.
+# id of the request it belongs to (common.request_id), in the worker too.
 LOG_LEVEL = env.str("LOG_LEVEL", default="INFO").upper()
 LOG_FORMAT = env.str("LOG_FORMAT", default="plain" if DEBUG else "json")
 LOGGING = logging_config(fmt=LOG_FORMAT, level=LOG_LEVEL)

@@ -96,7 +96,7 @@ def fresh_cache(settings):
     # The rate limits count in the cache, and {% cache %} keeps renderings; each test
     # starts from nothing. In this process's memory, so that a test without the database
     # can start clean too: the embedded mode's database cache has tests of its own
-    # (tests/site_config/test_rate_limits.py, tests/system/test_embedded_limits.py).
+    # (tests/common/test_rate_limits.py, tests/system/test_embedded_limits.py).
     if settings.CACHES["default"]["BACKEND"].endswith("DatabaseCache"):
         settings.CACHES = {**settings.CACHES, "default": {"BACKEND": MEMORY_CACHE}}
     for cleared in (cache, caches["template_fragments"]):

@@ -7,13 +7,14 @@ class UsersConfig(AppConfig):
     verbose_name = _("Accounts")
 
     def ready(self) -> None:
-        # Registers the system check on the sign-in lockout's bounds, and its reset at
-        # each sign-in; and the check on where the lockout reads the client's address.
-        from common import client_ip  # noqa: F401
         from outbox.kinds import QUEUE_ACCOUNT, EmailKind, register
+
+        # Registers the system check on the sign-in lockout's bounds, and its reset at
+        # each sign-in.
         from users import lockout  # noqa: F401
         from users.emails import account_email
         from users.models import AccountEmailKind
 
+        # The account emails, on a queue of their own: someone is waiting for each link.
         for kind in AccountEmailKind:
             register(EmailKind(kind.value, kind.label, render=account_email, queue=QUEUE_ACCOUNT))

@@ -14,7 +14,7 @@ from django.http import HttpRequest
 from django.utils.translation import get_language
 from django.utils.translation import gettext_lazy as _
 
-from site_config.form_fields import BoundedCharField
+from common.form_fields import BoundedCharField
 from users.addresses import is_plain, normalize_email, validate_domain_name
 from users.lockout import lockout_refusal, password_is_theirs
 from users.models import User

@@ -1,5 +1,5 @@
-"""Password-guessing protection: the parts of django-axes made ours (settings in
-site_config/settings.py, "abuse limits").
+"""Password-guessing protection: the parts of django-axes made ours (the AXES_* and
+SIGNIN_* settings, under "abuse limits").
 
 Two limits, apart. An account is cooled off after AXES_FAILURE_LIMIT failures, whatever
 addresses they came from (django-axes, AXES_LOCKOUT_PARAMETERS); a client address after
@@ -26,7 +26,7 @@ from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
 from django.utils.translation import gettext_lazy
 
-from site_config.rate_limits import over_limit, refusal
+from common.rate_limits import over_limit, refusal
 from users.addresses import normalize_email
 
 # The most failed sign-ins one account may see in an hour, whatever the settings say.

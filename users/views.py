@@ -1,6 +1,6 @@
 """Accounts: sign-up and address confirmation, sign-in, password reset and change,
 deletion. Django's own auth views wherever one exists, each answering htmx with its
-form partial (site_config.form_views)."""
+form partial (common.form_views)."""
 
 import logging
 from typing import Any
@@ -17,13 +17,13 @@ from django.utils.translation import get_language, gettext, gettext_lazy, ngette
 from django.views import View
 from django.views.generic import FormView, TemplateView
 
-from site_config.form_views import (
+from common.form_views import (
     AuthenticatedHttpRequest,
     FormValidationView,
     HtmxFormMixin,
     HtmxLoginRequiredMixin,
 )
-from site_config.rate_limits import over_limit, refusal
+from common.rate_limits import over_limit, refusal
 from users.addresses import normalize_email
 from users.forms import (
     AccountDeleteForm,

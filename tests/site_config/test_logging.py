@@ -16,9 +16,9 @@ import pytest
 from django.conf import settings
 from django.urls import reverse
 
+from common.request_id import HEADER
 from contact.models import Message
 from contact.services import message_deliver
-from site_config.request_id import HEADER
 from tests.conftest import HTMX
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -90,7 +90,7 @@ def test_one_messages_story_shares_the_request_id(
 ):
     from tests.conftest import GOOD_PASSWORD
 
-    # The proxy in front names the request (tests/site_config/test_request_id.py).
+    # The proxy in front names the request (tests/common/test_request_id.py).
     settings.BEHIND_HTTPS_PROXY = True
     client.post(reverse("login"), {"username": user.email, "password": GOOD_PASSWORD})
 

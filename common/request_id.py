@@ -5,7 +5,7 @@ The middleware takes the id the proxy in front sent in X-Request-ID (when it loo
 one) or makes one, answers with it, and keeps it in a context variable for the request's
 log lines; message_create stores it on the row, and message_deliver puts it back in the
 context while it works on that row. An id is believed from the proxy only
-(site_config.client_ip.from_the_proxy, gunicorn's rule for the proxy's
+(common.client_ip.from_the_proxy, gunicorn's rule for the proxy's
 X-Forwarded-Proto): any client could otherwise write another request's id into the logs
 and onto its message.
 """
@@ -19,7 +19,7 @@ from contextvars import ContextVar
 
 from django.http import HttpRequest, HttpResponse
 
-from site_config.client_ip import from_the_proxy
+from common.client_ip import from_the_proxy
 
 HEADER = "X-Request-ID"
 # What an id from the proxy may look like (64 fits Message.request_id); anything else is

@@ -7,7 +7,7 @@ import re
 import pytest
 from django.urls import reverse
 
-from site_config.request_id import HEADER
+from common.request_id import HEADER
 
 NEW_ID = re.compile(r"[0-9a-f]{32}")
 

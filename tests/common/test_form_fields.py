@@ -11,7 +11,7 @@ from django.utils import translation
 
 import contact.forms
 import users.forms
-from site_config.form_fields import BoundedCharField
+from common.form_fields import BoundedCharField
 from tests.conftest import GOOD_PASSWORD
 
 # 800,000 characters, 2.4 MB as UTF-8: "﷽" is one character that NFKC makes eighteen.

@@ -1,7 +1,7 @@
 import pytest
 from django.core.checks import run_checks
 
-from site_config.client_ip import client_ip
+from common.client_ip import client_ip
 
 
 @pytest.fixture
@@ -64,22 +64,20 @@ def test_a_report_that_is_no_address_counts_as_none(rf, behind_proxy, reported):
 
 
 def test_the_sign_in_lockout_and_the_rate_limits_read_it(settings):
-    assert settings.AXES_CLIENT_IP_CALLABLE == "site_config.client_ip.client_ip"
-    assert settings.RATELIMIT_IP_META_KEY == "site_config.client_ip.client_ip"
+    assert settings.AXES_CLIENT_IP_CALLABLE == "common.client_ip.client_ip"
+    assert settings.RATELIMIT_IP_META_KEY == "common.client_ip.client_ip"
 
 
 def warnings_of_the_check(settings, **values) -> list[str]:
     for name, value in values.items():
         setattr(settings, name, value)
-    return [
-        message.id for message in run_checks(tags=["security"]) if message.id == "site_config.W001"
-    ]
+    return [message.id for message in run_checks(tags=["security"]) if message.id == "common.W001"]
 
 
 def test_a_client_ip_header_without_a_proxy_is_warned_of(settings):
     assert warnings_of_the_check(
         settings, CLIENT_IP_HEADER="HTTP_X_FORWARDED_FOR", BEHIND_HTTPS_PROXY=False
-    ) == ["site_config.W001"]
+    ) == ["common.W001"]
 
 
 def test_a_client_ip_header_behind_a_proxy_or_none_at_all_is_fine(settings):

@@ -14,7 +14,7 @@ from django.urls import reverse
 from django.utils import timezone, translation
 from django_ratelimit import core
 
-from site_config.rate_limits import over_limit, try_again_in
+from common.rate_limits import over_limit, try_again_in
 from tests.conftest import GOOD_PASSWORD, HTMX
 from tests.contact.factories import make_message
 

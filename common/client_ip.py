@@ -1,6 +1,6 @@
 """The client's address, as the rate limits and the sign-in lockout see it, and the rule
 for believing what the proxy in front says of a request (its address here, its id in
-site_config.request_id)."""
+common.request_id)."""
 
 import ipaddress
 from collections.abc import Sequence
@@ -15,7 +15,7 @@ from django.http import HttpRequest
 def from_the_proxy(request: HttpRequest) -> bool:
     """Whether the peer is the proxy in front: BEHIND_HTTPS_PROXY is on and the peer's
     address is in FORWARDED_ALLOW_IPS, the addresses gunicorn believes the proxy's own
-    headers from (site_config/gunicorn.py). Any other peer writes what it likes."""
+    headers from (its forwarded_allow_ips). Any other peer writes what it likes."""
     if not settings.BEHIND_HTTPS_PROXY:
         return False
     allowed: list[str] = settings.FORWARDED_ALLOW_IPS
@@ -61,6 +61,6 @@ def check_client_ip_header(
             hint="Set BEHIND_HTTPS_PROXY=true and the proxy's address in "
             "FORWARDED_ALLOW_IPS behind a proxy that overwrites the header, or unset "
             'CLIENT_IP_HEADER (docs/security.md, "The client\'s address").',
-            id="site_config.W001",
+            id="common.W001",
         )
     ]

@@ -18,8 +18,12 @@ from django.views.generic.base import TemplateResponseMixin
 from django_htmx.http import HttpResponseClientRedirect
 from django_htmx.middleware import HtmxDetails
 
-from site_config.rate_limits import over_limit
-from users.models import User
+from common.rate_limits import over_limit
+
+if TYPE_CHECKING:
+    # The model AUTH_USER_MODEL names, read from the settings by django-stubs' plugin: the
+    # signed-in account's type, with no import of the app that defines the model.
+    from django.contrib.auth.models import _User
 
 _FormT = TypeVar("_FormT", bound=forms.BaseForm)
 
@@ -31,7 +35,7 @@ class HtmxHttpRequest(HttpRequest):
 class AuthenticatedHttpRequest(HtmxHttpRequest):
     """A request that got past the sign-in check: its user is an account."""
 
-    user: User
+    user: "_User"
 
 
 if TYPE_CHECKING:
