@@ -41,7 +41,7 @@ class Migration(migrations.Migration):
         ("users", "0008_addresses_at_domain_names"),
         ("outbox", "0001_emails"),
         # After the messages' emails, which keep their messages' ids.
-        ("contact", "0012_messages_through_the_outbox"),
+        ("contact", "0013_message_delivery_on_its_email"),
     ]
 
     operations = [
