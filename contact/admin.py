@@ -1,7 +1,6 @@
 import json
 
 from django.contrib import admin
-from django.core.paginator import Paginator
 from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.urls import reverse
@@ -12,8 +11,7 @@ from django.utils.translation import pgettext
 from common.admin_display import date_and_time
 from contact.models import Message
 from contact.services import messages_retry
-from outbox.admin import CountedPaginator, OutcomeFilter, listed_statuses, report_retried
-from outbox.selectors import email_counts
+from outbox.admin import CountedFromTheTally, OutcomeFilter, report_retried
 
 
 class MessageOutcomeFilter(OutcomeFilter):
@@ -21,7 +19,7 @@ class MessageOutcomeFilter(OutcomeFilter):
 
 
 @admin.register(Message)
-class MessageAdmin(admin.ModelAdmin[Message]):
+class MessageAdmin(CountedFromTheTally, admin.ModelAdmin[Message]):
     """What people wrote to the administrator, each with its email's delivery status;
     the delivery record itself (attempts, timeline) is on the email's page. Read-only."""
 
@@ -50,6 +48,9 @@ class MessageAdmin(admin.ModelAdmin[Message]):
     )
     readonly_fields = fields
     actions = ["retry_delivery"]
+    # Counted from the tally of the messages' emails (CountedFromTheTally).
+    status_field = MessageOutcomeFilter.status_field
+    tally_kind = Message.EMAIL_KIND
 
     created = date_and_time("created_at", _("created"))
 
@@ -80,28 +81,6 @@ class MessageAdmin(admin.ModelAdmin[Message]):
     @admin.display(description=_("sender's address (as written)"), ordering="sender_email")
     def sender_address(self, message: Message) -> str:
         return message.sender_email
-
-    def get_paginator(
-        self,
-        request: HttpRequest,
-        queryset: QuerySet[Message],
-        per_page: int,
-        orphans: int = 0,
-        allow_empty_first_page: bool = True,
-    ) -> Paginator:  # type: ignore[type-arg]
-        """The whole list, or one status or group, is counted from the tally of the
-        messages' emails, as the header is. Any other filter or a search counts the rows
-        it matches."""
-        statuses = listed_statuses(
-            request.GET.dict(), status_field=MessageOutcomeFilter.status_field
-        )
-        if statuses is None:
-            return super().get_paginator(
-                request, queryset, per_page, orphans, allow_empty_first_page
-            )
-        by_status = email_counts(kind=Message.EMAIL_KIND)
-        count = sum(by_status[status] for status in statuses)
-        return CountedPaginator(queryset, per_page, orphans, allow_empty_first_page, count=count)
 
     def has_retry_permission(self, request: HttpRequest) -> bool:
         # Retrying changes the emails, so it takes their change permission.

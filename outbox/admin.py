@@ -17,8 +17,8 @@ from outbox.services import emails_retry
 
 
 class OutcomeFilter(admin.SimpleListFilter):
-    """Emails in the admin header's three groups (contact.selectors.message_counts),
-    which its numbers link to, and the index's warning of failures too."""
+    """Emails in three groups: attempts over, not delivered, waiting. The admin header's
+    numbers and the index's warning of failures link to them."""
 
     title = _("outcome")
     parameter_name = "outcome"
@@ -114,8 +114,34 @@ class EmailEventInline(admin.TabularInline[EmailEvent, Email]):
         return False
 
 
+class CountedFromTheTally:
+    """Mixed into a model admin whose list is of emails, or of rows with one email each:
+    the whole list, or one status or group, is counted from the tally, as the header is:
+    exact, and a few rows read however many there are. Any other filter or a search
+    counts the rows it matches."""
+
+    # The status field, as a lookup from the listed model; the kind of email it lists.
+    status_field = "status"
+    tally_kind: str | None = None
+
+    def get_paginator(
+        self,
+        request: HttpRequest,
+        queryset: QuerySet[Any],
+        per_page: int,
+        orphans: int = 0,
+        allow_empty_first_page: bool = True,
+    ) -> Paginator:  # type: ignore[type-arg]
+        statuses = listed_statuses(request.GET.dict(), status_field=self.status_field)
+        if statuses is None:
+            return Paginator(queryset, per_page, orphans, allow_empty_first_page)
+        by_status = email_counts(kind=self.tally_kind)
+        count = sum(by_status[status] for status in statuses)
+        return CountedPaginator(queryset, per_page, orphans, allow_empty_first_page, count=count)
+
+
 @admin.register(Email)
-class EmailAdmin(admin.ModelAdmin[Email]):
+class EmailAdmin(CountedFromTheTally, admin.ModelAdmin[Email]):
     """Every email the site sent or is sending: read-only, since each field is written
     by delivery itself."""
 
@@ -158,26 +184,6 @@ class EmailAdmin(admin.ModelAdmin[Email]):
             return "—"
         url = reverse("admin:users_user_change", args=[email.user_id])
         return format_html('<a href="{}">{}</a>', url, email.user)
-
-    def get_paginator(
-        self,
-        request: HttpRequest,
-        queryset: QuerySet[Email],
-        per_page: int,
-        orphans: int = 0,
-        allow_empty_first_page: bool = True,
-    ) -> Paginator:  # type: ignore[type-arg]
-        """The whole list, or one status or group, is counted from the tally, as the
-        header is: exact, and a few rows read however many emails there are. Any other
-        filter or a search counts the rows it matches."""
-        statuses = listed_statuses(request.GET.dict())
-        if statuses is None:
-            return super().get_paginator(
-                request, queryset, per_page, orphans, allow_empty_first_page
-            )
-        by_status = email_counts()
-        count = sum(by_status[status] for status in statuses)
-        return CountedPaginator(queryset, per_page, orphans, allow_empty_first_page, count=count)
 
     def has_retry_permission(self, request: HttpRequest) -> bool:
         # Retrying changes rows, so it takes the model's change permission, which the
