@@ -58,8 +58,8 @@ from contact.services import message_create
 from contact.smtp import provider
 from contact.tasks import deliver_message
 from tests.conftest import GOOD_PASSWORD
-from tests.contact.bounce_fixtures import crafted
-from tests.contact.provider_reports import AUTH, POSTMARK_URL, WEBHOOK_SECRET, postmark
+from tests.outbox.bounce_fixtures import crafted
+from tests.outbox.provider_reports import AUTH, POSTMARK_URL, WEBHOOK_SECRET, postmark
 from tests.standins.directory import USERS
 from tests.system.topology import STAFF
 from users.addresses import normalize_email

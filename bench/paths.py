@@ -24,7 +24,7 @@ from bench.load import OpenLoopRun, raw_requests, read_people, run_open_loop, ru
 from bench.report import Result
 from bench.submit import CONNECTIONS, HEALTH_ANSWER, health, worker_caught_up
 from contact.progress import SENDING_POLL
-from tests.contact.provider_reports import POSTMARK_URL, WEBHOOK_SECRET, postmark
+from tests.outbox.provider_reports import POSTMARK_URL, WEBHOOK_SECRET, postmark
 from tests.system.topology import Topology, provider_environment
 
 # What the web topology sets for this item: live validation is limited per client, which

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import GOOD_PASSWORD, wait_until
-from tests.contact.bounce_fixtures import KINDS, addressed
+from tests.outbox.bounce_fixtures import KINDS, addressed
 from tests.standins import imap
 from tests.system.topology import Topology, skip_or_fail, topology_environment
 from tests.system.visitor import Visitor

@@ -12,8 +12,8 @@ from contact.bounces import read_bounce
 from contact.models import DeliveryEvent, Message
 from contact.return_path import return_path
 from contact.services import ReportOutcome, message_bounce
-from tests.contact.bounce_fixtures import KINDS, addressed
 from tests.contact.factories import make_message
+from tests.outbox.bounce_fixtures import KINDS, addressed
 
 pytestmark = pytest.mark.django_db
 

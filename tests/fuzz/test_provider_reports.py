@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from contact.models import DeliveryEvent, Message
 from tests.contact.factories import make_message
-from tests.contact.provider_reports import (
+from tests.outbox.provider_reports import (
     AUTH,
     MAILGUN_SIGNING_KEY,
     MAILGUN_URL,

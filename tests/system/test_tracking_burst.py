@@ -15,7 +15,7 @@ import pytest
 from django.utils import timezone
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.contact.provider_reports import (
+from tests.outbox.provider_reports import (
     MAILGUN_URL,
     POSTMARK_URL,
     WEBHOOK_SECRET,

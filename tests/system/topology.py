@@ -23,7 +23,7 @@ import pytest
 from redis import Redis
 
 from tests.conftest import GOOD_PASSWORD, wait_until
-from tests.contact.provider_reports import BACKENDS, MAILGUN_SIGNING_KEY, WEBHOOK_SECRET
+from tests.outbox.provider_reports import BACKENDS, MAILGUN_SIGNING_KEY, WEBHOOK_SECRET
 from tests.standins.directory import DirectoryStandIn
 from tests.standins.smtp import SmtpSink, free_port
 from tests.system.visitor import PRODUCTION_ON_LOOPBACK

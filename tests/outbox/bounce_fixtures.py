@@ -1,4 +1,4 @@
-"""The stored bounce mails (tests/contact/bounce_mails/), addressed to a return path."""
+"""The stored bounce mails (tests/outbox/bounce_mails/), addressed to a return path."""
 
 import base64
 import email

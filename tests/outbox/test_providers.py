@@ -16,7 +16,7 @@ from contact.services import (
     message_deliver,
     messages_retry,
 )
-from tests.contact.provider_reports import AUTH, POSTMARK_URL, WEBHOOK_SECRET, body, postmark
+from tests.outbox.provider_reports import AUTH, POSTMARK_URL, WEBHOOK_SECRET, body, postmark
 from tests.standins.provider import PostmarkStandIn
 
 pytestmark = pytest.mark.django_db

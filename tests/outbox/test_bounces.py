@@ -8,7 +8,7 @@ import pytest
 from contact import bounces
 from contact.bounces import read_bounce
 from contact.return_path import return_path
-from tests.contact.bounce_fixtures import KINDS, addressed, auto_reply, crafted
+from tests.outbox.bounce_fixtures import KINDS, addressed, auto_reply, crafted
 
 
 @pytest.fixture(autouse=True)

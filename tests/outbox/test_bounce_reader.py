@@ -28,8 +28,8 @@ from contact.models import DeliveryEvent, Message
 from contact.return_path import return_path
 from contact.services import message_bounce
 from tests.conftest import wait_until
-from tests.contact.bounce_fixtures import KINDS, addressed, auto_reply
 from tests.contact.factories import make_message
+from tests.outbox.bounce_fixtures import KINDS, addressed, auto_reply
 from tests.standins import imap
 
 STRANGER = b"""From: someone@example.net

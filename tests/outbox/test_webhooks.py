@@ -19,7 +19,7 @@ from contact.emails import message_id_header
 from contact.models import DeliveryEvent, Message
 from contact.selectors import MessageCounts, message_counts
 from tests.contact.factories import make_message
-from tests.contact.provider_reports import (
+from tests.outbox.provider_reports import (
     AUTH,
     MAILGUN_SIGNING_KEY,
     MAILGUN_URL,
