@@ -1,13 +1,13 @@
-"""Reading the bounces of common mail servers: which message each one names (by the
+"""Reading the bounces of common mail servers: which email each one names (by the
 return path it was mailed to, never its content) and what it reports."""
 
 from email.message import Message
 
 import pytest
 
-from contact import bounces
-from contact.bounces import read_bounce
-from contact.return_path import return_path
+from outbox import bounces
+from outbox.bounces import read_bounce
+from outbox.return_path import return_path
 from tests.outbox.bounce_fixtures import KINDS, addressed, auto_reply, crafted
 
 
@@ -17,10 +17,10 @@ def bounce_address(settings):
 
 
 @pytest.mark.parametrize(("name", "kind"), KINDS.items(), ids=KINDS.keys())
-def test_each_servers_bounce_names_its_message_and_says_what_happened(name, kind):
+def test_each_servers_bounce_names_its_email_and_says_what_happened(name, kind):
     bounce = read_bounce(addressed(name, return_path(31)))
 
-    assert (bounce.message_id, bounce.event_type) == (31, kind)
+    assert (bounce.email_id, bounce.event_type) == (31, kind)
     assert bounce.report_id.startswith("bounce:")
     assert bounce.detail
 
@@ -32,18 +32,18 @@ def test_a_delivery_status_report_gives_the_servers_status_and_diagnosis():
     assert bounce.occurred_at is not None and bounce.occurred_at.tzinfo is not None
 
 
-def test_a_bounce_to_a_forged_return_path_names_no_message():
+def test_a_bounce_to_a_forged_return_path_names_no_email():
     genuine = return_path(31)
     forged = genuine.replace("m31-", "m32-")
 
-    assert read_bounce(addressed("postfix_01", forged)).message_id is None
-    assert read_bounce(addressed("postfix_01", "bounces@example.org")).message_id is None
+    assert read_bounce(addressed("postfix_01", forged)).email_id is None
+    assert read_bounce(addressed("postfix_01", "bounces@example.org")).email_id is None
 
 
 def test_an_auto_reply_reports_nothing():
     reply = read_bounce(auto_reply(return_path(31)))
 
-    assert (reply.message_id, reply.event_type) == (31, "")
+    assert (reply.email_id, reply.event_type) == (31, "")
 
 
 def test_the_same_bounce_read_twice_has_the_same_id():
@@ -69,12 +69,12 @@ def heuristics(monkeypatch) -> list[Message]:
 
 
 def test_a_mail_that_names_none_of_ours_is_read_no_further_than_its_headers(heuristics):
-    assert read_bounce(crafted("bounces@example.org")).message_id is None
-    assert read_bounce(addressed("postfix_01", "someone@example.net")).message_id is None
+    assert read_bounce(crafted("bounces@example.org")).email_id is None
+    assert read_bounce(addressed("postfix_01", "someone@example.net")).email_id is None
     forged = return_path(31).replace("m31-", "m32-")
-    assert read_bounce(crafted(forged)).message_id is None
+    assert read_bounce(crafted(forged)).email_id is None
     # A DSN that names nothing by its envelope id either.
-    assert read_bounce(addressed("dsn_01", "bounces@example.org")).message_id is None
+    assert read_bounce(addressed("dsn_01", "bounces@example.org")).email_id is None
 
     assert heuristics == []
 
@@ -82,7 +82,7 @@ def test_a_mail_that_names_none_of_ours_is_read_no_further_than_its_headers(heur
 def test_the_heuristics_see_a_bounded_copy_of_a_named_bounce(heuristics):
     bounce = read_bounce(crafted(return_path(31), line="<" * 1000, lines=150))
 
-    assert bounce.message_id == 31
+    assert bounce.email_id == 31
     [mail] = heuristics
     texts = [
         part.get_payload(decode=True).decode() for part in mail.walk() if not part.is_multipart()
@@ -104,7 +104,7 @@ def test_a_mail_over_the_size_bound_is_not_parsed(settings, heuristics, monkeypa
     monkeypatch.setattr(bounces.email, "message_from_bytes", parse)
     monkeypatch.setattr(bounces, "BytesHeaderParser", parse)
 
-    assert read_bounce(mail).message_id is None
+    assert read_bounce(mail).email_id is None
     assert heuristics == []
 
 
@@ -112,4 +112,4 @@ def test_a_named_bounce_with_crafted_lines_is_still_read_by_the_heuristics():
     # Bounded, the Netscape heuristics read the crafted bounce (and find no address).
     bounce = read_bounce(crafted(return_path(31)))
 
-    assert (bounce.message_id, bounce.event_type) == (31, "")
+    assert (bounce.email_id, bounce.event_type) == (31, "")

@@ -2,15 +2,20 @@
 them, on every email sent from a return path, and their reports matched by the
 envelope id they carry back."""
 
+import logging
 from collections.abc import Iterator
 
 import pytest
 
-from contact.models import Message
-from contact.return_path import return_path, tag_of
-from contact.services import message_bounce, message_create, message_deliver
+from contact.services import message_create
+from outbox.models import Email
+from outbox.reports import email_bounce
+from outbox.return_path import return_path, tag_of
+from outbox.services import email_send
+from outbox.smtp import close_connection
 from tests.conftest import send_to
 from tests.standins.smtp import SmtpSink
+from users.services import password_reset_queue
 
 pytestmark = pytest.mark.django_db
 
@@ -24,6 +29,8 @@ def sink_for(settings, *, dsn: bool) -> SmtpSink:
 def dsn_server(settings, directory) -> Iterator[SmtpSink]:
     sink = sink_for(settings, dsn=True)
     yield sink
+    # The connection this thread kept to it goes with it.
+    close_connection()
     sink.stop()
 
 
@@ -31,6 +38,8 @@ def dsn_server(settings, directory) -> Iterator[SmtpSink]:
 def plain_server(settings, directory) -> Iterator[SmtpSink]:
     sink = sink_for(settings, dsn=False)
     yield sink
+    # The connection this thread kept to it goes with it.
+    close_connection()
     sink.stop()
 
 
@@ -39,29 +48,29 @@ def dsn_options(received) -> list[str]:
     return [option for option in received.mail_options if not option.startswith("SIZE=")]
 
 
-def delivered(user) -> Message:
+def delivered(user) -> Email:
+    """The email of a message written by `user`, sent."""
     message = message_create(sender=user, subject="Invoice", body="Where is it?")
-    message_deliver(message_id=message.pk)
-    message.refresh_from_db()
-    return message
+    email_send(email_id=message.email_id)
+    return Email.objects.get(pk=message.email_id)
 
 
 def test_a_server_offering_dsn_is_asked_for_every_report(dsn_server, user):
-    message = delivered(user)
+    email = delivered(user)
 
     [received] = dsn_server.received
-    tag = tag_of(return_path(message.pk))
+    tag = tag_of(return_path(email.pk))
     assert dsn_options(received) == ["RET=HDRS", f"ENVID={tag.upper()}"]
     assert received.rcpt_options == ["NOTIFY=SUCCESS,FAILURE,DELAY"]
-    assert message.status == Message.Status.SENT
+    assert email.status == Email.Status.SENT
 
 
 def test_a_server_without_dsn_is_asked_nothing_and_takes_the_email(plain_server, user):
-    message = delivered(user)
+    email = delivered(user)
 
     [received] = plain_server.received
     assert (dsn_options(received), received.rcpt_options) == ([], [])
-    assert message.status == Message.Status.SENT
+    assert email.status == Email.Status.SENT
 
 
 def test_without_a_bounce_address_no_report_is_asked_for(dsn_server, user, settings):
@@ -110,16 +119,16 @@ Subject: Invoice
 @pytest.mark.parametrize(
     ("action", "status", "diagnostic", "expected"),
     [
-        ("delivered", "2.0.0", "250 2.0.0 Ok: queued as 4ABC", Message.Status.DELIVERED),
-        ("delayed", "4.4.1", "450 connection timed out", Message.Status.DEFERRED),
-        ("failed", "5.1.1", "550 5.1.1 No such user", Message.Status.BOUNCED),
+        ("delivered", "2.0.0", "250 2.0.0 Ok: queued as 4ABC", Email.Status.DELIVERED),
+        ("delayed", "4.4.1", "450 connection timed out", Email.Status.DEFERRED),
+        ("failed", "5.1.1", "550 5.1.1 No such user", Email.Status.BOUNCED),
     ],
 )
 def test_a_report_sent_to_the_plain_address_is_matched_by_its_envelope_id(
     dsn_server, user, action, status, diagnostic, expected
 ):
     # Some servers mail the report to the bare address; the envelope id still names it.
-    message = delivered(user)
+    email = delivered(user)
     [envid] = [
         option.removeprefix("ENVID=")
         for option in dsn_server.received[0].mail_options
@@ -129,24 +138,54 @@ def test_a_report_sent_to_the_plain_address_is_matched_by_its_envelope_id(
         kind=action, envid=envid, action=action, status=status, diagnostic=diagnostic
     )
 
-    message_bounce(report.replace("\n", "\r\n").encode())
+    email_bounce(report.replace("\n", "\r\n").encode())
 
-    message.refresh_from_db()
-    assert message.status == expected
-    assert message.events.get(kind="report").detail == f"{status}; smtp; {diagnostic}"
+    email.refresh_from_db()
+    assert email.status == expected
+    assert email.events.get(kind="report").detail == f"{status}; smtp; {diagnostic}"
 
 
-def test_a_report_with_a_forged_envelope_id_names_no_message(dsn_server, user):
-    message = delivered(user)
+def test_a_report_with_a_forged_envelope_id_names_no_email(dsn_server, user):
+    email = delivered(user)
     forged = REPORT.format(
         kind="forged",
-        envid=f"m{message.pk}-0123456789abcdef",
+        envid=f"m{email.pk}-0123456789abcdef",
         action="failed",
         status="5.1.1",
         diagnostic="550",
     )
 
-    message_bounce(forged.encode())
+    email_bounce(forged.encode())
 
-    message.refresh_from_db()
-    assert message.status == Message.Status.SENT
+    email.refresh_from_db()
+    assert email.status == Email.Status.SENT
+
+
+def test_a_report_mailed_to_the_return_path_of_a_password_reset_bounces_it(
+    dsn_server, user, caplog
+):
+    # Every kind of email is sent from a return path naming it, not only the
+    # administrator's: a reset to an address that no longer takes mail bounces too.
+    email = password_reset_queue(address=user.email, language="en")
+    email_send(email_id=email.pk)
+    [received] = dsn_server.received
+    assert received.rcpt_tos == [user.email]
+    report = REPORT.format(
+        kind="reset",
+        envid="not-ours",
+        action="failed",
+        status="5.1.1",
+        diagnostic="550 5.1.1 No such user",
+    ).replace("To: bounces@example.org", f"To: {received.mail_from}")
+
+    with caplog.at_level(logging.ERROR, logger="outbox.failures"):
+        email_bounce(report.replace("\n", "\r\n").encode())
+
+    email.refresh_from_db()
+    assert (email.kind, email.status) == ("password_reset", Email.Status.BOUNCED)
+    assert email.events.get(kind="report").detail == "5.1.1; smtp; 550 5.1.1 No such user"
+    [failure] = [r for r in caplog.records if r.name == "outbox.failures"]
+    assert failure.levelno == logging.ERROR
+    assert failure.getMessage().startswith(
+        f"email_failed email_id={email.pk} kind=password_reset reason="
+    )

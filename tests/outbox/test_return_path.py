@@ -1,11 +1,14 @@
-"""The envelope sender that names its message (VERP), signed so that a bounce mailed
+"""The envelope sender that names its email (VERP), signed so that a bounce mailed
 to it can be matched without trusting the bounce."""
 
 import pytest
 
-from contact.models import Message
-from contact.return_path import message_named_by, return_path
-from contact.services import message_create, message_deliver
+from contact.services import message_create
+from outbox.models import Email
+from outbox.return_path import email_named_by, return_path
+from outbox.services import email_send
+from users.models import AccountEmailKind
+from users.services import account_email_queue
 
 BOUNCES = "bounces@example.org"
 
@@ -15,18 +18,18 @@ def bounce_address(settings):
     settings.BOUNCE_ADDRESS = BOUNCES
 
 
-def test_the_return_path_names_its_message_and_reads_back(bounce_address):
+def test_the_return_path_names_its_email_and_reads_back(bounce_address):
     address = return_path(4711)
 
     assert address is not None
     assert address.startswith("bounces+m4711-") and address.endswith("@example.org")
-    assert message_named_by(address) == 4711
+    assert email_named_by(address) == 4711
     # Mail systems may change the case, or keep the angle brackets of the envelope.
-    assert message_named_by(address.upper()) == 4711
-    assert message_named_by(f"<{address}>") == 4711
+    assert email_named_by(address.upper()) == 4711
+    assert email_named_by(f"<{address}>") == 4711
 
 
-def test_an_altered_return_path_names_no_message(bounce_address):
+def test_an_altered_return_path_names_no_email(bounce_address):
     address = return_path(4711)
     assert address is not None
     tag = address.split("+")[1].split("@")[0]
@@ -45,28 +48,42 @@ def test_an_altered_return_path_names_no_message(bounce_address):
         "not an address",
     ]
 
-    assert [message_named_by(address) for address in forged] == [None] * len(forged)
+    assert [email_named_by(address) for address in forged] == [None] * len(forged)
 
 
 def test_without_a_bounce_address_there_is_no_return_path(settings):
     settings.BOUNCE_ADDRESS = ""
 
     assert return_path(1) is None
-    assert message_named_by("bounces+m1-0123456789abcdef@example.org") is None
+    assert email_named_by("bounces+m1-0123456789abcdef@example.org") is None
 
 
-def test_over_smtp_the_envelope_names_the_message_and_from_stays_the_sites(
+def test_over_smtp_the_envelope_names_the_email_and_from_stays_the_sites(
     bounce_address, smtp_sink, directory, user
 ):
     message = message_create(sender=user, subject="Invoice", body="Where is it?")
 
-    message_deliver(message_id=message.pk)
+    email_send(email_id=message.email_id)
 
     [received] = smtp_sink.received
-    assert message_named_by(received.mail_from) == message.pk
+    assert email_named_by(received.mail_from) == message.email_id
     assert received.message["From"] == "site@example.org"
     assert received.message["Reply-To"] == user.email
-    assert Message.objects.get(pk=message.pk).status == Message.Status.SENT
+    assert Email.objects.get(pk=message.email_id).status == Email.Status.SENT
+
+
+@pytest.mark.parametrize("kind", list(AccountEmailKind))
+def test_an_account_email_is_sent_from_a_return_path_naming_it_too(
+    bounce_address, smtp_sink, user, kind
+):
+    email = account_email_queue(user=user, kind=kind, language="en")
+
+    email_send(email_id=email.pk)
+
+    [received] = smtp_sink.received
+    assert received.rcpt_tos == [user.email]
+    assert email_named_by(received.mail_from) == email.pk
+    assert received.message["From"] == "site@example.org"
 
 
 def test_without_a_bounce_address_the_envelope_is_the_sites_address(
@@ -75,7 +92,7 @@ def test_without_a_bounce_address_the_envelope_is_the_sites_address(
     settings.BOUNCE_ADDRESS = ""
     message = message_create(sender=user, subject="Invoice", body="Where is it?")
 
-    message_deliver(message_id=message.pk)
+    email_send(email_id=message.email_id)
 
     [received] = smtp_sink.received
     assert received.mail_from == "site@example.org"
