@@ -3,6 +3,7 @@ common mail servers dropped into the mailbox, a forged one, an auto-reply and a
 stranger's mail; reading twice, two readers at once, a reader that died mid-batch, and
 a server that goes away."""
 
+import logging
 import os
 import shutil
 import tempfile
@@ -16,21 +17,25 @@ from django.core.cache import cache
 from django.core.management import CommandError, call_command
 from django.db import connections
 
-from contact.bounce_reader import (
+from outbox.bounce_reader import (
     LOCK,
     BounceReader,
     MailboxUnavailable,
     on_loopback,
     read_bounces,
 )
-from contact.bounces import read_bounce
-from contact.models import DeliveryEvent, Message
-from contact.return_path import return_path
-from contact.services import message_bounce
+from outbox.bounces import read_bounce
+from outbox.kinds import kind_choices
+from outbox.models import Email, EmailEvent
+from outbox.reports import email_bounce
+from outbox.return_path import return_path
+from outbox.services import email_send
 from tests.conftest import wait_until
-from tests.contact.factories import make_message
 from tests.outbox.bounce_fixtures import KINDS, addressed, auto_reply
+from tests.outbox.email_rows import sent_email
 from tests.standins import imap
+from users.models import AccountEmailKind
+from users.services import account_email_queue
 
 STRANGER = b"""From: someone@example.net
 To: bounces@example.org
@@ -63,16 +68,12 @@ def mailbox(settings) -> Iterator[imap.DovecotServer]:
     yield from serving(settings)
 
 
-def sent(user) -> Message:
-    return make_message(user, status=Message.Status.SENT, attempts=1)
-
-
 @pytest.mark.django_db
-def test_each_bounce_lands_on_its_message_and_the_mailbox_is_sorted(mailbox, user):
-    messages = {name: sent(user) for name in KINDS}
-    replied = sent(user)
+def test_each_bounce_lands_on_its_email_and_the_mailbox_is_sorted(mailbox):
+    emails = {name: sent_email() for name in KINDS}
+    replied = sent_email()
     mailbox.deliver(
-        *(addressed(name, return_path(message.pk)) for name, message in messages.items()),
+        *(addressed(name, return_path(email.pk)) for name, email in emails.items()),
         addressed("postfix_01", return_path(replied.pk).replace("-", "-0", 1)),
         auto_reply(return_path(replied.pk)),
         STRANGER,
@@ -81,22 +82,69 @@ def test_each_bounce_lands_on_its_message_and_the_mailbox_is_sorted(mailbox, use
     done = read_bounces()
 
     assert (done.read, done.applied, done.recorded, done.unmatched) == (11, 8, 1, 2)
-    for name, message in messages.items():
-        message.refresh_from_db()
-        expected = Message.Status.DEFERRED if KINDS[name] == "deferred" else Message.Status.BOUNCED
-        assert message.status == expected, name
-        [report] = message.events.all()
+    for name, email in emails.items():
+        email.refresh_from_db()
+        expected = Email.Status.DEFERRED if KINDS[name] == "deferred" else Email.Status.BOUNCED
+        assert email.status == expected, name
+        [report] = email.events.all()
         assert (report.kind, report.provider, report.event_type) == ("report", "", KINDS[name])
     replied.refresh_from_db()
-    assert replied.status == Message.Status.SENT
+    assert replied.status == Email.Status.SENT
     assert [event.event_type for event in replied.events.all()] == ["autoresponded"]
     assert mailbox.counts() == {"INBOX": 0, "Processed": 9, "Unmatched": 2}
 
 
 @pytest.mark.django_db
-def test_reading_again_or_the_same_bounce_twice_applies_it_once(mailbox, user):
-    message = sent(user)
-    bounce = addressed("exim_01", return_path(message.pk))
+def test_a_bounce_lands_on_its_email_whatever_its_kind(mailbox, unconfirmed_user, caplog):
+    # Every email goes out from a return path that names it: an account's emails
+    # bounce back to it as the administrator's do.
+    kinds = [name for name, _ in kind_choices()]
+    assert set(kinds) == {"message", *AccountEmailKind.values}
+    emails = {
+        kind: sent_email(kind=kind, user=None if kind == "message" else unconfirmed_user)
+        for kind in kinds
+    }
+    mailbox.deliver(*(addressed("dsn_01", return_path(email.pk)) for email in emails.values()))
+
+    with caplog.at_level(logging.ERROR, logger="outbox.failures"):
+        done = read_bounces()
+
+    assert (done.read, done.applied, done.unmatched) == (len(kinds), len(kinds), 0)
+    for kind, email in emails.items():
+        email.refresh_from_db()
+        assert email.status == Email.Status.BOUNCED, kind
+        assert email.events.get().event_type == "bounced"
+    failures = [record for record in caplog.records if record.name == "outbox.failures"]
+    assert {record.levelno for record in failures} == {logging.ERROR}
+    logged = sorted(record.getMessage().partition(" reason=")[0] for record in failures)
+    assert logged == sorted(
+        f"email_failed email_id={email.pk} kind={kind}" for kind, email in emails.items()
+    )
+    assert unconfirmed_user.confirmation_undelivered
+
+
+@pytest.mark.django_db
+def test_a_bounced_confirmation_link_is_told_to_the_person(mailbox, smtp_sink, unconfirmed_user):
+    # Sent as the site sends it, and bounced to the return path it went out from.
+    email = account_email_queue(
+        user=unconfirmed_user, kind=AccountEmailKind.VERIFY_ADDRESS, language="en"
+    )
+    email_send(email_id=email.pk)
+    [received] = smtp_sink.received
+    assert not unconfirmed_user.confirmation_undelivered
+    mailbox.deliver(addressed("postfix_01", received.mail_from))
+
+    assert read_bounces().applied == 1
+
+    email.refresh_from_db()
+    assert email.status == Email.Status.BOUNCED
+    assert unconfirmed_user.confirmation_undelivered
+
+
+@pytest.mark.django_db
+def test_reading_again_or_the_same_bounce_twice_applies_it_once(mailbox):
+    email = sent_email()
+    bounce = addressed("exim_01", return_path(email.pk))
     mailbox.deliver(bounce)
     read_bounces()
 
@@ -105,31 +153,31 @@ def test_reading_again_or_the_same_bounce_twice_applies_it_once(mailbox, user):
     again = read_bounces()
 
     assert (again.read, again.repeated) == (1, 1)
-    assert message.events.count() == 1
+    assert email.events.count() == 1
     assert mailbox.counts() == {"INBOX": 0, "Processed": 2, "Unmatched": 0}
 
 
 @pytest.mark.django_db
-def test_a_bounce_recorded_by_a_reader_that_died_before_moving_it_is_moved_once(mailbox, user):
+def test_a_bounce_recorded_by_a_reader_that_died_before_moving_it_is_moved_once(mailbox):
     # What a reader killed between recording a bounce and moving it leaves behind.
-    message = sent(user)
-    bounce = addressed("dsn_01", return_path(message.pk))
-    message_bounce(bounce)
+    email = sent_email()
+    bounce = addressed("dsn_01", return_path(email.pk))
+    email_bounce(bounce)
     mailbox.deliver(bounce)
 
     done = read_bounces()
 
     assert (done.read, done.repeated) == (1, 1)
-    assert message.events.count() == 1
+    assert email.events.count() == 1
     assert mailbox.counts()["Processed"] == 1
 
 
 @pytest.mark.django_db(transaction=True)
-def test_two_readers_at_once_apply_each_bounce_exactly_once_and_move_it_once(mailbox, user):
-    messages = [sent(user) for _ in range(30)]
+def test_two_readers_at_once_apply_each_bounce_exactly_once_and_move_it_once(mailbox):
+    emails = [sent_email() for _ in range(30)]
     names = list(KINDS)
     mailbox.deliver(
-        *(addressed(names[i % len(names)], return_path(m.pk)) for i, m in enumerate(messages))
+        *(addressed(names[i % len(names)], return_path(m.pk)) for i, m in enumerate(emails))
     )
     errors: list[BaseException] = []
 
@@ -149,31 +197,31 @@ def test_two_readers_at_once_apply_each_bounce_exactly_once_and_move_it_once(mai
         thread.join(timeout=60)
 
     assert errors == []
-    assert DeliveryEvent.objects.count() == 30
-    assert DeliveryEvent.objects.filter(applied=True).count() == 30
+    assert EmailEvent.objects.count() == 30
+    assert EmailEvent.objects.filter(applied=True).count() == 30
     assert mailbox.counts() == {"INBOX": 0, "Processed": 30, "Unmatched": 0}
 
 
 @pytest.mark.django_db
-def test_a_mailbox_that_went_away_is_read_when_it_is_back(mailbox, user):
-    message = sent(user)
-    mailbox.deliver(addressed("postfix_01", return_path(message.pk)))
+def test_a_mailbox_that_went_away_is_read_when_it_is_back(mailbox):
+    email = sent_email()
+    mailbox.deliver(addressed("postfix_01", return_path(email.pk)))
     mailbox.stop()
 
     with pytest.raises(MailboxUnavailable):
         read_bounces()
-    assert message.events.count() == 0
+    assert email.events.count() == 0
     mailbox.start()
 
     assert read_bounces().applied == 1
-    message.refresh_from_db()
-    assert message.status == Message.Status.BOUNCED
+    email.refresh_from_db()
+    assert email.status == Email.Status.BOUNCED
 
 
 @pytest.mark.django_db
-def test_the_command_reads_once_and_says_what_it_did(mailbox, user, settings):
-    message = sent(user)
-    mailbox.deliver(addressed("qmail_01", return_path(message.pk)), STRANGER)
+def test_the_command_reads_once_and_says_what_it_did(mailbox, settings):
+    email = sent_email()
+    mailbox.deliver(addressed("qmail_01", return_path(email.pk)), STRANGER)
     out = StringIO()
 
     call_command("read_bounces", stdout=out)
@@ -185,10 +233,10 @@ def test_the_command_reads_once_and_says_what_it_did(mailbox, user, settings):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_the_reader_beside_the_worker_reads_the_mailbox_on_its_own(mailbox, user, settings):
+def test_the_reader_beside_the_worker_reads_the_mailbox_on_its_own(mailbox, settings):
     settings.BOUNCE_READ_INTERVAL = 0.1
-    message = sent(user)
-    mailbox.deliver(addressed("simple_17", return_path(message.pk)))
+    email = sent_email()
+    mailbox.deliver(addressed("simple_17", return_path(email.pk)))
     reader = BounceReader()
 
     reader.after_worker_boot(broker=None, worker=None)  # type: ignore[arg-type]
@@ -197,14 +245,14 @@ def test_the_reader_beside_the_worker_reads_the_mailbox_on_its_own(mailbox, user
     finally:
         reader.before_worker_shutdown(broker=None, worker=None)  # type: ignore[arg-type]
 
-    message.refresh_from_db()
-    assert message.status == Message.Status.BOUNCED
+    email.refresh_from_db()
+    assert email.status == Email.Status.BOUNCED
 
 
 @pytest.mark.django_db
-def test_a_round_under_way_elsewhere_leaves_the_mailbox_to_it(mailbox, user):
-    message = sent(user)
-    mailbox.deliver(addressed("postfix_01", return_path(message.pk)))
+def test_a_round_under_way_elsewhere_leaves_the_mailbox_to_it(mailbox):
+    email = sent_email()
+    mailbox.deliver(addressed("postfix_01", return_path(email.pk)))
     cache.add(LOCK, "held by another reader", timeout=60)
 
     assert read_bounces().read == 0
@@ -224,9 +272,9 @@ def starttls_mailbox(settings) -> Iterator[imap.DovecotServer]:
 
 
 @pytest.mark.django_db
-def test_an_imaps_mailbox_is_read_over_verified_tls_only(tls_mailbox, user, monkeypatch):
-    message = sent(user)
-    tls_mailbox.deliver(addressed("exim_01", return_path(message.pk)))
+def test_an_imaps_mailbox_is_read_over_verified_tls_only(tls_mailbox, monkeypatch):
+    email = sent_email()
+    tls_mailbox.deliver(addressed("exim_01", return_path(email.pk)))
 
     # A certificate no authority the site trusts has signed: refused, nothing read.
     with pytest.raises(MailboxUnavailable, match="CERTIFICATE_VERIFY_FAILED"):
@@ -240,9 +288,9 @@ def test_an_imaps_mailbox_is_read_over_verified_tls_only(tls_mailbox, user, monk
 
 
 @pytest.mark.django_db
-def test_a_mail_no_parser_can_read_is_kept_unmatched_and_the_rest_is_read(mailbox, user):
-    message = sent(user)
-    mailbox.deliver(b"X: \r\n\r\n", addressed("postfix_01", return_path(message.pk)))
+def test_a_mail_no_parser_can_read_is_kept_unmatched_and_the_rest_is_read(mailbox):
+    email = sent_email()
+    mailbox.deliver(b"X: \r\n\r\n", addressed("postfix_01", return_path(email.pk)))
 
     done = read_bounces()
 
@@ -251,29 +299,29 @@ def test_a_mail_no_parser_can_read_is_kept_unmatched_and_the_rest_is_read(mailbo
 
 
 @pytest.mark.django_db
-def test_a_wrong_password_is_a_mailbox_unavailable_and_reads_nothing(mailbox, user, settings):
-    message = sent(user)
-    mailbox.deliver(addressed("postfix_01", return_path(message.pk)))
+def test_a_wrong_password_is_a_mailbox_unavailable_and_reads_nothing(mailbox, settings):
+    email = sent_email()
+    mailbox.deliver(addressed("postfix_01", return_path(email.pk)))
     settings.BOUNCE_IMAP_URL = mailbox.url.replace(imap.PASSWORD, "not-the-password")
 
     with pytest.raises(MailboxUnavailable, match="AUTHENTICATIONFAILED|Authentication failed"):
         read_bounces()
 
     assert mailbox.counts()["INBOX"] == 1
-    assert message.events.count() == 0
+    assert email.events.count() == 0
 
 
 @pytest.mark.django_db
 def test_a_mail_over_the_size_bound_is_set_aside_unfetched_and_the_rest_is_read(
-    mailbox, user, settings, monkeypatch
+    mailbox, settings, monkeypatch
 ):
-    message = sent(user)
+    email = sent_email()
     settings.BOUNCE_MAIL_MAX_BYTES = 64 * 1024
-    oversized = addressed("postfix_01", return_path(message.pk)) + b"x" * 64 * 1024
-    mailbox.deliver(oversized, addressed("postfix_01", return_path(message.pk)))
+    oversized = addressed("postfix_01", return_path(email.pk)) + b"x" * 64 * 1024
+    mailbox.deliver(oversized, addressed("postfix_01", return_path(email.pk)))
     read = []
     monkeypatch.setattr(
-        "contact.services.read_bounce", lambda raw: read.append(len(raw)) or read_bounce(raw)
+        "outbox.reports.read_bounce", lambda raw: read.append(len(raw)) or read_bounce(raw)
     )
 
     done = read_bounces()
@@ -287,15 +335,15 @@ def test_a_mail_over_the_size_bound_is_set_aside_unfetched_and_the_rest_is_read(
 @pytest.fixture
 def off_loopback(monkeypatch) -> None:
     # No second machine here: the server on 127.0.0.1 stands for one across a network.
-    monkeypatch.setattr("contact.bounce_reader.on_loopback", lambda host: False)
+    monkeypatch.setattr("outbox.bounce_reader.on_loopback", lambda host: False)
 
 
 @pytest.mark.django_db
 def test_imap_off_loopback_signs_in_only_after_starttls(
-    off_loopback, starttls_mailbox, user, monkeypatch
+    off_loopback, starttls_mailbox, monkeypatch
 ):
-    message = sent(user)
-    starttls_mailbox.deliver(addressed("exim_01", return_path(message.pk)))
+    email = sent_email()
+    starttls_mailbox.deliver(addressed("exim_01", return_path(email.pk)))
     monkeypatch.setenv("SSL_CERT_FILE", str(starttls_mailbox.certificate))
 
     # The server signs no one in before STARTTLS (ssl = required): read all the same.
@@ -304,15 +352,15 @@ def test_imap_off_loopback_signs_in_only_after_starttls(
 
 
 @pytest.mark.django_db
-def test_imap_off_loopback_without_starttls_sends_no_password(off_loopback, mailbox, user):
-    message = sent(user)
-    mailbox.deliver(addressed("exim_01", return_path(message.pk)))
+def test_imap_off_loopback_without_starttls_sends_no_password(off_loopback, mailbox):
+    email = sent_email()
+    mailbox.deliver(addressed("exim_01", return_path(email.pk)))
 
     with pytest.raises(MailboxUnavailable, match="TLS not supported"):
         read_bounces()
 
     assert mailbox.counts()["INBOX"] == 1
-    assert message.events.count() == 0
+    assert email.events.count() == 0
 
 
 def test_which_hosts_are_this_machine():
