@@ -1,8 +1,8 @@
 """Tracking webhook bodies as Postmark and Mailgun post them.
 
 Each builder starts from a payload of django-anymail's own webhook tests (which took them
-from the providers' documentation and from real, sanitised posts), with the message ids,
-the metadata and the event ids filled in for the message under test.
+from the providers' documentation and from real, sanitised posts), with the provider's
+id, the metadata, the recipient and the event ids filled in for the email under test.
 """
 
 import base64
@@ -15,7 +15,7 @@ from typing import Any
 
 from django.utils import timezone
 
-from contact.emails import METADATA_KEY
+from outbox.envelope import METADATA_KEY
 
 WEBHOOK_SECRET = "tracker:webhook-secret-for-tests"
 MAILGUN_SIGNING_KEY = "mailgun-signing-key-for-tests"
@@ -45,22 +45,28 @@ def webhook_settings(settings, provider: str = "postmark") -> None:
 
 
 def postmark(
-    kind: str, message_id: str, *, site_message: int | None = None, at: datetime | None = None
+    kind: str,
+    message_id: str,
+    *,
+    site_email: int | None = None,
+    to: str = "admin@example.org",
+    at: datetime | None = None,
 ) -> dict[str, Any]:
     """A Postmark tracking post of `kind`: delivery, hard-bounce, transient (a deferral),
-    spam-complaint, open or click, of an event at `at` (now). Bounces and complaints
-    carry an ID of their own; deliveries, opens and clicks carry none."""
+    spam-complaint, open or click, of an event at `at` (now), about the email the site
+    calls `site_email` (its metadata) sent to `to`. Bounces and complaints carry an ID
+    of their own; deliveries, opens and clicks carry none."""
     # Postmark writes its times with seven decimals and an offset.
     when = (at or timezone.now()).astimezone(timezone.get_fixed_timezone(-300))
     stamp = when.strftime("%Y-%m-%dT%H:%M:%S.%f0%z")
     stamp = f"{stamp[:-2]}:{stamp[-2:]}"
-    metadata = {METADATA_KEY: str(site_message)} if site_message is not None else {}
+    metadata = {METADATA_KEY: str(site_email)} if site_email is not None else {}
     if kind == "delivery":
         return {
             "RecordType": "Delivery",
             "ServerID": 23,
             "MessageID": message_id,
-            "Recipient": "admin@example.org",
+            "Recipient": to,
             "Tag": "",
             "Metadata": metadata,
             "DeliveredAt": stamp,
@@ -84,7 +90,7 @@ def postmark(
             "Description": "The server was unable to deliver your message"
             " (ex: unknown user, mailbox not found).",
             "Details": "smtp;550 5.1.1 The email account that you tried to reach does not exist.",
-            "Email": "admin@example.org",
+            "Email": to,
             "From": "site@example.org",
             "BouncedAt": stamp,
             "DumpAvailable": True,
@@ -105,7 +111,7 @@ def postmark(
             "MessageID": message_id,
             "Metadata": metadata,
             "ReceivedAt": stamp,
-            "Recipient": "admin@example.org",
+            "Recipient": to,
         }
         if kind == "click":
             report["OriginalLink"] = "https://site.example.org/admin/contact/message/1/change/"
@@ -120,27 +126,29 @@ def mailgun(
     kind: str,
     message_id: str,
     *,
-    site_message: int | None = None,
+    site_email: int | None = None,
+    to: str = "admin@example.org",
     token: str | None = None,
     signing_key: str = MAILGUN_SIGNING_KEY,
     at: datetime | None = None,
 ) -> dict[str, Any]:
     """A Mailgun (webhooks API v3, JSON) tracking post of `kind`: delivered,
     failed-permanent (a bounce), failed-temporary (a deferral), rejected, complained or
-    opened; signed with `signing_key`. The token is the event's id."""
+    opened, about the email the site calls `site_email` (its user variables) sent to
+    `to`; signed with `signing_key`. The token is the event's id."""
     # Mailgun's message-id carries no angle brackets; anymail adds them.
     bare_id = message_id.strip("<>")
     event_data: dict[str, Any] = {
         "timestamp": (at or timezone.now()).timestamp(),
         "id": uuid.uuid4().hex[:22],
-        "recipient": "admin@example.org",
-        "recipient-domain": "example.org",
+        "recipient": to,
+        "recipient-domain": to.rpartition("@")[2],
         "tags": [],
-        "user-variables": {METADATA_KEY: str(site_message)} if site_message is not None else {},
+        "user-variables": {METADATA_KEY: str(site_email)} if site_email is not None else {},
         "log-level": "info",
         "message": {
             "headers": {
-                "to": "admin@example.org",
+                "to": to,
                 "message-id": bare_id,
                 "from": "site@example.org",
                 "subject": "Testing",
