@@ -8,12 +8,13 @@ from hypothesis import HealthCheck, given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
-from contact.bounces import read_bounce
-from contact.models import DeliveryEvent, Message
-from contact.return_path import return_path
-from contact.services import ReportOutcome, message_bounce
-from tests.contact.factories import make_message
+from outbox.bounces import read_bounce
+from outbox.models import EmailEvent
+from outbox.reports import ReportOutcome, email_bounce
+from outbox.return_path import return_path
 from tests.outbox.bounce_fixtures import KINDS, addressed
+from tests.outbox.email_rows import sent_email
+from users.models import AccountEmailKind
 
 pytestmark = pytest.mark.django_db
 
@@ -40,8 +41,9 @@ def test_no_bytes_break_the_reading(raw):
 
 
 def test_no_mangled_real_bounce_breaks_the_reader(user):
-    message = make_message(user, status=Message.Status.SENT)
-    mails = [addressed(name, return_path(message.pk)) for name in KINDS]
+    # To the administrator and to an account alike.
+    emails = [sent_email(), sent_email(kind=AccountEmailKind.PASSWORD_RESET, user=user)]
+    mails = [addressed(name, return_path(email.pk)) for name in KINDS for email in emails]
 
     @SETTINGS
     @given(
@@ -55,10 +57,11 @@ def test_no_mangled_real_bounce_breaks_the_reader(user):
         mangled = mail[:cut] + insert + mail[cut:]
         rewritten = f"{header}: {value}\r\n".encode("utf-8", "surrogatepass") + mangled
         for raw in (mangled, rewritten):
-            assert isinstance(message_bounce(raw), ReportOutcome)
+            assert isinstance(email_bounce(raw), ReportOutcome)
 
     read_anything()
-    for event in DeliveryEvent.objects.all():
+    for event in EmailEvent.objects.all():
         event.full_clean()
-    message.refresh_from_db()
-    message.full_clean()
+    for email in emails:
+        email.refresh_from_db()
+        email.full_clean()

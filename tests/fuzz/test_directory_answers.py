@@ -13,9 +13,10 @@ from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
 from contact.models import Message
-from contact.services import message_deliver
+from contact.services import message_create
+from outbox.models import Email
+from outbox.services import email_send
 from tests.conftest import make_person
-from tests.contact.factories import make_message
 from tests.standins.directory import USERS
 
 pytestmark = pytest.mark.django_db
@@ -51,14 +52,14 @@ def test_any_answer_is_sent_once_and_recorded(fields, raw, directory, smtp_sink,
     if raw is not None:
         entry = entry[:-1] + f', "number": {raw}}}'
     directory.raw_answer = f"[{entry}]".encode("utf-8", "surrogatepass")
-    message = make_message(sender)
+    message = message_create(sender=sender, subject="Question", body="Where is my parcel?")
     before = len(smtp_sink.received)
 
-    message_deliver(message_id=message.pk)
-    message_deliver(message_id=message.pk)
+    email_send(email_id=message.email_id)
+    email_send(email_id=message.email_id)
 
     message.refresh_from_db()
-    assert message.status == Message.Status.SENT
+    assert message.email.status == Email.Status.SENT
     assert len(smtp_sink.received) == before + 1
     attachments = list(smtp_sink.received[-1].message.iter_attachments())
     assert [json.loads(a.get_content()) for a in attachments] == (
