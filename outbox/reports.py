@@ -24,7 +24,7 @@ logger = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class Report:
-    """What an email provider reported about one email (contact.tracking reads it off
+    """What an email provider reported about one email (outbox.tracking reads it off
     anymail's tracking event)."""
 
     provider: str

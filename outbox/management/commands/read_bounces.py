@@ -9,7 +9,7 @@ from outbox.bounce_reader import MailboxUnavailable, read_bounces
 class Command(BaseCommand):
     help = (
         "Read the bounce mailbox (BOUNCE_IMAP_URL) once: record each bounce on its "
-        "message's timeline and move it to the processed or the unmatched folder."
+        "email's timeline and move it to the processed or the unmatched folder."
     )
 
     def handle(self, *args: Any, **options: Any) -> None:
