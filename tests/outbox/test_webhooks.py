@@ -492,7 +492,7 @@ def test_the_report_the_guide_posts_bounces_the_message(client, user):
     guide = (Path(__file__).parents[2] / "docs" / "delivery.md").read_text()
     posted = re.search(r"-d '(\{.*?\})'", guide, re.DOTALL)
     assert posted is not None
-    metadata = f'"Metadata": {{"{METADATA_KEY}": "1"}}'
+    metadata = f'"Metadata": {{"{METADATA_KEY}": "2"}}'
     assert metadata in posted[1]
     report = posted[1].replace(metadata, f'"Metadata": {{"{METADATA_KEY}": "{email.pk}"}}')
 
