@@ -151,7 +151,11 @@ class EmailEvent(models.Model):
         verbose_name = _("delivery event")
         verbose_name_plural = _("delivery events")
         ordering = ["occurred_at", "pk"]
-        indexes = [models.Index(fields=["email", "occurred_at"], name="outbox_event_email_when")]
+        indexes = [
+            models.Index(fields=["email", "occurred_at"], name="outbox_event_email_when"),
+            # The admin index's question: what failed or bounced lately.
+            models.Index(fields=["status", "occurred_at"], name="outbox_event_status_when"),
+        ]
         constraints = [
             models.UniqueConstraint(
                 fields=["provider", "provider_event_id"], name="outbox_event_reported_once"

@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 from django.db.models import Count, Min, Q, Sum
 from django.utils import timezone
 
-from outbox.models import Email, EmailTally
+from outbox.models import Email, EmailEvent, EmailTally
 
 # How far back the admin index looks for emails that did not get through.
 RECENT_FAILURES = timedelta(hours=24)
@@ -33,10 +33,14 @@ def email_counts_by_kind() -> dict[tuple[str, str], int]:
 
 
 def recent_failures(*, now: datetime | None = None) -> int:
-    """How many emails created in the last RECENT_FAILURES did not get through (failed
-    or bounced): one step along the (status, created_at) index per status."""
+    """How many emails did not get through (failed or bounced) in the last
+    RECENT_FAILURES, by when their timeline says it happened, and are still not
+    delivered: a retried one that went out since is not counted."""
     since = (now or timezone.now()) - RECENT_FAILURES
-    return Email.objects.filter(status__in=Email.NOT_DELIVERED, created_at__gte=since).count()
+    failed = EmailEvent.objects.filter(
+        status__in=Email.NOT_DELIVERED, applied=True, occurred_at__gte=since
+    ).values("email_id")
+    return Email.objects.filter(pk__in=failed, status__in=Email.NOT_DELIVERED).count()
 
 
 def oldest_waiting(*, kind: str | None = None) -> dict[str, datetime | None]:

@@ -191,6 +191,18 @@ def _fail_abandoned_last_attempts(now: datetime) -> None:
         Email.objects.filter(pk__in=[pk for pk, _ in failed]).update(
             status=Email.Status.FAILED, lease_expires_at=None, last_error=reason
         )
+        EmailEvent.objects.bulk_create(
+            EmailEvent(
+                email_id=email_id,
+                kind=EmailEvent.Kind.ATTEMPT,
+                occurred_at=now,
+                event_type=ATTEMPT_OUTCOMES[Email.Status.FAILED],
+                status=Email.Status.FAILED,
+                applied=True,
+                detail=reason,
+            )
+            for email_id, _ in failed
+        )
     for email_id, kind in failed:
         log_failure(email_id, kind, reason)
 

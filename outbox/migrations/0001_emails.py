@@ -272,6 +272,10 @@ class Migration(migrations.Migration):
             model_name='emailevent',
             index=models.Index(fields=['email', 'occurred_at'], name='outbox_event_email_when'),
         ),
+        migrations.AddIndex(
+            model_name='emailevent',
+            index=models.Index(fields=['status', 'occurred_at'], name='outbox_event_status_when'),
+        ),
         migrations.AddConstraint(
             model_name='emailevent',
             constraint=models.UniqueConstraint(fields=('provider', 'provider_event_id'), name='outbox_event_reported_once'),
