@@ -206,3 +206,41 @@ def test_what_was_queued_is_relayed_again_and_sent_once(upgraded, smtp_sink, dir
     # New emails take ids after every one the upgrade gave.
     newest = Email.objects.create(kind="message", to="admin@example.org", language="en")
     assert newest.pk > max(Email.objects.exclude(pk=newest.pk).values_list("pk", flat=True))
+
+
+def test_the_way_back_gives_every_row_its_delivery_record_again(settings):
+    settings.ADMIN_EMAIL = "admin@example.org"
+    _, messages, untold, accounts = old_rows(migrate(BEFORE))
+    migrate_to_latest()
+
+    old = migrate(BEFORE)
+
+    Message = old.get_model("contact", "Message")
+    DeliveryEvent = old.get_model("contact", "DeliveryEvent")
+    AccountEmail = old.get_model("users", "AccountEmail")
+    for status, before in messages.items():
+        back = Message.objects.get(pk=before.pk)
+        assert (back.status, back.attempts, back.last_error) == (
+            status,
+            before.attempts,
+            before.last_error,
+        )
+        assert back.provider_message_id == before.provider_message_id
+        assert back.request_id == before.request_id
+        kept = DeliveryEvent.objects.filter(message=back).order_by("pk")
+        assert list(kept.values_list("kind", "event_type", "provider_event_id")) == list(
+            before.events.order_by("pk").values_list("kind", "event_type", "provider_event_id")
+        )
+    # The attempts the upgrade told from its counts stay told.
+    assert DeliveryEvent.objects.filter(message_id=untold.pk).count() == 3
+    assert sorted(AccountEmail.objects.values_list("kind", "status", "address")) == sorted(
+        [
+            ("verify_address", "queued", ""),
+            ("password_reset", "queued", "ann@example.org"),
+            ("sign_up_attempt", "sent", ""),
+            ("verify_address", "failed", ""),
+        ]
+    )
+    # And forward again, with nothing twice.
+    migrate_to_latest()
+    assert Email.objects.count() == len(messages) + 1 + len(accounts)

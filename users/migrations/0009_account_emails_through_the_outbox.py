@@ -36,15 +36,70 @@ def to_the_outbox(apps, schema_editor):
         )
 
 
+# What the account emails' rows could say before: the outbox's first four statuses.
+REPORTED = {"deferred": "sent", "delivered": "sent", "complained": "sent", "bounced": "failed"}
+
+
+def back_from_the_outbox(apps, schema_editor):
+    """The way back: every account email is a row of its own again, and goes from the
+    outbox."""
+    AccountEmail = apps.get_model("users", "AccountEmail")
+    Email = apps.get_model("outbox", "Email")
+    account = Email.objects.exclude(kind="message")
+    last = 0
+    while True:
+        batch = list(account.filter(pk__gt=last).order_by("pk")[:BATCH])
+        if not batch:
+            break
+        last = batch[-1].pk
+        AccountEmail.objects.bulk_create(
+            AccountEmail(
+                user_id=email.user_id,
+                address="" if email.user_id else email.to,
+                kind=email.kind,
+                language=email.language,
+                created_at=email.created_at,
+                status=REPORTED.get(email.status, email.status),
+                next_attempt_at=email.next_attempt_at,
+                attempts=email.attempts,
+                last_error=email.last_error,
+                sent_at=email.sent_at,
+                lease_expires_at=email.lease_expires_at,
+                relayed_at=None if email.status == "queued" else email.relayed_at,
+            )
+            for email in batch
+        )
+    _delete_emails(apps, schema_editor, list(account.values_list("pk", flat=True)))
+
+
+def _delete_emails(apps, schema_editor, email_ids):
+    """Delete emails and their timelines by id: in plain SQL, since Django's deletion
+    would follow relations through models of other migration states."""
+    tables = [
+        (apps.get_model("outbox", "EmailEvent")._meta, "email"),
+        (apps.get_model("outbox", "Email")._meta, "id"),
+    ]
+    quote = schema_editor.quote_name
+    with schema_editor.connection.cursor() as cursor:
+        for start in range(0, len(email_ids), BATCH):
+            chosen = email_ids[start : start + BATCH]
+            marks = ", ".join(["%s"] * len(chosen))
+            for meta, field in tables:
+                column = quote(meta.get_field(field).column)
+                cursor.execute(
+                    f"DELETE FROM {quote(meta.db_table)} WHERE {column} IN ({marks})", chosen
+                )
+
+
 class Migration(migrations.Migration):
     dependencies = [
         ("users", "0008_addresses_at_domain_names"),
         ("outbox", "0001_emails"),
         # After the messages' emails, which keep their messages' ids.
-        ("contact", "0013_message_delivery_on_its_email"),
+        ("contact", "0014_message_delivery_on_its_email"),
     ]
 
     operations = [
-        migrations.RunPython(to_the_outbox, migrations.RunPython.noop, elidable=False),
+        migrations.RunPython(to_the_outbox, back_from_the_outbox, elidable=False),
         migrations.DeleteModel(name="AccountEmail"),
     ]

@@ -5,8 +5,6 @@ flight keep going: a queued one waits for the relay again, a sending one for its
 to end. A message whose attempts were never put on a timeline gets them there, told from
 its counts, so every message reads the same way."""
 
-import importlib
-
 from django.conf import settings
 from django.core.management.color import no_style
 from django.db import migrations, models
@@ -128,33 +126,80 @@ def _untold_attempts(batch, DeliveryEvent, EmailEvent):
             )
 
 
-# The message tally's (0006), which watch columns that go below; the outbox keeps its own.
-TALLY = importlib.import_module("contact.migrations.0006_message_tally")
+def back_from_the_outbox(apps, schema_editor):
+    """The way back: each message takes its email's delivery record and timeline again,
+    and the emails of messages go."""
+    Message = apps.get_model("contact", "Message")
+    DeliveryEvent = apps.get_model("contact", "DeliveryEvent")
+    EmailEvent = apps.get_model("outbox", "EmailEvent")
+    copied = ["status", "next_attempt_at", "attempts", "last_error", "sent_at", "lease_expires_at"]
+    # Empty on the email, null on the message.
+    nullable = ["provider_message_id", "request_id"]
+    last = 0
+    while True:
+        batch = list(
+            Message.objects.filter(pk__gt=last).select_related("email").order_by("pk")[:BATCH]
+        )
+        if not batch:
+            break
+        last = batch[-1].pk
+        for message in batch:
+            for field in copied:
+                setattr(message, field, getattr(message.email, field))
+            for field in nullable:
+                setattr(message, field, getattr(message.email, field) or None)
+            # A queued one waits for the relay of the release it goes back to.
+            queued = message.status == "queued"
+            message.relayed_at = None if queued else message.email.relayed_at
+        Message.objects.bulk_update(batch, [*copied, *nullable, "relayed_at"])
+        message_of = {message.email_id: message.pk for message in batch}
+        events = EmailEvent.objects.filter(email_id__in=message_of).order_by("pk")
+        DeliveryEvent.objects.bulk_create(
+            DeliveryEvent(
+                message_id=message_of[event.email_id],
+                kind=event.kind,
+                occurred_at=event.occurred_at,
+                event_type=event.event_type,
+                status=event.status,
+                applied=event.applied,
+                duration_ms=event.duration_ms,
+                detail=event.detail,
+                provider=event.provider,
+                provider_message_id=event.provider_message_id,
+                provider_event_id=event.provider_event_id,
+            )
+            for event in events
+        )
+    emails = list(Message.objects.values_list("email_id", flat=True))
+    Message.objects.update(email=None)
+    _delete_emails(apps, schema_editor, emails)
 
 
-def remove_tally_triggers(apps, schema_editor):
-    TALLY.remove_triggers(apps, schema_editor)
+def _delete_emails(apps, schema_editor, email_ids):
+    """Delete emails and their timelines by id: in plain SQL, since Django's deletion
+    would follow relations through models of other migration states."""
+    tables = [
+        (apps.get_model("outbox", "EmailEvent")._meta, "email"),
+        (apps.get_model("outbox", "Email")._meta, "id"),
+    ]
+    quote = schema_editor.quote_name
+    with schema_editor.connection.cursor() as cursor:
+        for start in range(0, len(email_ids), BATCH):
+            chosen = email_ids[start : start + BATCH]
+            marks = ", ".join(["%s"] * len(chosen))
+            for meta, field in tables:
+                column = quote(meta.get_field(field).column)
+                cursor.execute(
+                    f"DELETE FROM {quote(meta.db_table)} WHERE {column} IN ({marks})", chosen
+                )
 
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("contact", "0011_delivery_event_retry"),
+        ("contact", "0012_message_email"),
         ("outbox", "0001_emails"),
     ]
 
     operations = [
-        # First: on SQLite, adding a column rebuilds the table without its triggers.
-        migrations.RunPython(remove_tally_triggers, TALLY.install_triggers),
-        migrations.AddField(
-            model_name="message",
-            name="email",
-            field=models.OneToOneField(
-                null=True,
-                on_delete=models.PROTECT,
-                related_name="message",
-                to="outbox.email",
-                verbose_name="email",
-            ),
-        ),
-        migrations.RunPython(to_the_outbox, migrations.RunPython.noop, elidable=False),
+        migrations.RunPython(to_the_outbox, back_from_the_outbox, elidable=False),
     ]

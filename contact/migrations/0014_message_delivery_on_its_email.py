@@ -1,13 +1,13 @@
-"""The message's delivery lives on its email (0012 moved it there): the email is required,
+"""The message's delivery lives on its email (0013 moved it there): the email is required,
 and the message's own delivery fields, its timeline and its tally go. A migration of its
-own, as PostgreSQL alters no table with the foreign key checks of 0012's rows pending."""
+own, as PostgreSQL alters no table with the foreign key checks of 0013's rows pending."""
 
 from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("contact", "0012_messages_through_the_outbox"),
+        ("contact", "0013_messages_through_the_outbox"),
     ]
 
     operations = [
