@@ -57,9 +57,7 @@ def test_a_report_kept_before_a_retry_is_not_applied_to_the_send_after_it(
     ]
 
 
-def test_a_report_faster_than_the_worker_is_applied_once_the_send_is_recorded(
-    user, smtp_sink
-):
+def test_a_report_faster_than_the_worker_is_applied_once_the_send_is_recorded(user, smtp_sink):
     # The provider reports before the worker has written that it sent the email: the
     # report waits on the timeline, and the send's record applies it. Any kind alike.
     email = account_email_queue(user=user, kind=AccountEmailKind.VERIFY_ADDRESS, language="en")

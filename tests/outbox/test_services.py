@@ -59,9 +59,7 @@ def test_email_queue_saves_a_queued_email_to_every_recipient(user):
     assert awaiting_relay() == [email.pk]
 
 
-def test_email_queue_writes_in_the_sites_language_under_the_request_that_asked(
-    settings, caplog
-):
+def test_email_queue_writes_in_the_sites_language_under_the_request_that_asked(settings, caplog):
     settings.LANGUAGE_CODE = "ru"
     caplog.set_level(logging.INFO, logger="outbox.services")
 
@@ -80,9 +78,7 @@ def test_email_queue_writes_in_the_sites_language_under_the_request_that_asked(
 def test_every_kind_goes_out_marked_as_its_own_email(user, directory, smtp_sink, settings):
     settings.BOUNCE_ADDRESS = "bounces@example.org"
     message = queued_message(user)
-    account = account_email_queue(
-        user=user, kind=AccountEmailKind.VERIFY_ADDRESS, language="en"
-    )
+    account = account_email_queue(user=user, kind=AccountEmailKind.VERIFY_ADDRESS, language="en")
 
     for email in (message, account):
         assert send(email).status == Email.Status.SENT
@@ -151,9 +147,8 @@ def test_a_permanent_smtp_refusal_fails_at_once_and_is_logged_as_an_error(
     smtp_sink.replies = ["550 5.1.1 Mailbox unavailable"]
     email = queued_message(user)
 
-    with caplog.at_level(logging.ERROR, logger="outbox.failures"):
-        with pytest.raises(DeliveryFailed):
-            email_send(email_id=email.pk)
+    with caplog.at_level(logging.ERROR, logger="outbox.failures"), pytest.raises(DeliveryFailed):
+        email_send(email_id=email.pk)
 
     email.refresh_from_db()
     assert email.status == Email.Status.FAILED
@@ -163,7 +158,7 @@ def test_a_permanent_smtp_refusal_fails_at_once_and_is_logged_as_an_error(
     [failure] = [r for r in caplog.records if r.name == "outbox.failures"]
     assert failure.levelno == logging.ERROR
     assert failure.getMessage().startswith(f"email_failed email_id={email.pk} kind=message ")
-    assert "reason=\"permanent error: SMTPDataError: (550" in failure.getMessage()
+    assert 'reason="permanent error: SMTPDataError: (550' in failure.getMessage()
     assert (failure.email_id, failure.kind) == (email.pk, "message")
 
 
@@ -229,9 +224,7 @@ def test_running_out_of_attempts_fails_with_the_error_recorded(
     assert [event.event_type for event in email.events.all()] == ["retry", "retry", "failed"]
 
 
-@pytest.mark.parametrize(
-    "status", [Email.Status.SENT, Email.Status.SENDING, Email.Status.FAILED]
-)
+@pytest.mark.parametrize("status", [Email.Status.SENT, Email.Status.SENDING, Email.Status.FAILED])
 def test_an_email_that_is_not_queued_is_left_alone(user, directory, smtp_sink, status):
     # A duplicate task, or one for an email another worker holds: the claim does nothing.
     email = send(make_message(user, status=status, attempts=1).email)
@@ -459,9 +452,7 @@ def test_the_sweeper_requeues_an_email_whose_worker_died(user, directory, smtp_s
 def test_a_worker_dying_on_the_last_attempt_fails_the_email(user, settings, caplog):
     settings.MESSAGE_MAX_ATTEMPTS = 3
     expired = timezone.now() - timedelta(seconds=1)
-    account = account_email_queue(
-        user=user, kind=AccountEmailKind.PASSWORD_RESET, language="en"
-    )
+    account = account_email_queue(user=user, kind=AccountEmailKind.PASSWORD_RESET, language="en")
     Email.objects.filter(pk=account.pk).update(
         status=Email.Status.SENDING, attempts=3, lease_expires_at=expired
     )
