@@ -50,8 +50,3 @@ def make_message(sender: User, **fields) -> Message:
         **fields,
     }
     return Message.objects.create(**values)
-
-
-def email_of(message: Message) -> Email:
-    """The message's email as the database holds it now."""
-    return Email.objects.get(pk=message.email_id)
