@@ -163,8 +163,8 @@ def test_a_permanent_smtp_refusal_fails_at_once_and_is_logged_as_an_error(
 
 
 def test_an_email_its_kind_cannot_write_fails_at_once_unsent(user, directory, smtp_sink):
-    # A Reply-To from before sign-up refused such addresses, or typed into the admin:
-    # the render refuses it, and it would on every attempt.
+    # A sender's address no header can hold (sign-up refuses it; the admin does not):
+    # the render refuses the Reply-To, and would on every attempt.
     email = make_message(user, sender_email='"a\x01b"@example.org').email
 
     with pytest.raises(DeliveryFailed):
