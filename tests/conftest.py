@@ -190,16 +190,17 @@ def broker() -> Iterator[StubBroker]:
     broker.flush_all()
 
 
-def queued_message_ids(broker: StubBroker) -> list[int]:
-    """The message ids waiting on the delivery queue, left in place."""
-    return [json.loads(raw)["args"][0] for raw in list(broker.queues["email"].queue)]
+def queued_message_ids(broker: StubBroker, queue: str = "email") -> list[int]:
+    """The email ids waiting on a delivery queue (the default one unless told), left in
+    place."""
+    return [json.loads(raw)["args"][0] for raw in list(broker.queues[queue].queue)]
 
 
 def awaiting_relay() -> list[int]:
-    """The ids of the messages the relay will hand to the broker on its next round."""
-    from contact.models import Message
+    """The ids of the emails the relay will hand to the broker on its next round."""
+    from outbox.models import Email
 
-    waiting = Message.objects.filter(status=Message.Status.QUEUED, relayed_at__isnull=True)
+    waiting = Email.objects.filter(status=Email.Status.QUEUED, relayed_at__isnull=True)
     return sorted(waiting.values_list("pk", flat=True))
 
 

@@ -89,8 +89,8 @@ SQLITE_INSTALL = [
     END
     """,
     """
-    CREATE TRIGGER {on_update} AFTER UPDATE OF {email_status} ON {email_table}
-    WHEN OLD.{email_status} <> NEW.{email_status} BEGIN
+    CREATE TRIGGER {on_update} AFTER UPDATE OF {email_kind}, {email_status} ON {email_table}
+    WHEN OLD.{email_kind} <> NEW.{email_kind} OR OLD.{email_status} <> NEW.{email_status} BEGIN
         UPDATE {tally_table} SET {tally_count} = {tally_count} - 1
         WHERE {tally_shard} = 0 AND {tally_kind} = OLD.{email_kind}
             AND {tally_status} = OLD.{email_status};

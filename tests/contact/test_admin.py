@@ -1,15 +1,16 @@
 import re
 from datetime import UTC, datetime
 from html import unescape as html_unescape
-from html.parser import HTMLParser
 
 import pytest
+from django.contrib.auth.models import Permission
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
-from contact.models import DeliveryEvent, Message
+from contact.models import Message
+from outbox.models import Email
 from tests.conftest import awaiting_relay, make_person
 from tests.contact.factories import make_message
 from tests.standins.directory import USERS
@@ -36,17 +37,17 @@ def staff_client(client, staff):
 @pytest.fixture
 def deliveries(user) -> list[Message]:
     return [
-        make_message(user, subject="Sent one", status=Message.Status.SENT, attempts=1),
+        make_message(user, subject="Sent one", status=Email.Status.SENT, attempts=1),
         make_message(
             user,
             subject="Found one",
-            status=Message.Status.SENT,
+            status=Email.Status.SENT,
             directory_status=Message.DirectoryStatus.FOUND,
             directory_data=[USERS[0]],
         ),
-        make_message(user, subject="Failed one", status=Message.Status.FAILED, attempts=5),
-        make_message(user, subject="Delivered one", status=Message.Status.DELIVERED, attempts=1),
-        make_message(user, subject="Bounced one", status=Message.Status.BOUNCED, attempts=1),
+        make_message(user, subject="Failed one", status=Email.Status.FAILED, attempts=5),
+        make_message(user, subject="Delivered one", status=Email.Status.DELIVERED, attempts=1),
+        make_message(user, subject="Bounced one", status=Email.Status.BOUNCED, attempts=1),
         make_message(user, subject="Waiting one", relayed_at=timezone.now()),
     ]
 
@@ -57,6 +58,8 @@ def deliveries(user) -> list[Message]:
         lambda ids, staff: reverse("admin:index"),
         lambda ids, staff: reverse("admin:contact_message_changelist"),
         lambda ids, staff: reverse("admin:contact_message_change", args=[ids[1]]),
+        lambda ids, staff: reverse("admin:outbox_email_changelist"),
+        lambda ids, staff: reverse("admin:outbox_email_change", args=[ids[1]]),
         lambda ids, staff: reverse("admin:users_user_changelist"),
         lambda ids, staff: reverse("admin:users_user_change", args=[staff.pk]),
         lambda ids, staff: reverse("admin:password_change"),
@@ -66,6 +69,8 @@ def deliveries(user) -> list[Message]:
         "index",
         "message-list",
         "message-detail",
+        "email-list",
+        "email-detail",
         "user-list",
         "user-detail",
         "password-change",
@@ -73,7 +78,7 @@ def deliveries(user) -> list[Message]:
     ],
 )
 def test_every_admin_page_shows_the_delivery_counts(staff_client, staff, deliveries, url_of):
-    response = staff_client.get(url_of([m.pk for m in deliveries], staff))
+    response = staff_client.get(url_of([m.email_id for m in deliveries], staff))
 
     assert response.status_code == 200
     assert header_text(response) == HEADER
@@ -181,12 +186,12 @@ def test_the_list_filters_by_date(staff_client, deliveries):
     ("query", "expected"),
     [
         ({}, 6),
-        ({"status__exact": "failed"}, 1),
-        ({"status__exact": "sent"}, 2),
+        ({"email__status__exact": "failed"}, 1),
+        ({"email__status__exact": "sent"}, 2),
         ({"outcome": "not_delivered"}, 2),
         ({"outcome": "waiting"}, 1),
         ({"outcome": "over"}, 5),
-        ({"status__exact": "failed", "q": "nothing like it"}, 0),
+        ({"email__status__exact": "failed", "q": "nothing like it"}, 0),
         ({"q": "one"}, 6),
         ({"directory_status__exact": "found"}, 1),
         ({"p": "1", "o": "1"}, 6),
@@ -207,7 +212,7 @@ def test_the_whole_list_and_its_groups_are_counted_without_reading_every_row(
     url = reverse("admin:contact_message_changelist")
     counts = re.compile(r'SELECT COUNT\(\*\).*FROM "contact_message"', re.IGNORECASE)
 
-    for query in ({}, {"outcome": "not_delivered"}, {"status__exact": "sent"}):
+    for query in ({}, {"outcome": "not_delivered"}, {"email__status__exact": "sent"}):
         with CaptureQueriesContext(connection) as queries:
             staff_client.get(url, query)
         assert not [q["sql"] for q in queries if counts.search(q["sql"])], query
@@ -215,7 +220,7 @@ def test_the_whole_list_and_its_groups_are_counted_without_reading_every_row(
 
 def test_a_long_list_is_paged_by_its_exact_count(staff_client, user):
     for number in range(105):
-        make_message(user, subject=f"Message {number}", status=Message.Status.SENT, attempts=1)
+        make_message(user, subject=f"Message {number}", status=Email.Status.SENT, attempts=1)
 
     html = staff_client.get(reverse("admin:contact_message_changelist")).content.decode()
 
@@ -243,7 +248,7 @@ def test_a_non_staff_user_cannot_reach_the_admin(client, user, deliveries):
 def test_the_list_filters_by_status_and_searches_subjects(staff_client, deliveries):
     url = reverse("admin:contact_message_changelist")
 
-    failed = staff_client.get(url, {"status__exact": "failed"}).content.decode()
+    failed = staff_client.get(url, {"email__status__exact": "failed"}).content.decode()
     searched = staff_client.get(url, {"q": "found one"}).content.decode()
 
     assert "Failed one" in failed and "Sent one" not in failed
@@ -290,16 +295,16 @@ def test_retry_delivery_requeues_the_failed_messages(staff_client, deliveries):
     )
 
     html = response.content.decode()
-    assert "2 messages queued for delivery again." in html
-    assert "4 messages skipped" in html
-    statuses = sorted(Message.objects.values_list("status", flat=True))
+    assert "2 emails queued for delivery again." in html
+    assert "4 emails skipped" in html
+    statuses = sorted(Message.objects.values_list("email__status", flat=True))
     assert statuses == ["delivered", "queued", "queued", "queued", "sent", "sent"]
-    assert awaiting_relay() == [deliveries[2].pk, deliveries[4].pk]
+    assert awaiting_relay() == [deliveries[2].email_id, deliveries[4].email_id]
 
 
 @pytest.mark.django_db
 def test_retry_from_the_not_delivered_list_counts_what_was_selected(staff_client, deliveries):
-    not_delivered = Message.objects.filter(status__in=Message.NOT_DELIVERED)
+    not_delivered = Message.objects.filter(email__status__in=Email.NOT_DELIVERED)
     response = staff_client.post(
         reverse("admin:contact_message_changelist") + "?outcome=not_delivered",
         {"action": "retry_delivery", "_selected_action": [m.pk for m in not_delivered]},
@@ -307,7 +312,7 @@ def test_retry_from_the_not_delivered_list_counts_what_was_selected(staff_client
     )
 
     html = response.content.decode()
-    assert "2 messages queued for delivery again." in html
+    assert "2 emails queued for delivery again." in html
     assert "skipped" not in html
 
 
@@ -386,15 +391,7 @@ WRITTEN = datetime(2026, 3, 5, 14, 7, 9, tzinfo=UTC)
 @pytest.mark.parametrize("language", ["en", "ru"])
 def test_every_date_of_the_message_admin_is_in_one_style(staff_client, user, language):
     message = make_message(
-        user, status=Message.Status.SENT, created_at=WRITTEN, sent_at=WRITTEN, attempts=1
-    )
-    DeliveryEvent.objects.create(
-        message=message,
-        kind=DeliveryEvent.Kind.ATTEMPT,
-        occurred_at=WRITTEN,
-        event_type="sent",
-        status=Message.Status.SENT,
-        applied=True,
+        user, status=Email.Status.SENT, created_at=WRITTEN, sent_at=WRITTEN, attempts=1
     )
     headers = {"Accept-Language": language}
 
@@ -406,60 +403,62 @@ def test_every_date_of_the_message_admin_is_in_one_style(staff_client, user, lan
     listed_dates = re.findall(r'<td class="field-created">(.*?)</td>', listed.content.decode())
     assert [text_of(cell) for cell in listed_dates] == ["2026-03-05 14:07:09"]
     shown = [text_of(value) for value in readonly_rows(page).values()]
-    assert shown.count("2026-03-05 14:07:09") == 2
-    timeline = re.findall(r'<td class="field-when">(.*?)</td>', page.content.decode(), re.S)
-    assert [text_of(cell) for cell in timeline] == ["2026-03-05 14:07:09"]
+    assert shown.count("2026-03-05 14:07:09") == 1
     for response in (listed, page):
         text = text_of(response.content.decode())
         assert "p.m." not in text and "March" not in text and "марта" not in text
 
 
-# ---------------------------------------------------------------- table headers
+# ---------------------------------------------------------------- the delivery
 
 
-class TableHeaders(HTMLParser):
-    """The text of every table header cell."""
+def test_the_message_page_leads_to_its_emails_attempts_and_timeline(staff_client, deliveries):
+    message = deliveries[2]
 
-    def __init__(self) -> None:
-        super().__init__()
-        self.headers: list[str] = []
-        self.inside = False
+    page = staff_client.get(reverse("admin:contact_message_change", args=[message.pk]))
 
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag == "th":
-            self.inside = True
-            self.headers.append("")
-
-    def handle_endtag(self, tag: str) -> None:
-        if tag == "th":
-            self.inside = False
-
-    def handle_data(self, data: str) -> None:
-        if self.inside:
-            self.headers[-1] += data.strip()
+    rows = readonly_rows(page)
+    assert rows["Status:"] == "Failed"
+    assert rows["Delivery:"] == "Attempts and timeline"
+    email_page = reverse("admin:outbox_email_change", args=[message.email_id])
+    assert f'<a href="{email_page}">Attempts and timeline</a>' in page.content.decode()
+    # The timeline itself is on the email's page, not repeated here.
+    assert "Timeline" not in page.content.decode()
+    assert staff_client.get(email_page).status_code == 200
 
 
-def test_every_table_header_of_a_messages_page_has_a_name(staff_client, deliveries):
-    message = deliveries[0]
-    DeliveryEvent.objects.create(
-        message=message,
-        kind=DeliveryEvent.Kind.ATTEMPT,
-        event_type="sent",
-        status=Message.Status.SENT,
-        applied=True,
+def test_the_list_shows_each_messages_status_from_its_email_in_one_query(staff_client, deliveries):
+    url = reverse("admin:contact_message_changelist")
+    staff_client.get(url)
+
+    with CaptureQueriesContext(connection) as queries:
+        html = staff_client.get(url).content.decode()
+
+    statuses = re.findall(r'<td class="field-status">(.*?)</td>', html)
+    assert sorted(statuses) == sorted(["Sent", "Sent", "Failed", "Delivered", "Bounced", "Queued"])
+    # Read with the messages, not one query per row.
+    emails_read = [q["sql"] for q in queries if 'FROM "outbox_email"' in q["sql"]]
+    assert emails_read == []
+
+
+def test_staff_who_may_not_change_emails_are_not_offered_the_retry(client, deliveries):
+    viewer = User.objects.create_user(email="viewer@example.org", password="x", is_staff=True)
+    viewer.user_permissions.add(
+        Permission.objects.get(codename="view_message", content_type__app_label="contact")
     )
-    page = staff_client.get(reverse("admin:contact_message_change", args=[message.pk]))
+    client.force_login(viewer)
+    url = reverse("admin:contact_message_changelist")
 
-    parser = TableHeaders()
-    parser.feed(page.content.decode())
-    assert "When" in parser.headers
-    assert "" not in parser.headers
+    listed = client.get(url)
+    refused = client.post(url, {"action": "retry_delivery", "_selected_action": [deliveries[2].pk]})
 
-
-def test_a_date_not_set_shows_the_admins_empty_mark(staff_client, user):
-    message = make_message(user)
-
-    page = staff_client.get(reverse("admin:contact_message_change", args=[message.pk]))
-
-    assert readonly_rows(page)["Sent:"] == "-"
-    assert "None" not in text_of(page.content.decode())
+    assert listed.status_code == 200
+    assert "retry_delivery" not in listed.content.decode()
+    assert refused.status_code in {200, 302}
+    assert Email.objects.get(pk=deliveries[2].email_id).status == Email.Status.FAILED
+    viewer.user_permissions.add(
+        Permission.objects.get(codename="change_email", content_type__app_label="outbox")
+    )
+    viewer = User.objects.get(pk=viewer.pk)
+    client.force_login(viewer)
+    assert "retry_delivery" in client.get(url).content.decode()

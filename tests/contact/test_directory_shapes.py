@@ -16,7 +16,8 @@ from hypothesis import strategies as st
 
 from contact.directory_data import CUT, MAX_DEPTH, MAX_STRING, UNSAFE, storable
 from contact.models import Message
-from contact.services import message_deliver
+from outbox.models import Email
+from outbox.services import email_send
 from tests.conftest import make_person
 from tests.contact.factories import make_message
 from tests.standins.directory import USERS
@@ -66,10 +67,10 @@ def test_any_answer_sends_once_records_and_opens_in_the_admin(
     directory.raw_answer = answer
     message = make_message(leanne)
 
-    message_deliver(message_id=message.pk)
+    email_send(email_id=message.email_id)
 
-    message.refresh_from_db()
-    assert message.status == Message.Status.SENT
+    message = Message.objects.select_related("email").get(pk=message.pk)
+    assert message.email.status == Email.Status.SENT
     assert message.directory_status in {
         Message.DirectoryStatus.FOUND,
         Message.DirectoryStatus.UNAVAILABLE,
@@ -85,14 +86,14 @@ def test_any_answer_sends_once_records_and_opens_in_the_admin(
     page = admin_client.get(reverse("admin:contact_message_change", args=[message.pk]))
     assert page.status_code == 200
     # A second delivery of the same task sends nothing more.
-    message_deliver(message_id=message.pk)
+    email_send(email_id=message.email_id)
     assert len(smtp_sink.received) == 1
 
 
 def test_what_can_be_kept_is_kept(leanne, directory, smtp_sink):
     directory.raw_answer = answer_with(name='"Leanne\\u0000 \\u202eGraham"', address="7")
 
-    message_deliver(message_id=make_message(leanne).pk)
+    email_send(email_id=make_message(leanne).email_id)
 
     [entry] = Message.objects.get().directory_data
     assert (entry["name"], entry["address"], entry["email"]) == (
@@ -165,7 +166,7 @@ def test_a_value_with_line_breaks_writes_no_line_of_its_own_into_the_email(
     forged = f"Leanne{separator}Open this message in the admin: https://evil.example/"
     directory.raw_answer = answer_with(name=json.dumps(forged))
 
-    message_deliver(message_id=make_message(leanne).pk)
+    email_send(email_id=make_message(leanne).email_id)
 
     [received] = smtp_sink.received
     email = BytesParser(policy=policy.default).parsebytes(received.message.as_bytes())

@@ -1,11 +1,8 @@
 import pytest
 
-from contact.models import Message
-from contact.selectors import (
-    MessageCounts,
-    delivery_stats,
-    message_counts,
-)
+from contact.selectors import MessageCounts, message_counts, messages_of
+from outbox.models import Email
+from tests.conftest import make_person
 from tests.contact.factories import make_message
 
 pytestmark = pytest.mark.django_db
@@ -31,26 +28,30 @@ def test_counts_are_zero_without_messages():
 
 
 def test_a_message_still_waiting_is_neither_sent_nor_not_delivered(user):
-    make_message(user, status=Message.Status.QUEUED)
+    make_message(user, status=Email.Status.QUEUED)
 
     assert message_counts() == MessageCounts(sent=0, not_delivered=0, waiting=1)
 
 
-def test_delivery_stats_take_one_query_and_list_every_status(user, django_assert_num_queries):
-    make_message(user, status=Message.Status.FAILED)
-    make_message(user, status=Message.Status.BOUNCED)
+def test_the_counts_are_of_messages_alone_not_of_account_emails(user):
+    make_message(user, status=Email.Status.FAILED)
+    for status in ("queued", "sent", "failed"):
+        Email.objects.create(
+            kind="verify_address", to=user.email, user=user, language="en", status=status
+        )
+
+    assert message_counts() == MessageCounts(sent=1, not_delivered=1, waiting=0)
+
+
+def test_a_persons_messages_are_their_own_newest_first_each_with_its_email(
+    user, django_assert_num_queries
+):
+    first = make_message(user, subject="First")
+    second = make_message(user, subject="Second", status=Email.Status.SENT)
+    make_message(make_person("bob@example.org"), subject="From Bob")
 
     with django_assert_num_queries(1):
-        stats = delivery_stats()
+        listed = [(message.subject, message.email.status) for message in messages_of(user)]
 
-    assert [s.status for s in stats] == [
-        "queued",
-        "sending",
-        "sent",
-        "deferred",
-        "delivered",
-        "complained",
-        "bounced",
-        "failed",
-    ]
-    assert [s.total for s in stats] == [0, 0, 0, 0, 0, 0, 1, 1]
+    assert listed == [("Second", "sent"), ("First", "queued")]
+    assert {first.pk, second.pk} == set(messages_of(user).values_list("pk", flat=True))

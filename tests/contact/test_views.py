@@ -6,6 +6,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from contact.models import Message
+from outbox.models import Email, EmailEvent
 from tests.conftest import HTMX, make_person
 from tests.contact.factories import make_message
 
@@ -255,7 +256,7 @@ def test_my_messages_lists_only_the_persons_own_newest_first(client, user):
     other = make_person("other@example.org", "x")
     make_message(other, subject="Not yours")
     older = make_message(user, subject="Older", created_at=timezone.now() - timedelta(hours=1))
-    newer = make_message(user, subject="Newer", status=Message.Status.SENT)
+    newer = make_message(user, subject="Newer", status=Email.Status.SENT)
     client.force_login(user)
 
     response = client.get(reverse("message-list"))
@@ -267,7 +268,7 @@ def test_my_messages_lists_only_the_persons_own_newest_first(client, user):
 
 
 def test_my_messages_polls_while_a_message_is_on_its_way(client, user):
-    make_message(user, status=Message.Status.QUEUED)
+    make_message(user, status=Email.Status.QUEUED)
     client.force_login(user)
 
     html = client.get(reverse("message-list"), **HTMX).content.decode()
@@ -277,8 +278,8 @@ def test_my_messages_polls_while_a_message_is_on_its_way(client, user):
 
 
 def test_my_messages_stops_polling_once_every_message_is_final(client, user):
-    make_message(user, status=Message.Status.SENT)
-    make_message(user, status=Message.Status.FAILED)
+    make_message(user, status=Email.Status.SENT)
+    make_message(user, status=Email.Status.FAILED)
     client.force_login(user)
 
     html = client.get(reverse("message-list"), **HTMX).content.decode()
@@ -291,8 +292,8 @@ def test_with_a_provider_reporting_a_sent_message_is_asked_for_every_half_minute
 ):
     settings.EMAIL_BACKEND = "anymail.backends.postmark.EmailBackend"
     settings.ANYMAIL = {"WEBHOOK_SECRET": ["tracker:secret"]}
-    sent = make_message(user, status=Message.Status.SENT)
-    make_message(user, status=Message.Status.DELIVERED)
+    sent = make_message(user, status=Email.Status.SENT)
+    make_message(user, status=Email.Status.DELIVERED)
     client.force_login(user)
 
     def trigger(url: str) -> str | None:
@@ -303,12 +304,11 @@ def test_with_a_provider_reporting_a_sent_message_is_asked_for_every_half_minute
     assert trigger(reverse("message-list")) == "every 30s"
     assert trigger(reverse("message-detail", args=[sent.pk])) == "every 30s"
     # Reported on: nothing can change any more.
-    Message.objects.filter(pk=sent.pk).update(status=Message.Status.BOUNCED)
+    Email.objects.filter(pk=sent.email_id).update(status=Email.Status.BOUNCED)
     assert trigger(reverse("message-list")) is None
     # A day on, a report is no longer waited for.
-    Message.objects.filter(pk=sent.pk).update(
-        status=Message.Status.SENT, created_at=timezone.now() - timedelta(days=2)
-    )
+    Email.objects.filter(pk=sent.email_id).update(status=Email.Status.SENT)
+    Message.objects.filter(pk=sent.pk).update(created_at=timezone.now() - timedelta(days=2))
     assert trigger(reverse("message-list")) is None
     # Over plain SMTP no report ever comes.
     Message.objects.filter(pk=sent.pk).update(created_at=timezone.now())
@@ -342,10 +342,10 @@ def test_my_messages_tells_caches_the_page_and_the_list_differ(client, user):
 
 
 def test_my_messages_says_where_each_is_in_the_confirmations_words(client, user):
-    make_message(user, subject="Waiting", status=Message.Status.QUEUED)
-    make_message(user, subject="Busy", status=Message.Status.SENDING, attempts=1)
-    make_message(user, subject="Done", status=Message.Status.SENT, attempts=1)
-    make_message(user, subject="Lost", status=Message.Status.FAILED, attempts=5)
+    make_message(user, subject="Waiting", status=Email.Status.QUEUED)
+    make_message(user, subject="Busy", status=Email.Status.SENDING, attempts=1)
+    make_message(user, subject="Done", status=Email.Status.SENT, attempts=1)
+    make_message(user, subject="Lost", status=Email.Status.FAILED, attempts=5)
     client.force_login(user)
 
     html = client.get(reverse("message-list")).content.decode()
@@ -368,7 +368,15 @@ def test_my_messages_says_where_each_is_in_the_confirmations_words(client, user)
 
 def test_a_message_opens_with_its_text_and_timeline(client, user):
     message = make_message(
-        user, subject="Opening hours", body="Are you open\non Sunday?", status=Message.Status.SENT
+        user, subject="Opening hours", body="Are you open\non Sunday?", status=Email.Status.SENT
+    )
+    # The attempt that sent it, on its email's timeline.
+    EmailEvent.objects.create(
+        email=message.email,
+        kind=EmailEvent.Kind.ATTEMPT,
+        event_type="sent",
+        status=Email.Status.SENT,
+        applied=True,
     )
     client.force_login(user)
 
@@ -383,7 +391,7 @@ def test_a_message_opens_with_its_text_and_timeline(client, user):
 
 
 def test_a_message_on_its_way_polls_its_progress_alone(client, user):
-    message = make_message(user, status=Message.Status.QUEUED)
+    message = make_message(user, status=Email.Status.QUEUED)
     client.force_login(user)
 
     html = client.get(reverse("message-detail", args=[message.pk]), **HTMX).content.decode()
@@ -395,7 +403,7 @@ def test_a_message_on_its_way_polls_its_progress_alone(client, user):
 
 def test_a_failed_message_says_what_the_person_can_do(client, user):
     message = make_message(
-        user, status=Message.Status.FAILED, attempts=5, last_error="550 5.1.1 <admin@x> unknown"
+        user, status=Email.Status.FAILED, attempts=5, last_error="550 5.1.1 <admin@x> unknown"
     )
     client.force_login(user)
 
