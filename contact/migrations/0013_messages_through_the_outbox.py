@@ -79,10 +79,6 @@ def to_the_outbox(apps, schema_editor):
     with connection.cursor() as cursor:
         for statement in connection.ops.sequence_reset_sql(no_style(), [Email]):
             cursor.execute(statement)
-        if connection.vendor == "postgresql":
-            # The foreign keys written above are checked at commit, and PostgreSQL alters
-            # no table with such checks pending: the message table is altered below.
-            cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
 
 
 def _untold_attempts(batch, DeliveryEvent, EmailEvent):
