@@ -3,15 +3,12 @@ link to an address the mail server refuses is failed in the admin's list of emai
 the admin index's warning, at ERROR in the log, and in the metrics."""
 
 import logging
-from datetime import timedelta
 
 import pytest
 from django.urls import reverse
-from django.utils import timezone
 from prometheus_client.parser import text_string_to_metric_families
 
-from outbox.models import Email, EmailEvent
-from outbox.selectors import recent_failures
+from outbox.models import Email
 from outbox.services import email_send, emails_relay
 from users.models import AccountEmailKind, User
 from users.services import user_sign_up
@@ -90,32 +87,3 @@ def test_it_is_counted_in_the_metrics_by_kind_and_status(refused_confirmation, c
     }
     assert samples[("site_emails", "verify_address", "failed")] == 1
     assert samples[("site_emails", "message", "failed")] == 0
-
-
-def test_the_warning_counts_by_when_it_failed_not_when_it_was_written(db):
-    now = timezone.now()
-
-    def email(status: str, *, written: timedelta, failed: timedelta) -> Email:
-        row = Email.objects.create(
-            kind="message",
-            to="admin@example.org",
-            language="en",
-            status=status,
-            created_at=now - written,
-        )
-        EmailEvent.objects.create(
-            email=row,
-            kind=EmailEvent.Kind.REPORT,
-            occurred_at=now - failed,
-            event_type=status,
-            status=status,
-            applied=True,
-        )
-        return row
-
-    email("bounced", written=timedelta(days=3), failed=timedelta(hours=1))
-    email("failed", written=timedelta(hours=30), failed=timedelta(hours=25))
-    retried = email("failed", written=timedelta(hours=2), failed=timedelta(hours=1))
-    Email.objects.filter(pk=retried.pk).update(status="queued")
-
-    assert recent_failures(now=now) == 1

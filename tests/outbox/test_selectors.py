@@ -6,7 +6,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from outbox.models import Email
+from outbox.models import Email, EmailEvent
 from outbox.selectors import (
     RECENT_FAILURES,
     delivery_stats,
@@ -33,13 +33,27 @@ def test_email_counts_give_every_status_of_one_kind_or_of_all(db):
     assert email_counts(kind="message") == {**dict.fromkeys(Email.Status.values, 0), "failed": 1}
 
 
-def test_recent_failures_count_what_did_not_get_through_in_the_last_day(db):
+def test_recent_failures_count_by_when_they_failed_not_when_they_were_written(db):
     now = timezone.now()
-    email("message", "failed")
-    email("password_reset", "bounced", created_at=now - RECENT_FAILURES + timedelta(minutes=1))
-    email("message", "failed", created_at=now - RECENT_FAILURES - timedelta(minutes=1))
+
+    def failed(status: str, *, written: timedelta, ago: timedelta, kind: str = "message") -> Email:
+        row = email(kind, status, created_at=now - written)
+        EmailEvent.objects.create(
+            email=row,
+            kind=EmailEvent.Kind.REPORT,
+            occurred_at=now - ago,
+            event_type=status,
+            status=status,
+            applied=True,
+        )
+        return row
+
+    failed("bounced", written=timedelta(days=3), ago=timedelta(hours=1), kind="password_reset")
+    failed("failed", written=timedelta(hours=2), ago=RECENT_FAILURES - timedelta(minutes=1))
+    failed("failed", written=timedelta(hours=30), ago=RECENT_FAILURES + timedelta(minutes=1))
+    retried = failed("failed", written=timedelta(hours=2), ago=timedelta(hours=1))
+    Email.objects.filter(pk=retried.pk).update(status="queued")
     email("message", "sent")
-    email("message", "queued")
 
     assert recent_failures(now=now) == 2
 
