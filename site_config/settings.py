@@ -460,8 +460,8 @@ BOUNCE_IMAP_TIMEOUT = env.float("BOUNCE_IMAP_TIMEOUT", default=30.0)
 # A mail larger than this in the bounce mailbox is set aside unread: a bounce is a
 # report and, at most, a copy of one of the site's emails, far smaller.
 BOUNCE_MAIL_MAX_BYTES = env.int("BOUNCE_MAIL_MAX_BYTES", default=256 * 1024)
-# Where read mails go: recorded on their message's timeline, or kept unmatched (not a
-# bounce of ours, a forged one, or one for a message no longer here).
+# Where read mails go: recorded on their email's timeline, or kept unmatched (not a
+# bounce of ours, a forged one, or one for an email no longer here).
 BOUNCE_IMAP_PROCESSED_FOLDER = env.str("BOUNCE_IMAP_PROCESSED_FOLDER", default="Processed")
 BOUNCE_IMAP_UNMATCHED_FOLDER = env.str("BOUNCE_IMAP_UNMATCHED_FOLDER", default="Unmatched")
 # The site's public address (scheme://host[:port]), without a trailing slash so a path
@@ -469,9 +469,9 @@ BOUNCE_IMAP_UNMATCHED_FOLDER = env.str("BOUNCE_IMAP_UNMATCHED_FOLDER", default="
 # since a worker has no request to take the host from. check --deploy wants https.
 SITE_URL = env.str("SITE_URL", default="http://localhost:8000").rstrip("/")
 
-# ---------------------------------------------------------------- message delivery
+# ---------------------------------------------------------------- delivery of every email
 
-# Attempts per message, counted on the row, before it is marked failed.
+# Attempts per email, of any kind, counted on the row, before it is marked failed.
 MESSAGE_MAX_ATTEMPTS = env.int("MESSAGE_MAX_ATTEMPTS", default=5)
 # Backoff between attempts after a transient failure: the first wait, doubling up to the
 # cap (seconds): 10 s, 20 s, 40 s, 80 s with the defaults.
@@ -492,11 +492,11 @@ USER_DIRECTORY_CACHE_SECONDS = env.float("USER_DIRECTORY_CACHE_SECONDS", default
 # Seconds one delivery attempt may take: a few SMTP operations (each within
 # EMAIL_TIMEOUT), the directory's whole lookup, and 30 s for the rest, writing the
 # outcome through a database restart included. Dramatiq interrupts an attempt past it,
-# and the sweeper takes back a message claimed that long ago by a worker that died.
+# and the sweeper takes back an email claimed that long ago by a worker that died.
 MESSAGE_ATTEMPT_TIME_LIMIT = 4 * EMAIL_TIMEOUT + USER_DIRECTORY_TOTAL_TIMEOUT + 30
 # The sweeper, beside every worker: every MESSAGE_SWEEP_INTERVAL seconds it hands back to
-# the relay messages queued for longer than MESSAGE_SWEEP_QUEUED_AFTER past their due
-# time (their task was lost) and messages whose worker died mid-attempt (their lease ran
+# the relay emails queued for longer than MESSAGE_SWEEP_QUEUED_AFTER past their due
+# time (their task was lost) and emails whose worker died mid-attempt (their lease ran
 # out).
 MESSAGE_SWEEP_INTERVAL = env.float("MESSAGE_SWEEP_INTERVAL", default=30.0)
 MESSAGE_SWEEP_QUEUED_AFTER = env.float("MESSAGE_SWEEP_QUEUED_AFTER", default=120.0)
@@ -572,9 +572,10 @@ AXES_VERBOSE = LOG_LEVEL == "DEBUG"
 # ---------------------------------------------------------------- errors
 
 # With SENTRY_DSN set, errors of the web and of the worker go to Sentry: unhandled
-# exceptions in views and tasks, and every ERROR log line (a message that failed for
-# good among them). Set here, before django-dramatiq builds the broker, as the
-# integrations ask. No personal data is sent.
+# exceptions in views and tasks, and every ERROR log line (an email that failed for
+# good among them, whose reason may quote the address a server refused). Set here,
+# before django-dramatiq builds the broker, as the integrations ask. No request's
+# personal data is sent.
 SENTRY_DSN = env.str("SENTRY_DSN", default="")
 if SENTRY_DSN:
     import sentry_sdk
