@@ -244,10 +244,12 @@ def _send(email: Email) -> None:
     try:
         message = kinds.get(email.kind).render(email)
         if message is None:
-            # Nobody to send it to; nor is the address of nobody kept.
+            # Nobody to send it to; nor is the address of nobody kept. The id is read
+            # first: deleting the row clears it on the instance.
+            email_id = email.pk
             email.delete()
             logger.info(
-                "email_dropped email_id=%s kind=%s reason=no_recipient", email.pk, email.kind
+                "email_dropped email_id=%s kind=%s reason=no_recipient", email_id, email.kind
             )
             return
         taken = send_email(stamp(message, email))
