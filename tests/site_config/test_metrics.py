@@ -108,7 +108,7 @@ def test_a_confirmation_link_that_failed_is_counted_as_such(
 
 @pytest.mark.django_db
 def test_metrics_count_a_kind_no_app_registers(client, metrics_on):
-    # Rows of a kind the code no longer sends are still emails in the table.
+    # Rows of a kind no app registers are emails all the same, and counted.
     emails("retired_kind", Email.Status.FAILED)
 
     values = series(scrape(client), "site_emails")
