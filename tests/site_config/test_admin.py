@@ -10,9 +10,9 @@ from django.contrib.auth.models import Permission
 from django.urls import reverse
 from django.utils import timezone
 
-from outbox.models import Email
+from outbox.models import Email, EmailEvent
 from outbox.selectors import RECENT_FAILURES
-from outbox.services import email_queue
+from outbox.services import email_queue, emails_retry
 from tests.conftest import GOOD_PASSWORD
 from users.models import User
 
@@ -20,8 +20,21 @@ pytestmark = pytest.mark.django_db
 
 
 def email(kind: str, status: str, *, age: timedelta = timedelta(minutes=5)) -> Email:
+    """An email of `kind` in `status`, created `age` ago; one that did not get through
+    has it on its timeline then: a failed attempt, or a provider's report of a bounce."""
+    at = timezone.now() - age
     queued = email_queue(kind=kind, to=["someone@example.org"])
-    Email.objects.filter(pk=queued.pk).update(status=status, created_at=timezone.now() - age)
+    Email.objects.filter(pk=queued.pk).update(status=status, created_at=at)
+    if status in Email.NOT_DELIVERED:
+        failed = status == Email.Status.FAILED
+        EmailEvent.objects.create(
+            email=queued,
+            kind=EmailEvent.Kind.ATTEMPT if failed else EmailEvent.Kind.REPORT,
+            occurred_at=at,
+            event_type="failed" if failed else "bounced",
+            status=status,
+            applied=True,
+        )
     return queued
 
 
@@ -119,6 +132,30 @@ def test_no_warning_for_failures_older_than_a_day(staff_client):
 
     email("verify_address", Email.Status.BOUNCED, age=RECENT_FAILURES - timedelta(minutes=1))
     assert warning(staff_client).startswith("1 email did not get through")
+
+
+def test_an_old_email_that_failed_again_today_is_warned_of(staff_client):
+    # Created days ago and retried by staff: what counts is when it did not get through.
+    retried = email("verify_address", Email.Status.FAILED, age=timedelta(days=3))
+    emails_retry(email_ids=[retried.pk])
+    Email.objects.filter(pk=retried.pk).update(status=Email.Status.FAILED)
+    EmailEvent.objects.create(
+        email=retried,
+        kind=EmailEvent.Kind.ATTEMPT,
+        event_type="failed",
+        status=Email.Status.FAILED,
+        applied=True,
+    )
+
+    assert warning(staff_client).startswith("1 email did not get through")
+
+
+def test_no_warning_for_a_failure_retried_and_sent_since(staff_client):
+    retried = email("message", Email.Status.FAILED, age=timedelta(hours=2))
+    emails_retry(email_ids=[retried.pk])
+    Email.objects.filter(pk=retried.pk).update(status=Email.Status.SENT)
+
+    assert warning(staff_client) is None
 
 
 def test_no_warning_with_no_emails_at_all(staff_client):
