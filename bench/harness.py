@@ -47,8 +47,9 @@ def inside(topology: Topology, *arguments: str, **environment: str) -> dict:
 
 
 class Rows:
-    """The topology's delivery rows, counted over one connection kept open: the bench
-    polls them, and a connection per poll would load the machine it measures."""
+    """The topology's messages, and their emails by status, counted over one connection
+    kept open: the bench polls them, and a connection per poll would load the machine
+    it measures."""
 
     def __init__(self, topology: Topology) -> None:
         self.connection = psycopg.connect(topology.database_url, autocommit=True)
@@ -60,10 +61,12 @@ class Rows:
         self.connection.close()
 
     def count(self, status: str | None = None) -> int:
+        """How many messages there are, or how many of their emails are in `status`."""
         if status is None:
             sql, parameters = "SELECT count(*) FROM contact_message", ()
         else:
-            sql, parameters = "SELECT count(*) FROM contact_message WHERE status = %s", (status,)
+            sql = "SELECT count(*) FROM outbox_email WHERE kind = 'message' AND status = %s"
+            parameters = (status,)
         return self.connection.execute(sql, parameters).fetchone()[0]
 
     def execute(self, sql: str) -> None:

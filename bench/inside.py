@@ -9,10 +9,10 @@ database, its Redis), and reads the one JSON document printed.
     admin-timing --count N     the admin index page's and the message list's median
                                times, with their counts read from the tally and counted
                                from the rows
-    profile-report --count N   a provider's report (a Postmark delivery) posted to the
-                               tracking webhook: its SQL, its time against /healthz, and
-                               a cProfile of N; in the environment of a site sending
-                               through Postmark (bench.paths.POSTMARK)
+    profile-report --count N   a provider's report (a Postmark delivery of a message's
+                               email) posted to the tracking webhook: its SQL, its time
+                               against /healthz, and a cProfile of N; in the environment
+                               of a site sending through Postmark (bench.paths.POSTMARK)
     signin-timing --count N    a sign-in POST's median time, against a bare
                                check_password of the same password; and a failed
                                sign-in with an unknown email against one with a wrong
@@ -41,6 +41,7 @@ from pathlib import Path
 from unittest import mock
 
 from django.conf import settings
+from django.contrib import admin
 from django.contrib.auth.hashers import check_password, get_hasher
 from django.db import connection, transaction
 from django.db.models import Count
@@ -50,13 +51,14 @@ from django.urls import reverse
 from django.utils import timezone
 from flufl.bounce import all_failures
 
-from contact.bounces import read_bounce
 from contact.models import Message
-from contact.return_path import return_path
 from contact.selectors import MessageCounts
 from contact.services import message_create
-from contact.smtp import provider
-from contact.tasks import deliver_message
+from outbox.bounces import read_bounce
+from outbox.models import Email
+from outbox.return_path import return_path
+from outbox.smtp import provider
+from outbox.tasks import enqueue
 from tests.conftest import GOOD_PASSWORD
 from tests.outbox.bounce_fixtures import crafted
 from tests.outbox.provider_reports import AUTH, POSTMARK_URL, WEBHOOK_SECRET, postmark
@@ -176,8 +178,8 @@ def profile_submit(count: int) -> dict:
 
 
 def profile_report(count: int) -> dict:
-    """Where one provider report spends its time: a Postmark delivery for a sent
-    message, posted as Postmark posts it, each one new."""
+    """Where one provider report spends its time: a Postmark delivery for the sent
+    email of a message, posted as Postmark posts it, each one new."""
     if provider() != "postmark" or WEBHOOK_SECRET not in settings.ANYMAIL.get("WEBHOOK_SECRET", []):
         raise SystemExit(
             "profile-report posts Postmark's reports, which the site takes only when it sends"
@@ -187,26 +189,37 @@ def profile_report(count: int) -> dict:
     user, _ = User.objects.get_or_create(
         email="reported-person@example.org", defaults={"email_verified_at": timezone.now()}
     )
-    messages = Message.objects.bulk_create(
-        Message(
-            sender=user,
-            sender_email=user.email,
-            subject=f"Reported {number}",
-            body="Body",
-            status=Message.Status.SENT,
+    emails = Email.objects.bulk_create(
+        Email(
+            kind=Message.EMAIL_KIND,
+            to=settings.ADMIN_EMAIL,
+            language=settings.LANGUAGE_CODE,
+            status=Email.Status.SENT,
             attempts=1,
+            sent_at=timezone.now(),
             # Taken by the provider under an id of its own, which its reports name.
             provider_message_id=f"profiled-{uuid.uuid4()}",
         )
-        for number in range(count * 3 + 2)
+        for _ in range(count * 3 + 2)
+    )
+    Message.objects.bulk_create(
+        Message(
+            sender=user,
+            sender_email=user.email,
+            sender_email_confirmed=True,
+            subject=f"Reported {number}",
+            body="Body",
+            email=email,
+        )
+        for number, email in enumerate(emails)
     )
     client = Client(HTTP_HOST="127.0.0.1")
-    posted = iter(messages)
+    posted = iter(emails)
     start = timezone.now()
 
     def post() -> None:
-        message = next(posted)
-        body = postmark("delivery", message.provider_message_id, site_message=message.pk, at=start)
+        email = next(posted)
+        body = postmark("delivery", email.provider_message_id, site_email=email.pk, at=start)
         answer = client.post(
             POSTMARK_URL, json.dumps(body), content_type="application/json", **AUTH
         )
@@ -237,7 +250,7 @@ def profile_report(count: int) -> dict:
 
 def _create_and_enqueue_on_commit(**fields) -> Message:
     message = message_create(**fields)
-    transaction.on_commit(partial(deliver_message.send, message.pk))
+    transaction.on_commit(partial(enqueue, message.email_id, Message.EMAIL_KIND))
     return message
 
 
@@ -276,12 +289,13 @@ def admin_timing(count: int) -> dict:
         return statistics.median(_ms_per_call(page, 1) for _ in range(count))
 
     def counted_from_rows() -> MessageCounts:
-        rows = Message.objects.order_by().values("status").annotate(count=Count("pk"))
+        emails = Email.objects.filter(kind=Message.EMAIL_KIND).order_by()
+        rows = emails.values("status").annotate(count=Count("pk"))
         by_status = {row["status"]: row["count"] for row in rows}
-        waiting = sum(by_status.get(status, 0) for status in Message.IN_PROGRESS)
+        waiting = sum(by_status.get(status, 0) for status in Email.IN_PROGRESS)
         return MessageCounts(
             sent=sum(by_status.values()) - waiting,
-            not_delivered=sum(by_status.get(status, 0) for status in Message.NOT_DELIVERED),
+            not_delivered=sum(by_status.get(status, 0) for status in Email.NOT_DELIVERED),
             waiting=waiting,
         )
 
@@ -292,7 +306,9 @@ def admin_timing(count: int) -> dict:
     }
     with mock.patch("site_config.admin.message_counts", counted_from_rows):
         result["median_ms_without_tally"] = timed(index)
-        with mock.patch("contact.admin.listed_statuses", return_value=None):
+        # Django's own paginator, which counts the rows, in place of the tally's.
+        message_admin = type(admin.site.get_model_admin(Message))
+        with mock.patch.object(message_admin, "get_paginator", admin.ModelAdmin.get_paginator):
             result["changelist_median_ms_without_tally"] = timed(changelist)
     return result
 

@@ -193,7 +193,7 @@ def polling(topology: Topology, people_file: Path) -> tuple[list[Result], dict]:
 
 def webhook_burst(topology: Topology, people_file: Path, folder: Path) -> tuple[list[Result], dict]:
     """Provider reports as fast as 16 connections post them, each a new report (a
-    Postmark delivery, then an open, for the site's sent messages in turn), against
+    Postmark delivery, then an open, for the site's sent emails in turn), against
     /healthz under the same load run just before; then every good answer must be one
     report on a timeline."""
     with Rows(topology) as rows:
@@ -201,23 +201,23 @@ def webhook_burst(topology: Topology, people_file: Path, folder: Path) -> tuple[
         ids = [
             row[0]
             for row in rows.connection.execute(
-                "UPDATE contact_message SET provider_message_id = 'bench-' || id"
+                "UPDATE outbox_email SET provider_message_id = 'bench-' || id"
                 " WHERE status = 'sent' RETURNING id"
             ).fetchall()
         ]
         before = rows.connection.execute(
-            "SELECT count(*) FROM contact_deliveryevent WHERE kind = 'report'"
+            "SELECT count(*) FROM outbox_emailevent WHERE kind = 'report'"
         ).fetchone()[0]
     start = timezone.now()
     bodies = folder / "reports.jsonl"
     with bodies.open("w") as file:
         for number in range(REPORTS):
-            message = ids[number % len(ids)]
+            email = ids[number % len(ids)]
             kind = "delivery" if number < len(ids) else "open"
             report = postmark(
                 kind,
-                f"bench-{message}",
-                site_message=message,
+                f"bench-{email}",
+                site_email=email,
                 at=start + timedelta(microseconds=number),
             )
             file.write(json.dumps(report) + "\n")
@@ -235,7 +235,7 @@ def webhook_burst(topology: Topology, people_file: Path, folder: Path) -> tuple[
     )
     with Rows(topology) as rows:
         after = rows.connection.execute(
-            "SELECT count(*) FROM contact_deliveryevent WHERE kind = 'report'"
+            "SELECT count(*) FROM outbox_emailevent WHERE kind = 'report'"
         ).fetchone()[0]
     recorded = after - before
     ratio = burst.per_second / baseline.per_second
@@ -269,7 +269,7 @@ def webhook_burst(topology: Topology, people_file: Path, folder: Path) -> tuple[
         "healthz": baseline.__dict__,
         "reports": burst.__dict__,
         "recorded": recorded,
-        "messages_reported_on": len(ids),
+        "emails_reported_on": len(ids),
     }
 
 

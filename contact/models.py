@@ -3,6 +3,7 @@ from django.core.validators import MaxLengthValidator
 from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from outbox.models import Email
 
@@ -45,7 +46,10 @@ class Message(models.Model):
 
     # The email that takes it to the administrator, and the record of its delivery.
     email = models.OneToOneField(
-        Email, on_delete=models.PROTECT, related_name="message", verbose_name=_("email")
+        Email,
+        on_delete=models.PROTECT,
+        related_name="message",
+        verbose_name=pgettext_lazy("a sent email", "email"),
     )
 
     # Blank until the first attempt has asked the directory.

@@ -2,6 +2,7 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from outbox.kinds import kind_choices
 
@@ -81,7 +82,8 @@ class Email(models.Model):
     provider_message_id = models.CharField(_("provider message id"), max_length=255, blank=True)
 
     class Meta:
-        verbose_name = _("email")
+        # One email sent, not the address that User.email names: two words in Russian.
+        verbose_name = pgettext_lazy("a sent email", "email")
         verbose_name_plural = _("emails")
         ordering = ["-created_at"]
         indexes = [
@@ -120,7 +122,10 @@ class EmailEvent(models.Model):
         RETRY = "retry", _("Queued again")
 
     email = models.ForeignKey(
-        Email, on_delete=models.CASCADE, related_name="events", verbose_name=_("email")
+        Email,
+        on_delete=models.CASCADE,
+        related_name="events",
+        verbose_name=pgettext_lazy("a sent email", "email"),
     )
     kind = models.CharField(_("kind"), max_length=16, choices=Kind)
     # When the attempt started, or when the report says the event happened.

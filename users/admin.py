@@ -112,11 +112,20 @@ class UserAdmin(DjangoUserAdmin[User]):  # type: ignore[type-var]
 
     def get_fieldsets(self, request: HttpRequest, obj: User | None = None) -> Any:
         fieldsets = super().get_fieldsets(request, obj)
-        if request.user.has_perm("contact.view_message"):
+        # Staff who may not view messages see neither their number nor the link to them;
+        # staff who may not view emails do not see the account's.
+        hidden = {
+            field
+            for field, permission in (
+                ("messages_written", "contact.view_message"),
+                ("emails_sent", "outbox.view_email"),
+            )
+            if not request.user.has_perm(permission)
+        }
+        if not hidden:
             return fieldsets
-        # Staff who may not view messages see neither their number nor the link to them.
         return [
-            (name, {**options, "fields": [f for f in options["fields"] if f != "messages_written"]})
+            (name, {**options, "fields": [f for f in options["fields"] if f not in hidden]})
             for name, options in fieldsets
         ]
 

@@ -19,7 +19,16 @@ from tests.system.topology import skip_or_fail
 ROOT = Path(settings.BASE_DIR)
 CATALOGUES = sorted((ROOT / "locale").glob("*/LC_MESSAGES/django.po"))
 # The parts of the project makemessages reads; the rest is tooling and tests.
-SOURCES = ["manage.py", "site_config", "common", "users", "contact", "templates", "locale"]
+SOURCES = [
+    "manage.py",
+    "site_config",
+    "common",
+    "outbox",
+    "users",
+    "contact",
+    "templates",
+    "locale",
+]
 
 
 def test_a_russian_browser_gets_the_site_in_russian(client):

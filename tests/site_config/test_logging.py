@@ -1,6 +1,6 @@
 """Logs an operator can search: one JSON object per line in production, each carrying
-the id of the request it belongs to, and a message's delivery attempts in the worker
-logged under the id of the request that wrote it."""
+the id of the request it belongs to, and the delivery attempts of a message's email in
+the worker logged under the id of the request that wrote it."""
 
 import io
 import json
@@ -18,7 +18,9 @@ from django.urls import reverse
 
 from common.request_id import HEADER
 from contact.models import Message
-from contact.services import message_deliver
+from outbox.failures import DeliveryFailed
+from outbox.models import Email
+from outbox.services import email_send
 from tests.conftest import HTMX
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -100,18 +102,55 @@ def test_one_messages_story_shares_the_request_id(
         HTTP_X_REQUEST_ID="trace-0123456789",
         **HTMX,
     )
-    message = Message.objects.get()
-    message_deliver(message_id=message.pk)
+    message = Message.objects.select_related("email").get()
+    email_send(email_id=message.email_id)
 
-    assert answer[HEADER] == message.request_id == "trace-0123456789"
-    story = [line for line in lines(json_log) if line.get("message_id") == message.pk]
-    assert [line["message"].split()[0] for line in story] == ["message_queued", "delivery_attempt"]
+    assert answer[HEADER] == message.email.request_id == "trace-0123456789"
+    # The message's lines and its email's, found by either id.
+    story = [
+        line
+        for line in lines(json_log)
+        if line.get("message_id") == message.pk or line.get("email_id") == message.email_id
+    ]
+    assert [line["message"].split()[0] for line in story] == [
+        "email_queued",
+        "message_queued",
+        "directory_lookup",
+        "delivery_attempt",
+    ]
     assert {line["request_id"] for line in story} == {"trace-0123456789"}
     assert {"time", "level", "logger"} <= set(story[0])
-    assert story[1]["outcome"] == "sent"
+    assert (story[3]["kind"], story[3]["attempt"], story[3]["outcome"]) == ("message", 1, "sent")
     # From sign-in on, the person's lines name their account.
     signed_in = [line for line in lines(json_log) if line["message"].startswith("signed_in")]
-    assert [line["user_id"] for line in signed_in] == [user.pk] == [story[0]["user_id"]]
+    assert [line["user_id"] for line in signed_in] == [user.pk] == [story[1]["user_id"]]
+
+
+@pytest.mark.django_db
+def test_an_account_emails_attempts_share_the_request_id_that_asked_for_it(
+    client, json_log, smtp_sink, settings
+):
+    from tests.conftest import GOOD_PASSWORD
+
+    settings.BEHIND_HTTPS_PROXY = True
+    client.post(
+        reverse("register"),
+        {"email": "new@example.org", "password1": GOOD_PASSWORD, "password2": GOOD_PASSWORD},
+        HTTP_X_REQUEST_ID="trace-signup-42",
+    )
+    email_id = Email.objects.get().pk
+    smtp_sink.replies = ["550 No such mailbox"]
+    with pytest.raises(DeliveryFailed):
+        email_send(email_id=email_id)
+
+    story = [line for line in lines(json_log) if line.get("email_id") == email_id]
+    assert [(line["message"].split()[0], line["level"]) for line in story] == [
+        ("email_queued", "INFO"),
+        ("email_failed", "ERROR"),
+        ("delivery_attempt", "INFO"),
+    ]
+    assert {line["request_id"] for line in story} == {"trace-signup-42"}
+    assert {line["kind"] for line in story} == {"verify_address"}
 
 
 def test_the_axes_banner_waits_for_debug():

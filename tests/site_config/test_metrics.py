@@ -1,4 +1,5 @@
 from datetime import timedelta
+from itertools import product
 
 import pytest
 from django.urls import reverse
@@ -6,9 +7,15 @@ from django.utils import timezone
 from prometheus_client.parser import text_string_to_metric_families
 
 from contact.models import Message
+from outbox.failures import DeliveryFailed
+from outbox.models import Email
+from outbox.services import email_queue, email_send
 from tests.contact.factories import make_message
+from users.models import AccountEmailKind
+from users.services import account_email_queue
 
 TOKEN = "a-metrics-token"
+KINDS = [Message.EMAIL_KIND, *AccountEmailKind.values]
 
 
 @pytest.fixture
@@ -20,14 +27,20 @@ def scrape(client, token: str = TOKEN):
     return client.get(reverse("metrics"), headers={"Authorization": f"Bearer {token}"})
 
 
-def samples(response) -> dict[tuple[str, str], float]:
-    """(metric name, status label) to value, from a Prometheus exposition."""
-    text = response.content.decode()
+def series(response, name: str) -> dict[tuple[str, ...], float]:
+    """The samples of metric `name`: their label values, in label-name order, to value."""
     return {
-        (sample.name, sample.labels.get("status", "")): sample.value
-        for family in text_string_to_metric_families(text)
-        for sample in family.samples
+        tuple(value for _, value in sorted(found.labels.items())): found.value
+        for family in text_string_to_metric_families(response.content.decode())
+        for found in family.samples
+        if found.name == name
     }
+
+
+def emails(kind: str, status: str, count: int = 1, **fields) -> None:
+    for _ in range(count):
+        email = email_queue(kind=kind, to=["someone@example.org"])
+        Email.objects.filter(pk=email.pk).update(status=status, **fields)
 
 
 def test_metrics_do_not_exist_without_a_token(client, settings):
@@ -45,38 +58,78 @@ def test_metrics_refuse_a_scraper_without_the_token(client, metrics_on, authoriz
 
     assert response.status_code == 401
     assert response["WWW-Authenticate"] == 'Bearer realm="metrics"'
-    assert b"contact_messages" not in response.content
+    assert b"site_emails" not in response.content
 
 
 @pytest.mark.django_db
-def test_metrics_count_messages_by_status(client, metrics_on, user):
-    for status, count in [(Message.Status.SENT, 3), (Message.Status.FAILED, 2)]:
+def test_metrics_count_emails_by_kind_and_status(client, metrics_on, user):
+    for status, count in [(Email.Status.SENT, 3), (Email.Status.FAILED, 2)]:
         for _ in range(count):
-            make_message(user, status=status)
+            message = make_message(user)
+            Email.objects.filter(pk=message.email_id).update(status=status)
     make_message(user)
+    account_email_queue(user=user, kind=AccountEmailKind.SIGN_UP_ATTEMPT, language="en")
+    emails(AccountEmailKind.PASSWORD_RESET, Email.Status.BOUNCED, 2)
 
     response = scrape(client)
 
     assert response.status_code == 200
     assert response["Content-Type"].startswith("text/plain; version=")
-    values = samples(response)
-    assert values[("contact_messages", "sent")] == 3
-    assert values[("contact_messages", "failed")] == 2
-    assert values[("contact_messages", "queued")] == 1
-    assert values[("contact_messages", "sending")] == 0
+    values = series(response, "site_emails")
+    assert values[("message", "sent")] == 3
+    assert values[("message", "failed")] == 2
+    assert values[("message", "queued")] == 1
+    assert values[("message", "sending")] == 0
+    assert values[("sign_up_attempt", "queued")] == 1
+    assert values[("password_reset", "bounced")] == 2
+    assert values[("verify_address", "queued")] == 0
+    # A series for every kind and status, there before its first email.
+    assert set(values) == set(product(KINDS, Email.Status.values))
+    assert sum(values.values()) == Email.objects.count() == 9
 
 
 @pytest.mark.django_db
-def test_metrics_tell_how_long_the_oldest_message_has_waited(client, metrics_on, user):
-    make_message(user, created_at=timezone.now() - timedelta(minutes=10))
-    make_message(user, created_at=timezone.now() - timedelta(minutes=1))
-    make_message(user, status=Message.Status.SENT, created_at=timezone.now() - timedelta(days=2))
+def test_a_confirmation_link_that_failed_is_counted_as_such(
+    client, metrics_on, unconfirmed_user, smtp_sink
+):
+    sent = account_email_queue(
+        user=unconfirmed_user, kind=AccountEmailKind.VERIFY_ADDRESS, language="en"
+    )
+    smtp_sink.replies = ["550 No such mailbox"]
+    with pytest.raises(DeliveryFailed):
+        email_send(email_id=sent.pk)
 
-    values = samples(scrape(client))
+    values = series(scrape(client), "site_emails")
 
-    assert 600 <= values[("contact_messages_oldest_waiting_seconds", "queued")] < 660
-    assert values[("contact_messages_oldest_waiting_seconds", "sending")] == 0
-    assert ("contact_messages_oldest_waiting_seconds", "sent") not in values
+    assert values[("verify_address", "failed")] == 1
+    assert values[("verify_address", "queued")] == values[("verify_address", "sending")] == 0
+    assert values[("message", "failed")] == 0
+
+
+@pytest.mark.django_db
+def test_metrics_count_a_kind_no_app_registers(client, metrics_on):
+    # Rows of a kind no app registers are emails all the same, and counted.
+    emails("retired_kind", Email.Status.FAILED)
+
+    values = series(scrape(client), "site_emails")
+
+    assert values[("retired_kind", "failed")] == 1
+    assert values[("retired_kind", "queued")] == 0
+
+
+@pytest.mark.django_db
+def test_metrics_tell_how_long_the_oldest_email_has_waited(client, metrics_on, user):
+    now = timezone.now()
+    emails("message", Email.Status.QUEUED, created_at=now - timedelta(minutes=1))
+    emails("verify_address", Email.Status.QUEUED, created_at=now - timedelta(minutes=10))
+    emails("message", Email.Status.SENT, created_at=now - timedelta(days=2))
+
+    values = series(scrape(client), "site_emails_oldest_waiting_seconds")
+
+    # Of any kind: the confirmation link has waited longest.
+    assert 600 <= values[("queued",)] < 660
+    assert values[("sending",)] == 0
+    assert set(values) == {("queued",), ("sending",)}
 
 
 def sample(response, name: str, **labels: str) -> float:
@@ -117,12 +170,14 @@ def test_the_grafana_dashboard_charts_only_metrics_that_exist():
 
     dashboard = json.loads((Path(__file__).parents[2] / "docs/grafana-dashboard.json").read_text())
     expressions = [target["expr"] for panel in dashboard["panels"] for target in panel["targets"]]
-    named = set(re.findall(r"\b(http_\w+|contact_\w+|dramatiq_\w+)", " ".join(expressions)))
+    named = set(
+        re.findall(r"\b(http_\w+|site_\w+|contact_\w+|dramatiq_\w+)", " ".join(expressions))
+    )
     ours = {
         "http_requests_total",
         "http_request_duration_seconds_bucket",
-        "contact_messages",
-        "contact_messages_oldest_waiting_seconds",
+        "site_emails",
+        "site_emails_oldest_waiting_seconds",
     }
     dramatiqs = set(re.findall(r'"(dramatiq_\w+)"', Path(dramatiq_metrics.__file__).read_text()))
     dramatiqs |= {f"{name}_bucket" for name in dramatiqs}

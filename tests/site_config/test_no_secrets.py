@@ -10,7 +10,8 @@ from django.test import Client
 
 from contact.services import message_create
 from tests.conftest import GOOD_PASSWORD, make_person
-from users.models import AccountEmail, User
+from users.models import AccountEmailKind, User
+from users.services import account_email_queue
 from users.tokens import verification_token
 
 pytestmark = pytest.mark.django_db
@@ -41,7 +42,7 @@ def test_no_admin_page_shows_a_credential(client, smtp_sink):
     guesser.post("/accounts/login/", {"username": person.email, "password": TYPED})
     signed_in = Client()
     signed_in.force_login(person)
-    AccountEmail.objects.create(user=person, kind=AccountEmail.Kind.VERIFY_ADDRESS, language="en")
+    account_email_queue(user=person, kind=AccountEmailKind.VERIFY_ADDRESS, language="en")
     staff = User.objects.create_superuser(email="boss@example.org", password=GOOD_PASSWORD)
     client.force_login(staff)
 
@@ -93,3 +94,24 @@ def test_a_persons_page_shows_their_messages_only_to_staff_who_may_view_them(cli
     staff.user_permissions.add(Permission.objects.get(codename="view_message"))
     client.force_login(User.objects.get(pk=staff.pk))
     assert "sender__id__exact" in client.get(page).content.decode()
+
+
+def test_a_persons_page_shows_their_emails_only_to_staff_who_may_view_them(client):
+    person = make_person("ann@example.org")
+    account_email_queue(user=person, kind=AccountEmailKind.SIGN_UP_ATTEMPT, language="en")
+    staff = User.objects.create_user(email="helper@example.org", password=GOOD_PASSWORD)
+    staff.is_staff = True
+    staff.save()
+    staff.user_permissions.add(Permission.objects.get(codename="change_user"))
+    client.force_login(staff)
+    page = f"/admin/users/user/{person.pk}/change/"
+
+    hidden = client.get(page).content.decode()
+    assert "field-emails_sent" not in hidden
+    assert "user__id__exact" not in hidden
+
+    staff.user_permissions.add(Permission.objects.get(codename="view_email"))
+    client.force_login(User.objects.get(pk=staff.pk))
+    shown = client.get(page).content.decode()
+    assert "field-emails_sent" in shown
+    assert "user__id__exact" in shown

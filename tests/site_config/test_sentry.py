@@ -13,7 +13,7 @@ from tests.standins.smtp import free_port
 ROOT = Path(__file__).resolve().parents[2]
 
 # The site, set up as a process of the web and of the worker would be, meets three
-# errors: a view that raises, a task that raises, and a message that fails for good.
+# errors: a view that raises, a task that raises, and an email that fails for good.
 SCRIPT = """
 import django, dramatiq
 django.setup()
@@ -22,7 +22,8 @@ call_command("migrate", verbosity=0)
 from django.test import Client
 from contact import views
 from contact.models import Message
-from contact.tasks import deliver_message
+from outbox.kinds import QUEUE_DEFAULT
+from outbox.tasks import ACTORS
 from tests.conftest import make_person
 from tests.contact.factories import make_message
 
@@ -39,28 +40,31 @@ import threading
 
 
 class FirstFailure(dramatiq.Middleware):
-    # Set once the task that is no message has raised (after Sentry's middleware saw it).
+    # Set once the task that names no email has raised (after Sentry's middleware saw it).
     seen = threading.Event()
 
     def after_process_message(self, broker, message, *, result=None, exception=None):
-        if exception is not None and message.args == ("not-a-message-id",):
+        if exception is not None and message.args == ("not-an-email-id",):
             self.seen.set()
 
 
 broker.add_middleware(FirstFailure())
 worker = dramatiq.Worker(broker, worker_timeout=50)
 worker.start()
-deliver_message.send(failing.pk)
+send_email = ACTORS[QUEUE_DEFAULT]
+send_email.send(failing.email_id)
 # Not an id at all: the task raises, and Dramatiq would retry it (after a backoff) for
 # as long as the worker runs.
-deliver_message.send("not-a-message-id")
+send_email.send("not-an-email-id")
 import time
+def status():
+    return Message.objects.select_related("email").get().email.status
 deadline = time.monotonic() + 30
-while Message.objects.get().status != "failed" and time.monotonic() < deadline:
+while status() != "failed" and time.monotonic() < deadline:
     time.sleep(0.1)
 assert FirstFailure.seen.wait(timeout=60)
 worker.stop()
-assert Message.objects.get().status == "failed"
+assert status() == "failed"
 
 import sentry_sdk
 sentry_sdk.flush(timeout=10)
@@ -79,7 +83,7 @@ def test_errors_of_the_web_and_the_worker_reach_sentry(tmp_path):
         "REDIS_URL": "",
         "SENTRY_DSN": sentry.dsn,
         "SENTRY_ENVIRONMENT": "test",
-        # Nothing listens here: the one attempt allowed fails, and the message with it.
+        # Nothing listens here: the one attempt allowed fails, and the email with it.
         "EMAIL_BACKEND": "django.core.mail.backends.smtp.EmailBackend",
         "EMAIL_HOST": "127.0.0.1",
         "EMAIL_PORT": str(free_port()),
@@ -95,9 +99,9 @@ def test_errors_of_the_web_and_the_worker_reach_sentry(tmp_path):
 
     received = "\n".join(sentry.envelopes)
     assert "boom in a view" in received
-    assert "delivery_failed" in received
-    # The task given a message id that is no id at all raised in the worker.
-    assert "not-a-message-id" in received
+    assert "email_failed" in received
+    # The task given an email id that is no id at all raised in the worker.
+    assert "not-an-email-id" in received
     assert '"environment":"test"' in received.replace(" ", "")
 
 

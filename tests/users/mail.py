@@ -1,20 +1,23 @@
 """Account emails in tests: sent for real, by the function the worker runs, to the SMTP
 stand-in, and read back from it."""
 
+from outbox.models import Email
+from outbox.services import email_send
 from tests.standins.smtp import SmtpSink
-from users.models import AccountEmail
-from users.services import account_email_send
+from users.models import AccountEmailKind
 
 
 def deliver_account_emails() -> int:
     """Send every queued account email now, as the worker would; returns how many went
     out (a reset for an address without an account goes nowhere)."""
     queued = list(
-        AccountEmail.objects.filter(status=AccountEmail.Status.QUEUED).values_list("pk", flat=True)
+        Email.objects.filter(
+            kind__in=AccountEmailKind.values, status=Email.Status.QUEUED
+        ).values_list("pk", flat=True)
     )
     for email_id in queued:
-        account_email_send(email_id=email_id)
-    return AccountEmail.objects.filter(pk__in=queued, status=AccountEmail.Status.SENT).count()
+        email_send(email_id=email_id)
+    return Email.objects.filter(pk__in=queued, status=Email.Status.SENT).count()
 
 
 def emailed_link(sink: SmtpSink, *, to: str, path: str) -> str:

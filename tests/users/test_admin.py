@@ -12,10 +12,13 @@ from django.contrib.auth.models import Group, Permission
 from django.db import models
 from django.urls import reverse
 
-from contact.models import DeliveryEvent, Message
+from contact.models import Message
+from outbox.models import Email, EmailEvent
 from tests.conftest import GOOD_PASSWORD, make_person
 from tests.contact.factories import make_message
-from users.models import AccountEmail, User
+from users.admin import EMAILS_SHOWN
+from users.models import AccountEmailKind, User
+from users.services import account_email_queue, password_reset_queue
 
 pytestmark = pytest.mark.django_db
 
@@ -201,21 +204,124 @@ def test_a_date_not_set_shows_the_admins_empty_mark(staff_client, user):
 
 
 def test_an_account_emails_dates_are_in_the_admins_one_style(staff_client, user):
-    sent = AccountEmail.objects.create(
+    sent = Email.objects.create(
+        kind=AccountEmailKind.VERIFY_ADDRESS,
+        to=user.email,
         user=user,
-        kind=AccountEmail.Kind.VERIFY_ADDRESS,
         language="en",
         created_at=JOINED,
         next_attempt_at=JOINED,
         sent_at=JOINED,
-        status=AccountEmail.Status.SENT,
+        status=Email.Status.SENT,
+        attempts=1,
+    )
+    EmailEvent.objects.create(
+        email=sent,
+        kind=EmailEvent.Kind.ATTEMPT,
+        occurred_at=JOINED,
+        event_type="sent",
+        status=Email.Status.SENT,
+        applied=True,
     )
 
-    listed = staff_client.get(reverse("admin:users_accountemail_changelist"))
-    page = staff_client.get(reverse("admin:users_accountemail_change", args=[sent.pk]))
+    listed = staff_client.get(reverse("admin:outbox_email_changelist"))
+    page = staff_client.get(reverse("admin:outbox_email_change", args=[sent.pk]))
 
-    assert re.sub(r"<[^>]+>", "", listed.content.decode()).count("2026-03-05 14:07:09") == 2
+    # Created in the list; created, sent and the attempt's time on its page.
+    assert re.sub(r"<[^>]+>", "", listed.content.decode()).count("2026-03-05 14:07:09") == 1
     assert re.sub(r"<[^>]+>", "", page.content.decode()).count("2026-03-05 14:07:09") == 3
+
+
+# ---------------------------------------------------------------- the account's emails
+
+
+def emails_sent(page) -> str:
+    """The "emails sent to the account" field of a person's page, as its HTML."""
+    field = page.content.decode().split("field-emails_sent", 1)[1]
+    return field.split('<div class="readonly">', 1)[1].split("</div>", 1)[0]
+
+
+def listed_emails(field: str) -> list[tuple[str, str, str]]:
+    """Each email the field lists: its status class, the address it links to, its text."""
+    return [
+        (status, html.unescape(href), re.sub(r"<[^>]+>", "", text))
+        for status, href, text in re.findall(
+            r'<li class="email-(\w+)"><a href="([^"]+)">(.*?)</li>', field, re.S
+        )
+    ]
+
+
+def test_a_persons_page_lists_the_emails_sent_to_the_account_and_how_each_went(
+    staff_client, unconfirmed_user
+):
+    first = account_email_queue(
+        user=unconfirmed_user, kind=AccountEmailKind.VERIFY_ADDRESS, language="en"
+    )
+    Email.objects.filter(pk=first.pk).update(status=Email.Status.BOUNCED)
+    second = account_email_queue(
+        user=unconfirmed_user, kind=AccountEmailKind.VERIFY_ADDRESS, language="en"
+    )
+    Email.objects.filter(pk=second.pk).update(status=Email.Status.FAILED, attempts=5)
+    # Someone else's emails, and a reset no account has taken yet, are not theirs.
+    account_email_queue(
+        user=make_person("bob@example.org"), kind=AccountEmailKind.SIGN_UP_ATTEMPT, language="en"
+    )
+    password_reset_queue(address=unconfirmed_user.email, language="en")
+
+    page = staff_client.get(reverse("admin:users_user_change", args=[unconfirmed_user.pk]))
+
+    change = "admin:outbox_email_change"
+    # Newest first, so the link that did not come is the first thing staff see.
+    assert listed_emails(emails_sent(page)) == [
+        ("failed", reverse(change, args=[second.pk]), "Address confirmation: Failed"),
+        ("bounced", reverse(change, args=[first.pk]), "Address confirmation: Bounced"),
+    ]
+    assert "emails sent to the account" in page.content.decode().lower()
+
+
+def test_the_account_emails_link_lists_them_all(staff_client, user):
+    theirs = [
+        account_email_queue(user=user, kind=kind, language="en")
+        for kind in [AccountEmailKind.SIGN_UP_ATTEMPT] * (EMAILS_SHOWN + 1)
+    ]
+    account_email_queue(
+        user=make_person("bob@example.org"), kind=AccountEmailKind.SIGN_UP_ATTEMPT, language="en"
+    )
+
+    field = emails_sent(staff_client.get(reverse("admin:users_user_change", args=[user.pk])))
+    shown = listed_emails(field)
+    every = html.unescape(re.findall(r'<a href="([^"]+)">All</a>', field)[0])
+    listed = staff_client.get(every)
+
+    assert len(shown) == EMAILS_SHOWN
+    assert every.startswith(reverse("admin:outbox_email_changelist") + "?")
+    assert listed.status_code == 200
+    assert {email.pk for email in listed.context["cl"].result_list} == {
+        email.pk for email in theirs
+    }
+
+
+def test_an_account_without_emails_says_none_yet(staff_client, user):
+    field = emails_sent(staff_client.get(reverse("admin:users_user_change", args=[user.pk])))
+
+    assert listed_emails(field) == []
+    assert re.sub(r"<[^>]+>", "", field).strip() == "None yet (All)"
+
+
+def test_the_account_emails_are_named_in_russian(staff_client, unconfirmed_user):
+    sent = account_email_queue(
+        user=unconfirmed_user, kind=AccountEmailKind.VERIFY_ADDRESS, language="en"
+    )
+    Email.objects.filter(pk=sent.pk).update(status=Email.Status.BOUNCED)
+
+    page = staff_client.get(
+        reverse("admin:users_user_change", args=[unconfirmed_user.pk]),
+        headers={"Accept-Language": "ru"},
+    )
+
+    [(_, _, text)] = listed_emails(emails_sent(page))
+    assert text == "Подтверждение адреса: Возвращено"
+    assert "Письма, отправленные на учётную запись" in page.content.decode()
 
 
 # ---------------------------------------------------------------- every change form, saved
@@ -294,12 +400,13 @@ def a_group() -> Group:
 
 
 def a_message() -> Message:
-    message = make_message(make_person("writer@example.org"), status=Message.Status.SENT)
-    DeliveryEvent.objects.create(
-        message=message,
-        kind=DeliveryEvent.Kind.ATTEMPT,
+    message = make_message(make_person("writer@example.org"))
+    Email.objects.filter(pk=message.email_id).update(status=Email.Status.SENT)
+    EmailEvent.objects.create(
+        email_id=message.email_id,
+        kind=EmailEvent.Kind.ATTEMPT,
         event_type="sent",
-        status=Message.Status.SENT,
+        status=Email.Status.SENT,
         applied=True,
         duration_ms=120,
         detail="Accepted by the mail server 127.0.0.1:1025.",
@@ -307,11 +414,20 @@ def a_message() -> Message:
     return message
 
 
-def an_account_email() -> AccountEmail:
+def an_account_email() -> Email:
     person = make_person("emailed@example.org", confirmed=False)
-    return AccountEmail.objects.create(
-        user=person, kind=AccountEmail.Kind.VERIFY_ADDRESS, language="en"
+    email = account_email_queue(user=person, kind=AccountEmailKind.VERIFY_ADDRESS, language="en")
+    EmailEvent.objects.create(
+        email=email,
+        kind=EmailEvent.Kind.ATTEMPT,
+        event_type="failed",
+        status=Email.Status.FAILED,
+        applied=True,
+        duration_ms=80,
+        detail="SMTPRecipientsRefused: 550 No such mailbox",
     )
+    Email.objects.filter(pk=email.pk).update(status=Email.Status.FAILED, attempts=1)
+    return email
 
 
 SIGN_IN = {
@@ -322,10 +438,11 @@ SIGN_IN = {
     "path_info": "/accounts/login/",
 }
 # A saved row of every model the admin shows, as the site writes them: a confirmed
-# person, a message with its timeline, a group with a permission, django-axes' records.
+# person, an email with its timeline, a message, a group with a permission, django-axes'
+# records.
 SAVED: dict[str, Callable[[], models.Model]] = {
     "users.User": lambda: make_person("confirmed@example.org"),
-    "users.AccountEmail": an_account_email,
+    "outbox.Email": an_account_email,
     "contact.Message": a_message,
     "auth.Group": a_group,
     "axes.AccessAttempt": lambda: AccessAttempt.objects.create(

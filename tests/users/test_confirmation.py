@@ -8,13 +8,17 @@ import pytest
 from django.core import signing
 from django.test import Client
 from django.urls import reverse
+from django.utils import timezone
 
 from contact.models import Message
+from outbox.models import Email
+from outbox.reports import Report, ReportOutcome, email_report
+from outbox.services import email_send
 from tests.conftest import GOOD_PASSWORD, HTMX
-from tests.users.mail import emailed_link
+from tests.users.mail import deliver_account_emails, emailed_link
 from tests.users.test_admin import posted_fields
-from users.models import AccountEmail, User
-from users.services import account_email_queue, user_confirm_email
+from users.models import AccountEmailKind, User
+from users.services import account_email_queue, password_reset_queue, user_confirm_email
 from users.tokens import SALT, verification_token
 
 pytestmark = pytest.mark.django_db
@@ -74,7 +78,7 @@ def test_opening_the_link_confirms_nothing_until_the_button_is_pressed(client, u
 def test_the_emailed_link_signed_in_and_pressed_confirms_the_address(
     client, unconfirmed_user, smtp_sink
 ):
-    account_email_queue(user=unconfirmed_user, kind=AccountEmail.Kind.VERIFY_ADDRESS, language="en")
+    account_email_queue(user=unconfirmed_user, kind=AccountEmailKind.VERIFY_ADDRESS, language="en")
     link = emailed_link(smtp_sink, to=unconfirmed_user.email, path="/accounts/confirm/")
     signed_in = client.post(
         f"{reverse('login')}?next={link}",
@@ -185,7 +189,7 @@ def test_a_new_link_is_queued_on_request_and_limited_per_account(
 
     assert f"We sent a new link to {unconfirmed_user.email}." in answers[0]
     assert "You have asked for 2 new links in the last hour." in answers[2]
-    assert AccountEmail.objects.filter(user=unconfirmed_user).count() == 2
+    assert unconfirmed_user.emails.filter(kind=AccountEmailKind.VERIFY_ADDRESS).count() == 2
     # The panel swaps itself: it is the answer's outer element.
     assert answers[0].lstrip().startswith('<section id="confirmation-pending"')
 
@@ -201,12 +205,11 @@ def test_a_plain_post_for_a_new_link_goes_home_with_the_notice(client, unconfirm
 def test_an_unconfirmed_sender_is_not_looked_up_in_the_directory(
     user, directory, smtp_sink, settings
 ):
-    from contact.services import message_deliver
     from tests.contact.factories import make_message
 
-    message = make_message(user, sender_email_confirmed=None)
+    message = make_message(user, sender_email_confirmed=False)
 
-    message_deliver(message_id=message.pk)
+    email_send(email_id=message.email_id)
 
     message.refresh_from_db()
     assert message.directory_status == Message.DirectoryStatus.UNCONFIRMED
@@ -214,3 +217,106 @@ def test_an_unconfirmed_sender_is_not_looked_up_in_the_directory(
     [sent] = smtp_sink.received
     assert not list(sent.message.iter_attachments())
     assert "not looked up" in sent.message.get_body(("plain",)).get_content()
+
+
+# ---------------------------------------------------------------- a link that never came
+
+UNDELIVERED = "We could not deliver the link to that address."
+
+
+def home_page(client) -> str:
+    return client.get(reverse("home")).content.decode()
+
+
+def bounce(email: Email) -> ReportOutcome:
+    """The provider's report that `email` bounced, as its webhook passes it on."""
+    return email_report(
+        Report(
+            provider="postmark",
+            event_type="bounced",
+            event_id=f"bounce-{email.pk}",
+            provider_message_id=None,
+            site_email_id=str(email.pk),
+            occurred_at=timezone.now(),
+            detail="550 5.1.1 No such mailbox",
+        )
+    )
+
+
+def test_the_panel_says_when_the_link_bounced(client, smtp_sink):
+    client.post(
+        reverse("register"),
+        {"email": "typo@example.org", "password1": GOOD_PASSWORD, "password2": GOOD_PASSWORD},
+    )
+    person = User.objects.get()
+    assert deliver_account_emails() == 1
+    client.force_login(person)
+    assert UNDELIVERED not in home_page(client)
+
+    assert bounce(person.emails.get()) == ReportOutcome.APPLIED
+
+    page = home_page(client)
+    assert UNDELIVERED in page
+    assert 'id="confirmation-pending"' in page
+    # A new link is on its way: the panel stops saying the last one did not arrive.
+    client.post(reverse("email-confirm-resend"))
+    assert UNDELIVERED not in home_page(client)
+
+
+@pytest.mark.parametrize(
+    ("newest", "said"),
+    [
+        (Email.Status.BOUNCED, True),
+        (Email.Status.FAILED, True),
+        (Email.Status.QUEUED, False),
+        (Email.Status.SENDING, False),
+        (Email.Status.SENT, False),
+        (Email.Status.DEFERRED, False),
+        (Email.Status.DELIVERED, False),
+    ],
+)
+def test_the_panel_speaks_of_the_newest_link_alone(client, unconfirmed_user, newest, said):
+    older, newer = (
+        account_email_queue(
+            user=unconfirmed_user, kind=AccountEmailKind.VERIFY_ADDRESS, language="en"
+        )
+        for _ in range(2)
+    )
+    # The one before did not get through, whatever became of the newest.
+    Email.objects.filter(pk=older.pk).update(status=Email.Status.FAILED)
+    Email.objects.filter(pk=newer.pk).update(status=newest)
+    client.force_login(unconfirmed_user)
+
+    page = home_page(client)
+
+    assert (UNDELIVERED in page) is said
+    assert unconfirmed_user.confirmation_undelivered is said
+
+
+def test_the_panel_says_nothing_of_other_emails_that_did_not_get_through(client, unconfirmed_user):
+    account_email_queue(user=unconfirmed_user, kind=AccountEmailKind.VERIFY_ADDRESS, language="en")
+    for kind in (AccountEmailKind.SIGN_UP_ATTEMPT, AccountEmailKind.PASSWORD_RESET):
+        account_email_queue(user=unconfirmed_user, kind=kind, language="en")
+    password_reset_queue(address=unconfirmed_user.email, language="en")
+    Email.objects.exclude(kind=AccountEmailKind.VERIFY_ADDRESS).update(status=Email.Status.BOUNCED)
+    client.force_login(unconfirmed_user)
+
+    assert UNDELIVERED not in home_page(client)
+
+
+def test_the_panel_says_nothing_before_any_link_was_sent(client, unconfirmed_user):
+    client.force_login(unconfirmed_user)
+
+    assert UNDELIVERED not in home_page(client)
+
+
+def test_the_panel_speaks_in_the_persons_language(client, unconfirmed_user):
+    sent = account_email_queue(
+        user=unconfirmed_user, kind=AccountEmailKind.VERIFY_ADDRESS, language="ru"
+    )
+    Email.objects.filter(pk=sent.pk).update(status=Email.Status.BOUNCED)
+    client.force_login(unconfirmed_user)
+
+    page = client.get(reverse("home"), headers={"Accept-Language": "ru"}).content.decode()
+
+    assert "Нам не удалось доставить ссылку на этот адрес." in page

@@ -10,9 +10,10 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
+from outbox.models import Email
 from tests.conftest import GOOD_PASSWORD, HTMX
 from tests.users.mail import deliver_account_emails, emailed_link
-from users.models import AccountEmail, User
+from users.models import User
 from users.views import RESETS_LIMITED_FOR_ADDRESS
 
 pytestmark = pytest.mark.django_db
@@ -47,7 +48,7 @@ def test_a_known_and_an_unknown_address_get_the_same_answer(client, user, htmx):
     header = "HX-Redirect" if htmx else "Location"
     assert known[header] == unknown[header] == reverse("password_reset_done")
     assert deliver_account_emails() == 1
-    assert [row.user for row in AccountEmail.objects.all()] == [user]
+    assert [row.user for row in Email.objects.all()] == [user]
 
 
 def statements(queries: CaptureQueriesContext) -> list[tuple[str, str]]:
@@ -71,7 +72,7 @@ def test_a_known_and_another_address_cost_the_request_the_same_queries(user, oth
         ask(Client(), other, address="192.0.2.2")
 
     assert statements(known) == statements(unknown)
-    assert statements(known).count(("INSERT", "users_accountemail")) == 1
+    assert statements(known).count(("INSERT", "outbox_email")) == 1
     assert not any(table == "users_user" for _, table in statements(known))
 
 
@@ -85,7 +86,7 @@ def test_the_worker_sends_a_reset_to_the_account_alone(client, user, smtp_sink):
     [sent] = smtp_sink.received
     assert sent.rcpt_tos == [user.email]
     # An address without an account leaves nothing behind.
-    assert [(row.user, row.address) for row in AccountEmail.objects.all()] == [(user, user.email)]
+    assert [(row.user, row.to) for row in Email.objects.all()] == [(user, user.email)]
 
 
 def test_the_emailed_link_sets_the_password_once_and_confirms_the_address(
@@ -166,7 +167,7 @@ def test_resets_are_limited_per_address_asked_for(client, user, settings):
     assert limited.status_code == 429
     assert str(RESETS_LIMITED_FOR_ADDRESS) in limited.content.decode()
     assert elsewhere.status_code == 302
-    assert AccountEmail.objects.filter(address=user.email).count() == 2
+    assert Email.objects.filter(to=user.email).count() == 2
 
 
 def test_resets_are_limited_per_client(client, settings):

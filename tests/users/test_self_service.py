@@ -5,10 +5,11 @@ from django.contrib.sessions.models import Session
 from django.test import Client
 from django.urls import reverse
 
-from contact.models import Message
+from outbox.models import Email
 from tests.conftest import GOOD_PASSWORD, HTMX
 from tests.contact.factories import make_message
-from users.models import User
+from users.models import AccountEmailKind, User
+from users.services import account_email_queue
 
 pytestmark = pytest.mark.django_db
 
@@ -86,7 +87,9 @@ def test_deleting_the_account_needs_the_password(client, user):
 
 
 def test_deleting_the_account_keeps_its_messages_and_signs_out_everywhere(client, user):
-    message = make_message(user, status=Message.Status.SENT)
+    message = make_message(user)
+    Email.objects.filter(pk=message.email_id).update(status=Email.Status.SENT)
+    account_email_queue(user=user, kind=AccountEmailKind.SIGN_UP_ATTEMPT, language="en")
     elsewhere = Client()
     elsewhere.force_login(user)
     client.force_login(user)
@@ -96,11 +99,13 @@ def test_deleting_the_account_keeps_its_messages_and_signs_out_everywhere(client
     assert response["HX-Redirect"] == reverse("home")
     assert not User.objects.filter(pk=user.pk).exists()
     message.refresh_from_db()
-    assert (message.sender, message.sender_email, message.status) == (
+    assert (message.sender, message.sender_email, message.email.status) == (
         None,
         user.email,
-        Message.Status.SENT,
+        Email.Status.SENT,
     )
+    # The emails sent to the account go with it; the message's stays.
+    assert list(Email.objects.all()) == [message.email]
     assert "Your account is deleted." in client.get(reverse("home")).content.decode()
     assert elsewhere.get(reverse("message-list")).status_code == 302
 

@@ -11,9 +11,10 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from contact.selectors import MessageCounts, message_counts
+from outbox.models import Email
 from tests.conftest import GOOD_PASSWORD, HTMX
 from tests.users.mail import deliver_account_emails, emailed_link
-from users.models import AccountEmail, User
+from users.models import AccountEmailKind, User
 
 pytestmark = pytest.mark.django_db
 
@@ -97,7 +98,11 @@ def test_an_account_email_is_not_a_message_to_the_administrator(client, smtp_sin
 
     [sent] = smtp_sink.received
     assert sent.rcpt_tos == ["someone.new@example.org"]
-    assert AccountEmail.objects.get().status == AccountEmail.Status.SENT
+    sent_email = Email.objects.get()
+    assert (sent_email.kind, sent_email.status) == (
+        AccountEmailKind.VERIFY_ADDRESS,
+        Email.Status.SENT,
+    )
     assert message_counts() == MessageCounts(sent=0, not_delivered=0, waiting=0)
 
 
