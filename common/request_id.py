@@ -1,13 +1,13 @@
-"""One id per web request, carried into the worker with each message, so that one
-message's whole story (the request, every attempt) is one `grep` away in the logs.
+"""One id per web request, carried into the worker with each email it queues, so that
+one email's whole story (the request, every attempt) is one `grep` away in the logs.
 
 The middleware takes the id the proxy in front sent in X-Request-ID (when it looks like
 one) or makes one, answers with it, and keeps it in a context variable for the request's
-log lines; message_create stores it on the row, and message_deliver puts it back in the
-context while it works on that row. An id is believed from the proxy only
+log lines; outbox.services.email_queue stores it on the row, and email_send puts it back
+in the context while it works on that row. An id is believed from the proxy only
 (common.client_ip.from_the_proxy, gunicorn's rule for the proxy's
 X-Forwarded-Proto): any client could otherwise write another request's id into the logs
-and onto its message.
+and onto its emails.
 """
 
 import logging
