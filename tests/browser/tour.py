@@ -15,7 +15,8 @@ from datetime import timedelta
 from django.utils import timezone
 from playwright.sync_api import Page, expect
 
-from contact.models import DeliveryEvent, Message
+from contact.models import Message
+from outbox.models import Email, EmailEvent
 from tests.conftest import GOOD_PASSWORD, make_person
 from tests.contact.factories import make_message
 from tests.standins.directory import USERS
@@ -49,7 +50,7 @@ def cast() -> People:
     sent = make_message(
         writer,
         subject="Question about my order",
-        status=Message.Status.SENT,
+        status=Email.Status.SENT,
         attempts=1,
         directory_status=Message.DirectoryStatus.FOUND,
         directory_data=[USERS[0]],
@@ -57,15 +58,14 @@ def cast() -> People:
     failed = make_message(
         writer,
         subject="Invoice for March",
-        status=Message.Status.FAILED,
+        status=Email.Status.FAILED,
         attempts=5,
         last_error="550 5.1.1 mailbox unavailable",
     )
     waiting = make_message(writer, subject="Delivery address")
-    sent.sent_at = sent.created_at
-    sent.save(update_fields=["sent_at"])
-    delivered = reported(writer, "Opening hours", Message.Status.DELIVERED, "delivered")
-    bounced = reported(writer, "Refund", Message.Status.BOUNCED, "bounced")
+    Email.objects.filter(pk=sent.email_id).update(sent_at=sent.created_at)
+    delivered = reported(writer, "Opening hours", Email.Status.DELIVERED, "delivered")
+    bounced = reported(writer, "Refund", Email.Status.BOUNCED, "bounced")
     return People(
         writer=writer,
         newcomer=make_person("new@example.org", confirmed=False),
@@ -96,23 +96,21 @@ def reported(writer: User, subject: str, status: str, event_type: str) -> Messag
     for seconds, kind, happened, detail in [
         (
             1,
-            DeliveryEvent.Kind.ATTEMPT,
+            EmailEvent.Kind.ATTEMPT,
             "retry",
             "AnymailRequestsAPIError: Postmark API response 500",
         ),
-        (12, DeliveryEvent.Kind.ATTEMPT, "sent", f"Accepted by Postmark as {provider_id} (sent)."),
-        (40, DeliveryEvent.Kind.REPORT, event_type, reply),
+        (12, EmailEvent.Kind.ATTEMPT, "sent", f"Accepted by Postmark as {provider_id} (sent)."),
+        (40, EmailEvent.Kind.REPORT, event_type, reply),
     ]:
-        DeliveryEvent.objects.create(
-            message=message,
+        EmailEvent.objects.create(
+            email=message.email,
             kind=kind,
             occurred_at=started + timedelta(seconds=seconds),
             event_type=happened,
-            status={"retry": Message.Status.QUEUED, "sent": Message.Status.SENT}.get(
-                happened, status
-            ),
+            status={"retry": Email.Status.QUEUED, "sent": Email.Status.SENT}.get(happened, status),
             applied=True,
-            duration_ms=120 if kind == DeliveryEvent.Kind.ATTEMPT else None,
+            duration_ms=120 if kind == EmailEvent.Kind.ATTEMPT else None,
             detail=detail,
             provider="Postmark",
         )
@@ -250,6 +248,13 @@ def staff(page: Page, base_url: str, people: People, check: Check) -> None:
         base_url,
         f"/admin/contact/message/{people.delivered.pk}/change/",
         "admin-message",
+        check,
+    )
+    visit(
+        page,
+        base_url,
+        f"/admin/outbox/email/{people.delivered.email_id}/change/",
+        "admin-email",
         check,
     )
     visit(page, base_url, "/admin/users/user/", "admin-users", check)

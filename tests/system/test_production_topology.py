@@ -48,7 +48,8 @@ def send_batch(visitors: list[Visitor], batch: int, count: int, first: int = 1) 
     return subjects
 
 
-DELIVERY_TASK = {"queue_name": "email", "actor_name": "deliver_message"}
+# The task that sends the messages' emails (outbox.tasks), on the queue of their kind.
+DELIVERY_TASK = {"queue_name": "email", "actor_name": "send_email"}
 
 
 def metric(exposition: str, name: str, **labels: str) -> float:
@@ -94,8 +95,10 @@ def test_thirty_messages_reach_the_administrator_and_survive_a_killed_worker(top
     assert topology.statuses() == Counter(sent=30)
     staff = Visitor(topology.base_url)
     assert staff.admin_header(*STAFF) == "Emails sent: 30 (0 not delivered) · waiting: 0"
-    assert metric(topology.metrics(), "contact_messages", status="sent") == 30
-    assert metric(topology.metrics(), "contact_messages", status="queued") == 0
+    assert metric(topology.metrics(), "site_emails", kind="message", status="sent") == 30
+    assert metric(topology.metrics(), "site_emails", kind="message", status="queued") == 0
+    # The three confirmations went out too, each counted under its own kind.
+    assert metric(topology.metrics(), "site_emails", kind="verify_address", status="sent") == 3
     # Every submit counted once, whichever of gunicorn's processes answered it: /metrics
     # sums them all.
     submits = {"view": "message-new", "method": "POST", "status": "200"}

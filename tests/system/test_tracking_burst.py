@@ -40,17 +40,27 @@ def mailgun_topology() -> Iterator[Topology]:
 
 
 def sent_messages(topology: Topology, count: int) -> list[tuple[int, str]]:
-    """`count` messages the provider took, written straight into the database: the
-    sending path has tests of its own, this one is about the reports."""
+    """`count` messages whose emails the provider took, written straight into the
+    database: the sending path has tests of its own, this one is about the reports.
+    Returns each email's id and the provider's id of it."""
     return topology.query(
         """
-        INSERT INTO contact_message (sender_email, subject, body, created_at, status,
-            next_attempt_at, attempts, last_error, sent_at, directory_status,
-            directory_data, provider_message_id)
-        SELECT 'ann@example.org', 'Burst ' || n, 'Body', now(), 'sent', now(), 1, '',
-            now(), 'not_found', '[]', gen_random_uuid()::text
-        FROM generate_series(1, %s) AS n
-        RETURNING id, provider_message_id
+        WITH emails AS (
+            INSERT INTO outbox_email (kind, "to", language, created_at, request_id, status,
+                next_attempt_at, attempts, last_error, sent_at, relayed_at,
+                provider_message_id)
+            SELECT 'message', 'admin@example.org', 'en', now(), '', 'sent', now(), 1, '',
+                now(), now(), gen_random_uuid()::text
+            FROM generate_series(1, %s)
+            RETURNING id, provider_message_id
+        ), messages AS (
+            INSERT INTO contact_message (sender_email, sender_email_confirmed, subject, body,
+                created_at, email_id, directory_status, directory_data)
+            SELECT 'ann@example.org', true, 'Burst ' || id, 'Body', now(), id, 'not_found',
+                '[]'
+            FROM emails
+        )
+        SELECT id, provider_message_id FROM emails ORDER BY id
         """,
         count,
     )
@@ -72,7 +82,7 @@ def counted_statuses(topology: Topology) -> dict[str, float]:
         sample.labels["status"]: sample.value
         for family in text_string_to_metric_families(exposition)
         for sample in family.samples
-        if sample.name == "contact_messages" and sample.value
+        if sample.name == "site_emails" and sample.labels["kind"] == "message" and sample.value
     }
 
 
@@ -103,12 +113,11 @@ def test_a_burst_of_reports_is_applied_once_each_and_none_is_lost(topology):
     assert post_all(topology, second_wave) == Counter({200: len(second_wave)})
     assert topology.statuses() == Counter({"delivered": MESSAGES - BOUNCED, "bounced": BOUNCED})
     events = Counter(
-        dict(topology.query("SELECT event_type, count(*) FROM contact_deliveryevent GROUP BY 1"))
+        dict(topology.query("SELECT event_type, count(*) FROM outbox_emailevent GROUP BY 1"))
     )
     assert events == Counter({"delivered": MESSAGES, "deferred": MESSAGES, "bounced": BOUNCED})
     applied = topology.query(
-        "SELECT count(*) FROM contact_deliveryevent WHERE applied GROUP BY message_id"
-        " HAVING count(*) > 2"
+        "SELECT count(*) FROM outbox_emailevent WHERE applied GROUP BY email_id HAVING count(*) > 2"
     )
     assert applied == []
     # The tally the header and /metrics read moved with every report.
@@ -122,11 +131,11 @@ def test_a_report_for_a_message_of_another_site_is_answered_200(topology):
     answers = post_all(topology, [postmark("delivery", str(uuid.uuid4()))])
 
     assert answers == Counter({200: 1})
-    assert topology.query("SELECT count(*) FROM contact_deliveryevent") == [(0,)]
+    assert topology.query("SELECT count(*) FROM outbox_emailevent") == [(0,)]
 
 
 def test_a_report_while_the_database_is_away_is_a_503_and_lands_when_posted_again(topology):
-    [(message_id, provider_id)] = sent_messages(topology, 1)
+    [(email_id, provider_id)] = sent_messages(topology, 1)
     delivery = postmark("delivery", provider_id)
 
     with topology.database_down():
@@ -134,7 +143,7 @@ def test_a_report_while_the_database_is_away_is_a_503_and_lands_when_posted_agai
 
     # The provider posts it again later, as it does after any answer but a 2xx.
     assert post_all(topology, [delivery]) == Counter({200: 1})
-    assert topology.query("SELECT status FROM contact_message WHERE id = %s", message_id) == [
+    assert topology.query("SELECT status FROM outbox_email WHERE id = %s", email_id) == [
         ("delivered",)
     ]
 
@@ -147,20 +156,20 @@ def test_signed_mailgun_reports_move_their_messages_and_a_forged_one_is_refused(
     # Mailgun's ids are the email's Message-ID, angle brackets and all.
     provider_id = "<20261202155900.1.DF5966851B4BAA99@mg.example.org>"
     bounced_provider_id = "<20261202155901.2.0A1B2C3D4E5F6071@mg.example.org>"
-    for message_id, sent_as in ((delivered_id, provider_id), (bounced_id, bounced_provider_id)):
+    for email_id, sent_as in ((delivered_id, provider_id), (bounced_id, bounced_provider_id)):
         topology.query(
-            "UPDATE contact_message SET provider_message_id = %s WHERE id = %s RETURNING id",
+            "UPDATE outbox_email SET provider_message_id = %s WHERE id = %s RETURNING id",
             sent_as,
-            message_id,
+            email_id,
         )
     delivered = mailgun("delivered", provider_id)
     # Found by the metadata the email carried, under the id of its send.
-    bounced = mailgun("failed-permanent", bounced_provider_id, site_message=bounced_id)
+    bounced = mailgun("failed-permanent", bounced_provider_id, site_email=bounced_id)
     forged = mailgun("failed-permanent", provider_id, signing_key="not-the-key")
 
     assert post_all(topology, [delivered, bounced, delivered], MAILGUN_URL) == Counter({200: 3})
     assert post_all(topology, [forged], MAILGUN_URL) == Counter({400: 1})
 
-    statuses = dict(topology.query("SELECT id, status FROM contact_message"))
+    statuses = dict(topology.query("SELECT id, status FROM outbox_email"))
     assert statuses == {delivered_id: "delivered", bounced_id: "bounced"}
-    assert topology.query("SELECT count(*) FROM contact_deliveryevent") == [(2,)]
+    assert topology.query("SELECT count(*) FROM outbox_emailevent") == [(2,)]

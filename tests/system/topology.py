@@ -343,7 +343,16 @@ class Topology:
             return connection.execute(sql, params).fetchall()
 
     def statuses(self) -> Counter:
-        return Counter(dict(self.query("SELECT status, count(*) FROM contact_message GROUP BY 1")))
+        """How many of the messages' emails are in each status (their delivery is their
+        email's, in the outbox)."""
+        return Counter(
+            dict(
+                self.query(
+                    "SELECT e.status, count(*) FROM contact_message m"
+                    " JOIN outbox_email e ON e.id = m.email_id GROUP BY 1"
+                )
+            )
+        )
 
     def wait_for_statuses(self, expected: Counter, *, still: float) -> None:
         """Wait until the messages' statuses are `expected`, however slowly they move;
@@ -366,7 +375,7 @@ class Topology:
         except AssertionError as missing:
             rows = self.query(
                 "SELECT e.kind, e.status, e.attempts, e.relayed_at, e.last_error"
-                " FROM users_accountemail e JOIN users_user u ON u.id = e.user_id"
+                " FROM outbox_email e JOIN users_user u ON u.id = e.user_id"
                 " WHERE u.email = lower(%s) ORDER BY e.id",
                 to,
             )
@@ -428,7 +437,7 @@ def topology_environment(
         "SERVER_DATABASE_URL": server_url,
         "DATABASE_URL": database_url,
         "REDIS_URL": redis.url,
-        "EMAIL_BACKEND": "contact.smtp.EmailBackend",
+        "EMAIL_BACKEND": "outbox.smtp.EmailBackend",
         "EMAIL_HOST": "127.0.0.1",
         "EMAIL_PORT": str(sink.port),
         "EMAIL_TIMEOUT": "2",
