@@ -97,11 +97,14 @@ def messages_retry(*, message_ids: list[int]) -> int:
     return emails_retry(email_ids=list(from_messages))
 
 
-def message_email(email: Email) -> EmailMessage:
+def message_email(email: Email) -> EmailMessage | None:
     """The email of a message, rendered for an attempt: the sender looked up in the
     directory (when their address was confirmed), what was found kept on the message and
-    attached, to every address in ADMIN_EMAIL."""
-    message = Message.objects.select_related("email").get(email=email)
+    attached, to every address in ADMIN_EMAIL. None once staff deleted the message: there
+    is nothing left to send."""
+    message = Message.objects.select_related("email").filter(email=email).first()
+    if message is None:
+        return None
     if message.sender_email_confirmed:
         # The directory never raises: whatever it does, the email goes out.
         lookup = user_directory(shared_directory_client()).lookup(message.sender_email)

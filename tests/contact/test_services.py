@@ -291,3 +291,14 @@ def test_a_retry_keeps_what_the_directory_found_when_it_is_unavailable(
     [attachment] = list(email.iter_attachments())
     assert json.loads(attachment.get_content()) == [LEANNE]
     assert "Name: Leanne Graham" in email.get_body(("plain",)).get_content()
+
+
+def test_the_email_of_a_message_staff_deleted_is_dropped_unsent(user, smtp_sink):
+    message = message_create(sender=user, subject="Never mind", body="Sorry")
+    email_id = message.email_id
+    message.delete()
+
+    email_send(email_id=email_id)
+
+    assert not Email.objects.filter(pk=email_id).exists()
+    assert smtp_sink.received == []
