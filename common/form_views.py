@@ -20,22 +20,11 @@ from django_htmx.middleware import HtmxDetails
 
 from common.rate_limits import over_limit
 
-if TYPE_CHECKING:
-    # The model AUTH_USER_MODEL names, read from the settings by django-stubs' plugin: the
-    # signed-in account's type, with no import of the app that defines the model.
-    from django.contrib.auth.models import _User
-
 _FormT = TypeVar("_FormT", bound=forms.BaseForm)
 
 
 class HtmxHttpRequest(HttpRequest):
     htmx: HtmxDetails
-
-
-class AuthenticatedHttpRequest(HtmxHttpRequest):
-    """A request that got past the sign-in check: its user is an account."""
-
-    user: "_User"
 
 
 if TYPE_CHECKING:

@@ -10,7 +10,6 @@ from django.utils.translation import gettext, gettext_lazy, ngettext
 from django.views.generic import DetailView, FormView, ListView, TemplateView
 
 from common.form_views import (
-    AuthenticatedHttpRequest,
     FormValidationView,
     HtmxFormMixin,
     HtmxLoginRequiredMixin,
@@ -22,6 +21,7 @@ from contact.models import Message
 from contact.progress import poll_every, progress, timeline
 from contact.selectors import messages_of
 from contact.services import MessageRateLimited, SenderUnconfirmed, message_create
+from users.http import AuthenticatedHttpRequest
 
 
 class HomeView(TemplateView):

@@ -18,7 +18,6 @@ from django.views import View
 from django.views.generic import FormView, TemplateView
 
 from common.form_views import (
-    AuthenticatedHttpRequest,
     FormValidationView,
     HtmxFormMixin,
     HtmxLoginRequiredMixin,
@@ -33,6 +32,7 @@ from users.forms import (
     RegistrationForm,
     SignInForm,
 )
+from users.http import AuthenticatedHttpRequest
 from users.models import AccountEmailKind
 from users.services import (
     account_email_queue,
