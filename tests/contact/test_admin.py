@@ -11,6 +11,7 @@ from django.utils import timezone
 
 from contact.models import Message
 from outbox.models import Email
+from tests.admin_pages import readonly_rows, text_of
 from tests.conftest import awaiting_relay, make_person
 from tests.contact.factories import make_message
 from tests.standins.directory import USERS
@@ -317,19 +318,6 @@ def test_retry_from_the_not_delivered_list_counts_what_was_selected(staff_client
 
 
 # ---------------------------------------------------------------- names and dates
-
-
-def text_of(html: str) -> str:
-    return " ".join(html_unescape(re.sub(r"<[^>]+>", " ", html)).split())
-
-
-def readonly_rows(response) -> dict[str, str]:
-    """Each read-only field of a change page: its label, and the text shown for it."""
-    html = response.content.decode()
-    found = re.findall(
-        r'<label>([^<]*)</label>\s*<div class="readonly">(.*?)</div>', html, re.DOTALL
-    )
-    return {html_unescape(label): text_of(value) for label, value in found}
 
 
 @pytest.mark.parametrize(

@@ -11,6 +11,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from outbox.models import Email, EmailEvent
+from tests.admin_pages import readonly_rows, text_of
 from tests.conftest import awaiting_relay
 from tests.contact.factories import make_message
 from users.models import AccountEmailKind, User
@@ -177,19 +178,6 @@ def test_retry_from_the_not_delivered_list_counts_what_was_selected(staff_client
 
 
 # ---------------------------------------------------------------- one email
-
-
-def text_of(html: str) -> str:
-    return " ".join(html_unescape(re.sub(r"<[^>]+>", " ", html)).split())
-
-
-def readonly_rows(response) -> dict[str, str]:
-    """Each read-only field of a change page: its label, and the text shown for it."""
-    html = response.content.decode()
-    found = re.findall(
-        r'<label>([^<]*)</label>\s*<div class="readonly">(.*?)</div>', html, re.DOTALL
-    )
-    return {html_unescape(label): text_of(value) for label, value in found}
 
 
 class TableHeaders(HTMLParser):
