@@ -172,10 +172,10 @@ def back_from_the_outbox(apps, schema_editor):
         )
     emails = list(Message.objects.values_list("email_id", flat=True))
     Message.objects.update(email=None)
-    _delete_emails(apps, schema_editor, emails)
+    delete_emails(apps, schema_editor, emails)
 
 
-def _delete_emails(apps, schema_editor, email_ids):
+def delete_emails(apps, schema_editor, email_ids):
     """Delete emails and their timelines by id: in plain SQL, since Django's deletion
     would follow relations through models of other migration states."""
     tables = [

@@ -1,7 +1,12 @@
 """Every account email moves to the outbox (outbox.Email), with its status and attempts;
 a queued one waits for the relay again, which hands it to the new actors."""
 
+import importlib
+
 from django.db import migrations
+
+# The messages' migration deletes emails as this one's way back does.
+MESSAGES = importlib.import_module("contact.migrations.0013_messages_through_the_outbox")
 
 BATCH = 2000
 
@@ -69,26 +74,7 @@ def back_from_the_outbox(apps, schema_editor):
             )
             for email in batch
         )
-    _delete_emails(apps, schema_editor, list(account.values_list("pk", flat=True)))
-
-
-def _delete_emails(apps, schema_editor, email_ids):
-    """Delete emails and their timelines by id: in plain SQL, since Django's deletion
-    would follow relations through models of other migration states."""
-    tables = [
-        (apps.get_model("outbox", "EmailEvent")._meta, "email"),
-        (apps.get_model("outbox", "Email")._meta, "id"),
-    ]
-    quote = schema_editor.quote_name
-    with schema_editor.connection.cursor() as cursor:
-        for start in range(0, len(email_ids), BATCH):
-            chosen = email_ids[start : start + BATCH]
-            marks = ", ".join(["%s"] * len(chosen))
-            for meta, field in tables:
-                column = quote(meta.get_field(field).column)
-                cursor.execute(
-                    f"DELETE FROM {quote(meta.db_table)} WHERE {column} IN ({marks})", chosen
-                )
+    MESSAGES.delete_emails(apps, schema_editor, list(account.values_list("pk", flat=True)))
 
 
 class Migration(migrations.Migration):
