@@ -8,6 +8,8 @@ from anymail.exceptions import AnymailAPIError, AnymailConfigurationError, Anyma
 from django.conf import settings
 from django.core.mail import BadHeaderError
 
+from outbox.kinds import UnknownKind
+
 logger = logging.getLogger(__name__)
 
 
@@ -58,6 +60,9 @@ def is_permanent_send_error(error: Exception) -> bool:
     a 5xx, a 429 or no answer at all is transient. Its refusal of the recipient, of the
     email's content or of the site's settings holds on every attempt too.
     """
+    if isinstance(error, UnknownKind):
+        # No app renders the email's kind: it cannot be sent, now or later.
+        return True
     if isinstance(error, AnymailAPIError):
         code = error.status_code
         return code is not None and 400 <= code < 500 and code != 429

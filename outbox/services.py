@@ -316,7 +316,7 @@ def _record_failure(email: Email, error: Exception, attempt: _Attempt) -> None:
     attempts are used up, else queued again after the backoff."""
     email.last_error = error_text(error)[:ERROR_TEXT_MAX_LENGTH]
     email.lease_expires_at = None
-    permanent = is_permanent_send_error(error) or isinstance(error, kinds.UnknownKind)
+    permanent = is_permanent_send_error(error)
     if permanent or email.attempts >= settings.MESSAGE_MAX_ATTEMPTS:
         email.status = Email.Status.FAILED
     else:
