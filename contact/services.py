@@ -102,7 +102,7 @@ def message_email(email: Email) -> EmailMessage | None:
     directory (when their address was confirmed), what was found kept on the message and
     attached, to every address in ADMIN_EMAIL. None once staff deleted the message: there
     is nothing left to send."""
-    message = Message.objects.select_related("email").filter(email=email).first()
+    message = Message.objects.filter(email=email).first()
     if message is None:
         return None
     if message.sender_email_confirmed:
